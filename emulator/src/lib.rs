@@ -1,0 +1,400 @@
+//! A local HTTPS emulator of Azure Key Vault's data plane and Entra ID's token endpoints.
+//!
+//! The emulator is a product, not a mock: it answers with the status codes, headers, error
+//! bodies, paging and failure modes of the real services, so that Microsoft's SDKs (Rust and
+//! Python) work against it unmodified. It runs in-process ([`Emulator::start`]) for keyrot's
+//! tests and `keyrot demo`, and stand-alone via `keyrot emulator`.
+//!
+//! # Hosts
+//!
+//! One TLS port serves every host; requests are routed by the `Host` header. Clients must
+//! resolve the names to the bind address (e.g. reqwest's `resolve`, or `*.localhost` resolving
+//! to loopback) and trust [`Emulator::ca_pem`].
+//!
+//! | host | serves |
+//! |---|---|
+//! | `{vault}.vault.localhost:{port}` | Key Vault data plane of vault `{vault}` |
+//! | `login.localhost:{port}` | Entra ID token endpoint, OIDC discovery, GitHub/Azure Pipelines OIDC, App Service MSI |
+//! | `localhost:{port}` | admin API under `/_admin` (see [`admin`]) |
+//!
+//! A vault host that is not in the seed answers 404 `VaultNotFound` naming the vault (real
+//! Azure would fail DNS resolution; a named 404 is easier to diagnose).
+//!
+//! # Route names
+//!
+//! Faults ([`FaultRule::route`]) and the request log ([`RecordedRequest::route`]) use these:
+//!
+//! | route | request |
+//! |---|---|
+//! | `token` | `POST /{tenant}/oauth2/v2.0/token` |
+//! | `openid-configuration` | `GET /{tenant}/v2.0/.well-known/openid-configuration`, `/common/discovery/instance`, JWKS |
+//! | `github-oidc` | `GET /_github/idtoken?api-version=2.0&audience=…` |
+//! | `azure-pipelines-oidc` | `POST /_ado/…/oidctoken?api-version=7.1&serviceConnectionId=…` |
+//! | `msi` | `GET /msi/token?api-version=2019-08-01&resource=…` |
+//! | `challenge` | any vault request without a bearer token (401 + `WWW-Authenticate`) |
+//! | `secrets.set` / `secrets.get` / `secrets.update` | `PUT /secrets/{n}`, `GET /secrets/{n}[/{v}]`, `PATCH /secrets/{n}/{v}` |
+//! | `secrets.list` / `secrets.versions` | `GET /secrets`, `GET /secrets/{n}/versions` |
+//! | `secrets.delete` / `secrets.backup` | `DELETE /secrets/{n}`, `POST /secrets/{n}/backup` |
+//! | `deletedsecrets.get` / `deletedsecrets.list` | `GET /deletedsecrets/{n}`, `GET /deletedsecrets` |
+//! | `deletedsecrets.recover` / `deletedsecrets.purge` | `POST /deletedsecrets/{n}/recover`, `DELETE /deletedsecrets/{n}` |
+//! | `certificates.list` / `certificates.versions` / `certificates.get` | `GET /certificates`, `…/{n}/versions`, `…/{n}[/{v}]` |
+//! | `keys.list` / `keys.versions` / `keys.get` | `GET /keys`, `…/{n}/versions`, `…/{n}[/{v}]` |
+//! | `vault-not-found`, `unknown`, `unknown-host` | everything else |
+//!
+//! # Seed
+//!
+//! ```toml
+//! tenant_id = "72f988bf-0000-4000-8000-00000000e001"   # optional
+//!
+//! [[client]]
+//! client_id = "11111111-2222-3333-4444-555555555555"
+//! display_name = "release-pipeline"
+//! federated_subjects = ["repo:acme/app:ref:refs/heads/main"]
+//! secrets = [
+//!   { value = "old-secret", expires = "-1d" },          # expired → AADSTS7000222
+//!   { value = "current-secret", expires = "+90d" },
+//!   { value = "fresh-secret", valid_after_seconds = 30 }, # replication delay
+//! ]
+//!
+//! [github_oidc]
+//! request_token = "gh-request-token"
+//! subject = "repo:acme/app:ref:refs/heads/main"
+//!
+//! [azure_pipelines]
+//! access_token = "ado-system-access-token"   # sub defaults to sc://{organization}/{project}/{serviceConnectionId}
+//!
+//! [managed_identity]
+//! client_id = "11111111-2222-3333-4444-555555555555"
+//! header = "msi-identity-header"
+//!
+//! [[vault]]
+//! name = "demo"
+//! location = "westeurope"
+//! access = { "11111111-2222-3333-4444-555555555555" = ["secrets/list", "secrets/get"] }
+//!
+//! [[vault.secret]]
+//! name = "db-password"
+//! value = "hunter2"
+//! exp = "+3d"                       # RFC 3339, Unix seconds, or relative to start
+//! tags = { owner = "team-a" }
+//!
+//! [[vault.secret]]
+//! name = "api-key"
+//! [[vault.secret.version]]          # oldest first; the last is "latest"
+//! value = "v1"
+//! exp = "+10d"
+//! [[vault.secret.version]]
+//! value = "v2"
+//! exp = "+200d"
+//!
+//! [[vault.certificate]]
+//! name = "tls-cert"
+//! exp = "+20d"
+//!
+//! [[vault.key]]
+//! name = "signing-key"
+//! kty = "EC"
+//!
+//! [[vault.generate]]                # bulk objects for benchmarks: bulk00000 … bulk00999
+//! kind = "secret"
+//! prefix = "bulk"
+//! count = 1000
+//! exp = "+1d"
+//! exp_spread_days = 365
+//!
+//! [[fault]]
+//! route = "secrets.list"
+//! status = 429
+//! retry_after = 1
+//! count = 1
+//! ```
+
+pub mod admin;
+mod entra;
+mod faults;
+mod http;
+mod jwt;
+mod keyvault;
+mod seed;
+mod server;
+mod state;
+mod tls;
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context as _;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use faults::{FaultBody, FaultRule};
+pub use seed::{
+    AzurePipelinesSeed, ClientSecretSeed, ClientSeed, GenerateSeed, GithubOidcSeed,
+    ManagedIdentitySeed, ObjectKind, ObjectSeed, ObjectVersionSeed, Redacted, SecretSeed, Seed,
+    TimeSpec, VaultSeed, VersionSeed, DEFAULT_TENANT_ID,
+};
+
+/// Client id of the demo seed's app registration (used by `keyrot demo`).
+pub const DEMO_CLIENT_ID: &str = "0d3f5c1e-7a2b-4c8d-9e10-6b5a4c3d2e1f";
+/// The demo client's secret: a throwaway login for the local demo, not a real credential.
+pub const DEMO_CLIENT_SECRET: &str = "keyrot-demo-local-only~not-a-real-secret";
+
+/// How to start an emulator.
+#[derive(Clone, Debug)]
+pub struct EmulatorConfig {
+    pub seed: Seed,
+    /// Address to listen on (default 127.0.0.1).
+    pub bind: IpAddr,
+    /// 0 = any free port.
+    pub port: u16,
+    /// Where to write `ca.pem`; `None` = a temporary directory kept for the emulator's lifetime.
+    pub state_dir: Option<PathBuf>,
+}
+
+impl EmulatorConfig {
+    pub fn new(seed: Seed) -> Self {
+        EmulatorConfig {
+            seed,
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 0,
+            state_dir: None,
+        }
+    }
+}
+
+/// One request as the emulator saw it (admin requests are not recorded).
+///
+/// `Debug` hides credentials (`Authorization`, `X-IDENTITY-HEADER` and bodies), since the log
+/// holds client secrets and tokens verbatim.
+#[derive(Clone)]
+pub struct RecordedRequest {
+    pub method: String,
+    /// The `Host` header as sent (with port).
+    pub host: String,
+    pub path_and_query: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// Status sent; 0 when the connection was dropped by a fault.
+    pub status: u16,
+    pub route: String,
+}
+
+impl RecordedRequest {
+    /// The first header with this name (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl fmt::Debug for RecordedRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                let secret = k.eq_ignore_ascii_case("authorization")
+                    || k.eq_ignore_ascii_case("x-identity-header");
+                (k.as_str(), if secret { "<redacted>" } else { v.as_str() })
+            })
+            .collect();
+        f.debug_struct("RecordedRequest")
+            .field("method", &self.method)
+            .field("host", &self.host)
+            .field("path_and_query", &self.path_and_query)
+            .field("headers", &headers)
+            .field("body", &format_args!("<{} bytes>", self.body.len()))
+            .field("status", &self.status)
+            .field("route", &self.route)
+            .finish()
+    }
+}
+
+/// A running emulator. Dropping it stops the server; [`Emulator::shutdown`] also waits.
+pub struct Emulator {
+    shared: Arc<state::Shared>,
+    ca_pem: String,
+    ca_path: PathBuf,
+    org_path: String,
+    _temp_dir: Option<tempfile::TempDir>,
+    shutdown_tx: watch::Sender<bool>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl fmt::Debug for Emulator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Emulator")
+            .field("port", &self.shared.port)
+            .field("ca_path", &self.ca_path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Emulator {
+    /// Generates the CA, binds the port and starts serving.
+    pub async fn start(config: EmulatorConfig) -> anyhow::Result<Emulator> {
+        let tls = tls::generate()?;
+        let (ca_path, temp_dir) = match &config.state_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating state dir {}", dir.display()))?;
+                (dir.join("ca.pem"), None)
+            }
+            None => {
+                let t = tempfile::Builder::new()
+                    .prefix("keyrot-emulator-")
+                    .tempdir()
+                    .context("creating a temporary directory for the CA")?;
+                (t.path().join("ca.pem"), Some(t))
+            }
+        };
+        std::fs::write(&ca_path, &tls.ca_pem)
+            .with_context(|| format!("writing {}", ca_path.display()))?;
+
+        let listener = tokio::net::TcpListener::bind(SocketAddr::new(config.bind, config.port))
+            .await
+            .with_context(|| format!("binding {}:{}", config.bind, config.port))?;
+        let port = listener.local_addr()?.port();
+        let start = state::now();
+        let shared = Arc::new(state::Shared {
+            port,
+            tenant_id: config.seed.tenant_id.clone(),
+            start,
+            sample_cert_der: tls.sample_cert_der,
+            state: Mutex::new(state::State::from_seed(&config.seed, start)),
+        });
+        let org_path = {
+            let (org, project) = config
+                .seed
+                .azure_pipelines
+                .as_ref()
+                .map_or(("keyrot", "keyrot"), |p| {
+                    (p.organization.as_str(), p.project.as_str())
+                });
+            format!(
+                "/_ado/{org}/{}/_apis/distributedtask/hubs/build/plans/{}/jobs/{}/oidctoken",
+                state::derived_guid(project),
+                state::derived_guid("plan"),
+                state::derived_guid("job")
+            )
+        };
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let ctx = Arc::new(server::ServerCtx {
+            shared: shared.clone(),
+            ca_path: ca_path.display().to_string(),
+        });
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls.server_config);
+        let task = tokio::spawn(server::run(listener, acceptor, ctx, shutdown_rx));
+        tracing::info!(port, "keyrot emulator listening");
+        Ok(Emulator {
+            shared,
+            ca_pem: tls.ca_pem,
+            ca_path,
+            org_path,
+            _temp_dir: temp_dir,
+            shutdown_tx,
+            task: Mutex::new(Some(task)),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.shared.port
+    }
+
+    /// PEM of the emulator's CA; clients must trust it.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// File holding [`Emulator::ca_pem`].
+    pub fn ca_path(&self) -> &Path {
+        &self.ca_path
+    }
+
+    /// `https://{name}.vault.localhost:{port}`
+    pub fn vault_url(&self, name: &str) -> String {
+        self.shared.vault_base(name)
+    }
+
+    /// `https://login.localhost:{port}` (for `AZURE_AUTHORITY_HOST`).
+    pub fn authority_host(&self) -> String {
+        self.shared.login_base()
+    }
+
+    pub fn tenant_id(&self) -> &str {
+        &self.shared.tenant_id
+    }
+
+    /// Value for `ACTIONS_ID_TOKEN_REQUEST_URL` (clients append `&audience=…`).
+    pub fn github_oidc_request_url(&self) -> String {
+        format!(
+            "{}/_github/idtoken?api-version=2.0",
+            self.shared.login_base()
+        )
+    }
+
+    /// Value for `SYSTEM_OIDCREQUESTURI` (clients append `api-version` and `serviceConnectionId`).
+    pub fn azure_pipelines_oidc_url(&self) -> String {
+        format!("{}{}", self.shared.login_base(), self.org_path)
+    }
+
+    /// Value for `IDENTITY_ENDPOINT` (App Service managed identity).
+    pub fn msi_endpoint(&self) -> String {
+        format!("{}/msi/token", self.shared.login_base())
+    }
+
+    /// `https://localhost:{port}/_admin`
+    pub fn admin_url(&self) -> String {
+        format!("https://localhost:{}/_admin", self.shared.port)
+    }
+
+    pub fn add_fault(&self, rule: FaultRule) {
+        self.shared.lock().faults.add(rule);
+    }
+
+    pub fn clear_faults(&self) {
+        self.shared.lock().faults.clear();
+    }
+
+    /// Every non-admin request so far, oldest first.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared.lock().requests.clone()
+    }
+
+    pub fn clear_requests(&self) {
+        self.shared.lock().requests.clear();
+    }
+
+    /// An OIDC token (valid 10 minutes, `aud` = `api://AzureADTokenExchange`) that the token
+    /// endpoint accepts as `client_assertion` for a client federated with `subject`; write it to
+    /// the file named by `AZURE_FEDERATED_TOKEN_FILE`.
+    pub fn mint_federated_token(&self, subject: &str) -> String {
+        let issuer = format!("{}/_federation", self.shared.login_base());
+        entra::mint_oidc(
+            &self.shared,
+            &issuer,
+            subject,
+            entra::EXCHANGE_AUDIENCE,
+            serde_json::json!({}),
+        )
+    }
+
+    /// Stops accepting, closes open connections and waits for the server task.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown_tx.send(true);
+        let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.shutdown_tx.send(true);
+    }
+}

@@ -1,0 +1,495 @@
+//! In-memory state: clients, issued tokens, vault contents, faults and the request log.
+//!
+//! Everything sits behind one mutex. Requests are short and the emulator serves tests, so a
+//! single lock keeps every multi-object operation (delete → deleted list, set → version list)
+//! atomic without any lock ordering to get wrong.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use base64::Engine as _;
+use rand::Rng as _;
+
+use crate::faults::Faults;
+use crate::seed::{
+    AzurePipelinesSeed, GithubOidcSeed, ManagedIdentitySeed, ObjectKind, ObjectSeed, Redacted,
+    SecretSeed, Seed, TimeSpec, VaultSeed,
+};
+use crate::RecordedRequest;
+
+/// Immutable facts plus the mutable state.
+pub struct Shared {
+    pub port: u16,
+    pub tenant_id: String,
+    /// Unix seconds at start; relative seed times resolve against it.
+    pub start: i64,
+    pub sample_cert_der: Vec<u8>,
+    pub state: Mutex<State>,
+}
+
+impl Shared {
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock must not turn every later request into a panic.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn vault_base(&self, vault: &str) -> String {
+        format!("https://{vault}.vault.localhost:{}", self.port)
+    }
+
+    pub fn login_base(&self) -> String {
+        format!("https://login.localhost:{}", self.port)
+    }
+}
+
+pub struct State {
+    pub clients: HashMap<String, Client>,
+    pub github: Option<GithubOidcSeed>,
+    pub pipelines: Option<AzurePipelinesSeed>,
+    pub msi: Option<ManagedIdentitySeed>,
+    /// Keyed by lower-case vault name.
+    pub vaults: HashMap<String, Vault>,
+    /// Issued access tokens.
+    pub tokens: HashMap<String, TokenInfo>,
+    /// OIDC tokens minted by the GitHub/ADO endpoints or `mint_federated_token`.
+    pub oidc_tokens: HashMap<String, OidcInfo>,
+    pub faults: Faults,
+    pub requests: Vec<RecordedRequest>,
+}
+
+pub struct Client {
+    pub client_id: String,
+    pub object_id: String,
+    pub secrets: Vec<ClientSecret>,
+    pub federated_subjects: Vec<String>,
+}
+
+pub struct ClientSecret {
+    pub value: Redacted,
+    pub created: i64,
+    pub expires: Option<i64>,
+    pub valid_after_seconds: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct TokenInfo {
+    pub client_id: String,
+    pub object_id: String,
+    pub audience: String,
+    pub expires: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct OidcInfo {
+    pub issuer: String,
+    pub subject: String,
+    pub audience: String,
+    pub expires: i64,
+}
+
+pub struct Vault {
+    pub name: String,
+    pub location: String,
+    pub recoverable_days: u32,
+    pub access: Option<BTreeMap<String, Vec<String>>>,
+    /// Keyed by upper-case name: Key Vault names are case-insensitive and list in this order.
+    pub secrets: BTreeMap<String, Item>,
+    pub deleted_secrets: BTreeMap<String, Deleted>,
+    pub certificates: BTreeMap<String, Item>,
+    pub keys: BTreeMap<String, Item>,
+}
+
+/// A named object with its versions, oldest first; the last one is "latest".
+#[derive(Clone, Debug)]
+pub struct Item {
+    pub name: String,
+    pub versions: Vec<Version>,
+}
+
+impl Item {
+    pub fn latest(&self) -> Option<&Version> {
+        self.versions.last()
+    }
+
+    pub fn version(&self, id: &str) -> Option<&Version> {
+        self.versions.iter().find(|v| v.id.eq_ignore_ascii_case(id))
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Version {
+    /// 32 lower-case hex characters, like the service.
+    pub id: String,
+    pub value: Option<Redacted>,
+    pub content_type: Option<String>,
+    pub enabled: bool,
+    pub nbf: Option<i64>,
+    pub exp: Option<i64>,
+    pub created: i64,
+    pub updated: i64,
+    pub tags: BTreeMap<String, String>,
+    /// Certificates: SHA-1-sized thumbprint (base64url) and subject.
+    pub x5t: Option<String>,
+    pub subject: Option<String>,
+    /// Keys: the public JWK parts.
+    pub jwk: Option<Jwk>,
+}
+
+#[derive(Clone, Debug)]
+pub enum Jwk {
+    Rsa { n: String },
+    Ec { x: String, y: String },
+}
+
+#[derive(Clone, Debug)]
+pub struct Deleted {
+    pub item: Item,
+    pub deleted_date: i64,
+    pub scheduled_purge_date: i64,
+}
+
+pub fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+pub fn random_hex(bytes: usize) -> String {
+    let mut rng = rand::rng();
+    (0..bytes)
+        .map(|_| format!("{:02x}", rng.random::<u8>()))
+        .collect()
+}
+
+pub fn random_b64url(bytes: usize) -> String {
+    let mut rng = rand::rng();
+    let buf: Vec<u8> = (0..bytes).map(|_| rng.random::<u8>()).collect();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
+}
+
+pub fn new_uuid() -> String {
+    let h = random_hex(16);
+    // Version 4 / RFC 4122 variant bits, so the id looks like the service's request ids.
+    format!(
+        "{}-{}-4{}-a{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[13..16],
+        &h[17..20],
+        &h[20..32]
+    )
+}
+
+/// A stable GUID derived from a string (object ids for clients that do not name one).
+pub fn derived_guid(seed: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut parts = [0u64; 2];
+    for (i, p) in parts.iter_mut().enumerate() {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (i, seed, "keyrot-emulator-oid").hash(&mut h);
+        *p = h.finish();
+    }
+    let h = format!("{:016x}{:016x}", parts[0], parts[1]);
+    format!(
+        "{}-{}-4{}-8{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[13..16],
+        &h[17..20],
+        &h[20..32]
+    )
+}
+
+impl State {
+    pub fn from_seed(seed: &Seed, start: i64) -> State {
+        let mut clients = HashMap::new();
+        for c in &seed.clients {
+            clients.insert(
+                c.client_id.to_ascii_lowercase(),
+                Client {
+                    client_id: c.client_id.clone(),
+                    object_id: c
+                        .object_id
+                        .clone()
+                        .unwrap_or_else(|| derived_guid(&c.client_id)),
+                    secrets: c
+                        .secrets
+                        .iter()
+                        .map(|s| ClientSecret {
+                            value: s.value.clone(),
+                            created: s.created.as_ref().map_or(start, |t| t.resolve(start)),
+                            expires: s.expires.as_ref().map(|t| t.resolve(start)),
+                            valid_after_seconds: s.valid_after_seconds.unwrap_or(0),
+                        })
+                        .collect(),
+                    federated_subjects: c.federated_subjects.clone(),
+                },
+            );
+        }
+        let mut faults = Faults::default();
+        for f in &seed.faults {
+            faults.add(f.clone());
+        }
+        State {
+            clients,
+            github: seed.github_oidc.clone(),
+            pipelines: seed.azure_pipelines.clone(),
+            msi: seed.managed_identity.clone(),
+            vaults: seed
+                .vaults
+                .iter()
+                .map(|v| (v.name.to_ascii_lowercase(), build_vault(v, start)))
+                .collect(),
+            tokens: HashMap::new(),
+            oidc_tokens: HashMap::new(),
+            faults,
+            requests: Vec::new(),
+        }
+    }
+}
+
+struct VersionDraft<'a> {
+    value: Option<&'a Redacted>,
+    enabled: Option<bool>,
+    nbf: Option<&'a TimeSpec>,
+    exp: Option<&'a TimeSpec>,
+    created: Option<&'a TimeSpec>,
+    content_type: Option<&'a String>,
+    tags: &'a BTreeMap<String, String>,
+}
+
+/// Turns drafts (oldest first) into versions. Versions without `created` are spaced 30 days
+/// apart ending at start, so "latest" (the last) is also the most recently created.
+fn build_versions(
+    drafts: Vec<VersionDraft<'_>>,
+    start: i64,
+    kind: ObjectKind,
+    name: &str,
+    subject: Option<&str>,
+    kty: Option<&str>,
+) -> Vec<Version> {
+    let n = drafts.len() as i64;
+    let mut out: Vec<Version> = drafts
+        .into_iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let created = d
+                .created
+                .map_or(start - (n - 1 - i as i64) * 30 * 86_400, |t| {
+                    t.resolve(start)
+                });
+            new_version(
+                kind,
+                name,
+                d.value.cloned(),
+                d.content_type.cloned(),
+                d.enabled.unwrap_or(true),
+                d.nbf.map(|t| t.resolve(start)),
+                d.exp.map(|t| t.resolve(start)),
+                created,
+                d.tags.clone(),
+                subject,
+                kty,
+            )
+        })
+        .collect();
+    out.sort_by_key(|v| v.created);
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn new_version(
+    kind: ObjectKind,
+    name: &str,
+    value: Option<Redacted>,
+    content_type: Option<String>,
+    enabled: bool,
+    nbf: Option<i64>,
+    exp: Option<i64>,
+    created: i64,
+    tags: BTreeMap<String, String>,
+    subject: Option<&str>,
+    kty: Option<&str>,
+) -> Version {
+    let jwk = (kind == ObjectKind::Key).then(|| {
+        if kty.is_some_and(|k| k.eq_ignore_ascii_case("EC")) {
+            Jwk::Ec {
+                x: random_b64url(32),
+                y: random_b64url(32),
+            }
+        } else {
+            Jwk::Rsa {
+                n: random_b64url(256),
+            }
+        }
+    });
+    Version {
+        id: random_hex(16),
+        value,
+        content_type,
+        enabled,
+        nbf,
+        exp,
+        created,
+        updated: created,
+        tags,
+        x5t: (kind == ObjectKind::Certificate).then(|| random_b64url(20)),
+        subject: (kind == ObjectKind::Certificate)
+            .then(|| subject.map_or_else(|| format!("CN={name}"), str::to_owned)),
+        jwk,
+    }
+}
+
+fn secret_item(s: &SecretSeed, start: i64) -> Item {
+    let drafts = if s.versions.is_empty() {
+        vec![VersionDraft {
+            value: s.value.as_ref(),
+            enabled: s.enabled,
+            nbf: s.nbf.as_ref(),
+            exp: s.exp.as_ref(),
+            created: s.created.as_ref(),
+            content_type: s.content_type.as_ref(),
+            tags: &s.tags,
+        }]
+    } else {
+        s.versions
+            .iter()
+            .map(|v| VersionDraft {
+                value: v.value.as_ref(),
+                enabled: v.enabled,
+                nbf: v.nbf.as_ref(),
+                exp: v.exp.as_ref(),
+                created: v.created.as_ref(),
+                content_type: v.content_type.as_ref(),
+                tags: &v.tags,
+            })
+            .collect()
+    };
+    let mut versions = build_versions(drafts, start, ObjectKind::Secret, &s.name, None, None);
+    // A secret always has a value; seeds may omit it when only the dates matter.
+    for v in &mut versions {
+        if v.value.is_none() {
+            v.value = Some(Redacted(format!("seeded-{}", &v.id[..8])));
+        }
+    }
+    Item {
+        name: s.name.clone(),
+        versions,
+    }
+}
+
+fn object_item(o: &ObjectSeed, kind: ObjectKind, start: i64) -> Item {
+    let drafts = if o.versions.is_empty() {
+        vec![VersionDraft {
+            value: None,
+            enabled: o.enabled,
+            nbf: o.nbf.as_ref(),
+            exp: o.exp.as_ref(),
+            created: o.created.as_ref(),
+            content_type: None,
+            tags: &o.tags,
+        }]
+    } else {
+        o.versions
+            .iter()
+            .map(|v| VersionDraft {
+                value: None,
+                enabled: v.enabled,
+                nbf: v.nbf.as_ref(),
+                exp: v.exp.as_ref(),
+                created: v.created.as_ref(),
+                content_type: None,
+                tags: if v.tags.is_empty() { &o.tags } else { &v.tags },
+            })
+            .collect()
+    };
+    Item {
+        name: o.name.clone(),
+        versions: build_versions(
+            drafts,
+            start,
+            kind,
+            &o.name,
+            o.subject.as_deref(),
+            o.kty.as_deref(),
+        ),
+    }
+}
+
+fn build_vault(v: &VaultSeed, start: i64) -> Vault {
+    let mut vault = Vault {
+        name: v.name.clone(),
+        location: v.location.clone(),
+        recoverable_days: v.recoverable_days,
+        access: v.access.as_ref().map(|a| {
+            a.iter()
+                .map(|(k, p)| (k.to_ascii_lowercase(), p.clone()))
+                .collect()
+        }),
+        secrets: BTreeMap::new(),
+        deleted_secrets: BTreeMap::new(),
+        certificates: BTreeMap::new(),
+        keys: BTreeMap::new(),
+    };
+    for s in &v.secrets {
+        vault
+            .secrets
+            .insert(s.name.to_ascii_uppercase(), secret_item(s, start));
+    }
+    for c in &v.certificates {
+        vault.certificates.insert(
+            c.name.to_ascii_uppercase(),
+            object_item(c, ObjectKind::Certificate, start),
+        );
+    }
+    for k in &v.keys {
+        vault.keys.insert(
+            k.name.to_ascii_uppercase(),
+            object_item(k, ObjectKind::Key, start),
+        );
+    }
+    for g in &v.generate {
+        for i in 0..g.count {
+            let name = format!("{}{:05}", g.prefix, i);
+            let spread = g.exp_spread_days.unwrap_or(0);
+            let exp = g.exp.as_ref().map(|t| {
+                t.resolve(start)
+                    + if spread > 0 {
+                        i64::from(i % spread) * 86_400
+                    } else {
+                        0
+                    }
+            });
+            let nversions = g.versions.unwrap_or(1).max(1);
+            let versions: Vec<Version> = (0..nversions)
+                .map(|j| {
+                    let created = start - i64::from(nversions - 1 - j) * 30 * 86_400;
+                    let value = (g.kind == ObjectKind::Secret)
+                        .then(|| Redacted(format!("generated-{}-{}", i, random_hex(8))));
+                    new_version(
+                        g.kind,
+                        &name,
+                        value,
+                        g.content_type.clone(),
+                        g.enabled.unwrap_or(true),
+                        g.nbf.as_ref().map(|t| t.resolve(start)),
+                        exp,
+                        created,
+                        g.tags.clone(),
+                        None,
+                        None,
+                    )
+                })
+                .collect();
+            let item = Item {
+                name: name.clone(),
+                versions,
+            };
+            let map = match g.kind {
+                ObjectKind::Secret => &mut vault.secrets,
+                ObjectKind::Certificate => &mut vault.certificates,
+                ObjectKind::Key => &mut vault.keys,
+            };
+            map.insert(name.to_ascii_uppercase(), item);
+        }
+    }
+    vault
+}

@@ -1,0 +1,464 @@
+//! Judging one credential record against a policy at a given instant.
+//!
+//! Precedence, first match wins:
+//! 1. superseded (an older version listed by `--versions`) and disabled: not reported at all;
+//!    a replaced version nobody can use is exactly what rotation should leave behind.
+//! 2. disabled: `disabled`, ok. Its dates do not matter while nobody can use it.
+//! 3. superseded and enabled: `stale_enabled_version`, warn, whatever its dates: the current
+//!    version is the one a release depends on, so an old version's expiry is not a risk to the
+//!    gate; that it can still be used is.
+//! 4. otherwise the more severe of the expiry-based state (`expired`, `expiring`, `valid`,
+//!    `no_expiry`) and `not_yet_valid`; on a tie the expiry-based state wins (it is the one to
+//!    act on) and the message also notes the not-before date.
+//!
+//! Boundaries: expiring exactly at `now` is expired; expiring exactly at `now + fail_within`
+//! (or `now + warn_within`) is inside that window; a not-before exactly at `now` is valid.
+//! Under `--strict` every warn becomes fail and the message ends with "(strict)".
+
+use time::{Duration, OffsetDateTime};
+
+use super::dates::utc_date;
+use super::duration::{describe_span, describe_window};
+use super::finding::{Finding, Severity, State};
+use super::policy::{NoExpiry, Policy};
+use crate::model::{CredentialRecord, Superseded};
+
+/// Judges one record. `None` means the record is not reported (a superseded, disabled version).
+pub fn classify(
+    record: &CredentialRecord,
+    policy: &Policy,
+    now: OffsetDateTime,
+) -> Option<Finding> {
+    let judgement = match (&record.superseded, record.enabled) {
+        (Some(_), false) => return None,
+        (None, false) => disabled(),
+        (Some(superseded), true) => stale_version(record, superseded, now),
+        (None, true) => current(record, policy, now),
+    };
+    let judgement = if policy.strict {
+        judgement.under_strict()
+    } else {
+        judgement
+    };
+    Some(Finding {
+        record: record.clone(),
+        state: judgement.state,
+        severity: judgement.severity,
+        expires_in_seconds: record
+            .expires
+            .map(|expires| (expires - now).whole_seconds()),
+        message: judgement.message,
+    })
+}
+
+/// A state, its severity and the sentence explaining it, before it is attached to a record.
+struct Judgement {
+    state: State,
+    severity: Severity,
+    message: String,
+}
+
+impl Judgement {
+    fn new(state: State, severity: Severity, message: String) -> Judgement {
+        Judgement {
+            state,
+            severity,
+            message,
+        }
+    }
+
+    fn under_strict(self) -> Judgement {
+        if self.severity == Severity::Warn {
+            Judgement {
+                severity: Severity::Fail,
+                message: format!("{} (strict)", self.message),
+                ..self
+            }
+        } else {
+            self
+        }
+    }
+}
+
+fn disabled() -> Judgement {
+    Judgement::new(
+        State::Disabled,
+        Severity::Ok,
+        "disabled in the vault; reported, never fails the gate".to_owned(),
+    )
+}
+
+fn stale_version(
+    record: &CredentialRecord,
+    superseded: &Superseded,
+    now: OffsetDateTime,
+) -> Judgement {
+    let version = record.version.as_deref().unwrap_or("(unknown)");
+    let by = &superseded.by_version;
+    // A replacement time in the future can only be clock skew; say nothing rather than "-2
+    // days ago".
+    let message = match superseded.at.filter(|&at| at <= now) {
+        Some(at) => format!(
+            "version {version} is still enabled, superseded by {by} {} ago",
+            describe_span(now - at)
+        ),
+        None => format!("version {version} is still enabled, superseded by {by}"),
+    };
+    Judgement::new(State::StaleEnabledVersion, Severity::Warn, message)
+}
+
+fn current(record: &CredentialRecord, policy: &Policy, now: OffsetDateTime) -> Judgement {
+    let by_expiry = match record.expires {
+        Some(expires) => by_expiry(expires, policy, now),
+        None => without_expiry(policy.no_expiry),
+    };
+    let Some(not_before) = record.not_before.filter(|&not_before| not_before > now) else {
+        return by_expiry;
+    };
+    if Severity::Warn > by_expiry.severity {
+        Judgement::new(
+            State::NotYetValid,
+            Severity::Warn,
+            format!(
+                "not valid until {} (in {})",
+                utc_date(not_before),
+                describe_span(not_before - now)
+            ),
+        )
+    } else {
+        Judgement {
+            message: format!(
+                "{}; also not valid until {}",
+                by_expiry.message,
+                utc_date(not_before)
+            ),
+            ..by_expiry
+        }
+    }
+}
+
+fn by_expiry(expires: OffsetDateTime, policy: &Policy, now: OffsetDateTime) -> Judgement {
+    let remaining = expires - now;
+    let date = utc_date(expires);
+    if remaining <= Duration::ZERO {
+        let message = if remaining.whole_seconds() == 0 {
+            format!("expired just now ({date})")
+        } else {
+            format!("expired {} ago ({date})", describe_span(remaining))
+        };
+        return Judgement::new(State::Expired, Severity::Fail, message);
+    }
+    let expires_in = format!("expires in {} ({date})", describe_span(remaining));
+    if remaining <= policy.fail_within {
+        Judgement::new(
+            State::Expiring,
+            Severity::Fail,
+            format!(
+                "{expires_in}; fail window is {}",
+                describe_window(policy.fail_within)
+            ),
+        )
+    } else if remaining <= policy.warn_within {
+        Judgement::new(
+            State::Expiring,
+            Severity::Warn,
+            format!(
+                "{expires_in}; warn window is {}",
+                describe_window(policy.warn_within)
+            ),
+        )
+    } else {
+        Judgement::new(State::Valid, Severity::Ok, expires_in)
+    }
+}
+
+fn without_expiry(mode: NoExpiry) -> Judgement {
+    const MISSING: &str = "has no expiry date; set one so keyrot can warn before it lapses";
+    match mode {
+        NoExpiry::Warn => Judgement::new(State::NoExpiry, Severity::Warn, MISSING.to_owned()),
+        NoExpiry::Fail => Judgement::new(State::NoExpiry, Severity::Fail, MISSING.to_owned()),
+        NoExpiry::Ignore => Judgement::new(
+            State::NoExpiry,
+            Severity::Ok,
+            "has no expiry date (allowed by --no-expiry ignore)".to_owned(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+    use crate::check::fixtures::{expiring, record, superseded, NOW};
+
+    fn judge(record: &CredentialRecord, policy: &Policy) -> Finding {
+        match classify(record, policy, NOW) {
+            Some(finding) => finding,
+            None => panic!("{} was not reported", record.name),
+        }
+    }
+
+    fn judge_default(record: &CredentialRecord) -> (State, Severity, String) {
+        let finding = judge(record, &Policy::default());
+        (finding.state, finding.severity, finding.message)
+    }
+
+    fn strict() -> Policy {
+        Policy {
+            strict: true,
+            ..Policy::default()
+        }
+    }
+
+    #[test]
+    fn expired_in_the_past_fails_with_days_ago() {
+        let finding = judge(&expiring("db", Duration::days(-3)), &Policy::default());
+        assert_eq!(finding.state, State::Expired);
+        assert_eq!(finding.severity, Severity::Fail);
+        assert_eq!(finding.expires_in_seconds, Some(-3 * 86_400));
+        assert_eq!(finding.message, "expired 3 days ago (2026-11-23)");
+    }
+
+    #[test]
+    fn expiring_exactly_now_is_expired() {
+        let finding = judge(&expiring("db", Duration::ZERO), &Policy::default());
+        assert_eq!(finding.state, State::Expired);
+        assert_eq!(finding.severity, Severity::Fail);
+        assert_eq!(finding.expires_in_seconds, Some(0));
+        assert_eq!(finding.message, "expired just now (2026-11-26)");
+    }
+
+    #[test]
+    fn one_second_after_now_is_expiring_not_expired() {
+        let (state, severity, message) = judge_default(&expiring("db", Duration::seconds(1)));
+        assert_eq!((state, severity), (State::Expiring, Severity::Fail));
+        assert_eq!(
+            message,
+            "expires in 1 second (2026-11-26); fail window is 7 days"
+        );
+    }
+
+    #[test]
+    fn fail_window_boundary_is_inside_the_fail_window() {
+        let (state, severity, message) = judge_default(&expiring("db", Duration::days(7)));
+        assert_eq!((state, severity), (State::Expiring, Severity::Fail));
+        assert_eq!(
+            message,
+            "expires in 7 days (2026-12-03); fail window is 7 days"
+        );
+
+        let just_after = Duration::days(7) + Duration::seconds(1);
+        let (state, severity, message) = judge_default(&expiring("db", just_after));
+        assert_eq!((state, severity), (State::Expiring, Severity::Warn));
+        assert_eq!(
+            message,
+            "expires in 7 days (2026-12-03); warn window is 30 days"
+        );
+    }
+
+    #[test]
+    fn warn_window_boundary_is_inside_the_warn_window() {
+        let (state, severity, _) = judge_default(&expiring("db", Duration::days(30)));
+        assert_eq!((state, severity), (State::Expiring, Severity::Warn));
+
+        let just_after = Duration::days(30) + Duration::seconds(1);
+        let (state, severity, message) = judge_default(&expiring("db", just_after));
+        assert_eq!((state, severity), (State::Valid, Severity::Ok));
+        assert_eq!(message, "expires in 30 days (2026-12-26)");
+    }
+
+    #[test]
+    fn expires_in_seconds_is_exact() {
+        let finding = judge(&expiring("db", Duration::hours(5)), &Policy::default());
+        assert_eq!(finding.expires_in_seconds, Some(5 * 3600));
+        assert_eq!(
+            finding.message,
+            "expires in 5 hours (2026-11-26); fail window is 7 days"
+        );
+        assert_eq!(
+            judge(&record("none"), &Policy::default()).expires_in_seconds,
+            None
+        );
+    }
+
+    #[test]
+    fn no_expiry_follows_the_policy() {
+        let no_date = record("api-key");
+        let (state, severity, message) = judge_default(&no_date);
+        assert_eq!((state, severity), (State::NoExpiry, Severity::Warn));
+        assert_eq!(
+            message,
+            "has no expiry date; set one so keyrot can warn before it lapses"
+        );
+
+        let fail = Policy {
+            no_expiry: NoExpiry::Fail,
+            ..Policy::default()
+        };
+        let finding = judge(&no_date, &fail);
+        assert_eq!(
+            (finding.state, finding.severity),
+            (State::NoExpiry, Severity::Fail)
+        );
+
+        let ignore = Policy {
+            no_expiry: NoExpiry::Ignore,
+            ..Policy::default()
+        };
+        let finding = judge(&no_date, &ignore);
+        assert_eq!(
+            (finding.state, finding.severity),
+            (State::NoExpiry, Severity::Ok)
+        );
+    }
+
+    #[test]
+    fn not_yet_valid_warns_and_boundary_is_valid() {
+        let later = CredentialRecord {
+            not_before: Some(NOW + Duration::days(2)),
+            ..expiring("cert", Duration::days(90))
+        };
+        let (state, severity, message) = judge_default(&later);
+        assert_eq!((state, severity), (State::NotYetValid, Severity::Warn));
+        assert_eq!(message, "not valid until 2026-11-28 (in 2 days)");
+
+        let starts_now = CredentialRecord {
+            not_before: Some(NOW),
+            ..expiring("cert", Duration::days(90))
+        };
+        assert_eq!(judge_default(&starts_now).0, State::Valid);
+    }
+
+    #[test]
+    fn expiry_outranks_not_yet_valid_when_as_severe_or_more() {
+        let both = CredentialRecord {
+            not_before: Some(NOW + Duration::days(1)),
+            ..expiring("cert", Duration::days(3))
+        };
+        let (state, severity, message) = judge_default(&both);
+        assert_eq!((state, severity), (State::Expiring, Severity::Fail));
+        assert_eq!(
+            message,
+            "expires in 3 days (2026-11-29); fail window is 7 days; also not valid until 2026-11-27"
+        );
+
+        // Equal severity (warn): the expiry-based state wins.
+        let tie = CredentialRecord {
+            not_before: Some(NOW + Duration::days(1)),
+            ..record("no-date")
+        };
+        assert_eq!(judge_default(&tie).0, State::NoExpiry);
+
+        // no_expiry ignored (ok) loses to not_yet_valid (warn).
+        let ignore = Policy {
+            no_expiry: NoExpiry::Ignore,
+            ..Policy::default()
+        };
+        assert_eq!(judge(&tie, &ignore).state, State::NotYetValid);
+    }
+
+    #[test]
+    fn disabled_wins_over_any_date() {
+        let expired_but_disabled = CredentialRecord {
+            enabled: false,
+            not_before: Some(NOW + Duration::days(1)),
+            ..expiring("old", Duration::days(-10))
+        };
+        let finding = judge(&expired_but_disabled, &strict());
+        assert_eq!(finding.state, State::Disabled);
+        assert_eq!(finding.severity, Severity::Ok);
+        assert_eq!(finding.expires_in_seconds, Some(-10 * 86_400));
+        assert_eq!(
+            finding.message,
+            "disabled in the vault; reported, never fails the gate"
+        );
+    }
+
+    #[test]
+    fn superseded_and_disabled_is_not_reported() {
+        let retired = CredentialRecord {
+            enabled: false,
+            ..superseded("db", "v1", "v2", Some(NOW - Duration::days(4)))
+        };
+        assert_eq!(classify(&retired, &Policy::default(), NOW), None);
+    }
+
+    #[test]
+    fn superseded_and_enabled_is_a_stale_version_whatever_its_expiry() {
+        let stale = CredentialRecord {
+            expires: Some(NOW - Duration::days(1)),
+            ..superseded("db", "v1", "v2", Some(NOW - Duration::days(4)))
+        };
+        let finding = judge(&stale, &Policy::default());
+        assert_eq!(finding.state, State::StaleEnabledVersion);
+        assert_eq!(finding.severity, Severity::Warn);
+        assert_eq!(
+            finding.message,
+            "version v1 is still enabled, superseded by v2 4 days ago"
+        );
+
+        let unknown_when = superseded("db", "v1", "v2", None);
+        assert_eq!(
+            judge(&unknown_when, &Policy::default()).message,
+            "version v1 is still enabled, superseded by v2"
+        );
+        let skewed = superseded("db", "v1", "v2", Some(datetime!(2027-01-01 0:00 UTC)));
+        assert_eq!(
+            judge(&skewed, &Policy::default()).message,
+            "version v1 is still enabled, superseded by v2"
+        );
+    }
+
+    #[test]
+    fn strict_turns_every_warning_into_a_failure() {
+        let warn_window = expiring("db", Duration::days(20));
+        let finding = judge(&warn_window, &strict());
+        assert_eq!(
+            (finding.state, finding.severity),
+            (State::Expiring, Severity::Fail)
+        );
+        assert_eq!(
+            finding.message,
+            "expires in 20 days (2026-12-16); warn window is 30 days (strict)"
+        );
+
+        let finding = judge(&record("no-date"), &strict());
+        assert_eq!(
+            (finding.state, finding.severity),
+            (State::NoExpiry, Severity::Fail)
+        );
+        assert!(finding.message.ends_with(" (strict)"));
+
+        let stale = superseded("db", "v1", "v2", None);
+        assert_eq!(judge(&stale, &strict()).severity, Severity::Fail);
+    }
+
+    #[test]
+    fn strict_leaves_ok_and_fail_alone() {
+        let valid = judge(&expiring("db", Duration::days(90)), &strict());
+        assert_eq!(valid.severity, Severity::Ok);
+        assert!(!valid.message.contains("strict"));
+
+        let expired = judge(&expiring("db", Duration::days(-1)), &strict());
+        assert_eq!(expired.severity, Severity::Fail);
+        assert_eq!(expired.message, "expired 1 day ago (2026-11-25)");
+    }
+
+    #[test]
+    fn zero_windows_only_fail_what_has_expired() {
+        let zero = Policy {
+            warn_within: Duration::ZERO,
+            fail_within: Duration::ZERO,
+            ..Policy::default()
+        };
+        assert_eq!(
+            judge(&expiring("db", Duration::seconds(1)), &zero).state,
+            State::Valid
+        );
+        assert_eq!(
+            judge(&expiring("db", Duration::ZERO), &zero).state,
+            State::Expired
+        );
+    }
+}

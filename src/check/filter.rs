@@ -1,0 +1,156 @@
+//! Choosing which credentials a check looks at (`--name GLOB`, `--tag KEY=VALUE`).
+
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+
+use crate::model::CredentialRecord;
+
+/// Selects credentials by name globs (any may match; none given selects all) and by tags (all
+/// must match exactly).
+///
+/// Globs match case-insensitively because Key Vault object names are case-insensitive: `DB-*`
+/// and `db-*` name the same credentials there. Tag keys and values are matched exactly.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    /// `None` when no `--name` was given, so every name matches.
+    names: Option<GlobSet>,
+    tags: Vec<(String, String)>,
+}
+
+impl Filter {
+    /// Builds a filter from the raw `--name` and `--tag` values.
+    pub fn new(names: &[String], tags: &[String]) -> Result<Filter, String> {
+        let names = if names.is_empty() {
+            None
+        } else {
+            let mut set = GlobSetBuilder::new();
+            for pattern in names {
+                let glob = GlobBuilder::new(pattern)
+                    .case_insensitive(true)
+                    .build()
+                    .map_err(|error| format!("invalid --name pattern \"{pattern}\": {error}"))?;
+                set.add(glob);
+            }
+            let set = set
+                .build()
+                .map_err(|error| format!("invalid --name patterns: {error}"))?;
+            Some(set)
+        };
+        let tags = tags
+            .iter()
+            .map(|tag| parse_tag(tag))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Filter { names, tags })
+    }
+
+    /// Whether the check should look at this record.
+    pub fn matches(&self, record: &CredentialRecord) -> bool {
+        let name_matches = self
+            .names
+            .as_ref()
+            .is_none_or(|set| set.is_match(&record.name));
+        name_matches
+            && self
+                .tags
+                .iter()
+                .all(|(key, value)| record.tags.get(key) == Some(value))
+    }
+}
+
+/// Splits `KEY=VALUE` at the first `=`, so values may themselves contain `=`. An empty value is
+/// allowed (it matches a tag set to the empty string); an empty key is not.
+fn parse_tag(tag: &str) -> Result<(String, String), String> {
+    match tag.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("invalid --tag \"{tag}\": expected KEY=VALUE")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::fixtures::record;
+
+    fn strings(values: &[&str]) -> Vec<String> {
+        values.iter().map(|value| (*value).to_owned()).collect()
+    }
+
+    fn tagged(name: &str, tags: &[(&str, &str)]) -> CredentialRecord {
+        let mut record = record(name);
+        for (key, value) in tags {
+            record.tags.insert((*key).to_owned(), (*value).to_owned());
+        }
+        record
+    }
+
+    fn filter(names: &[&str], tags: &[&str]) -> Filter {
+        match Filter::new(&strings(names), &strings(tags)) {
+            Ok(filter) => filter,
+            Err(error) => panic!("{error}"),
+        }
+    }
+
+    #[test]
+    fn no_patterns_match_everything() {
+        assert!(filter(&[], &[]).matches(&record("anything")));
+    }
+
+    #[test]
+    fn any_glob_may_match_the_name() {
+        let by_name = filter(&["db-*", "api-?"], &[]);
+        assert!(by_name.matches(&record("db-password")));
+        assert!(by_name.matches(&record("api-1")));
+        assert!(!by_name.matches(&record("api-10")));
+        assert!(!by_name.matches(&record("cache-db-password")));
+    }
+
+    #[test]
+    fn globs_ignore_case_like_key_vault() {
+        assert!(filter(&["DB-*"], &[]).matches(&record("db-password")));
+    }
+
+    #[test]
+    fn every_tag_must_match_exactly() {
+        let by_tags = filter(&[], &["env=prod", "team=payments"]);
+        assert!(by_tags.matches(&tagged(
+            "a",
+            &[("env", "prod"), ("team", "payments"), ("x", "y")]
+        )));
+        assert!(!by_tags.matches(&tagged("b", &[("env", "prod")])));
+        assert!(!by_tags.matches(&tagged("c", &[("env", "Prod"), ("team", "payments")])));
+    }
+
+    #[test]
+    fn tag_values_may_contain_equals_or_be_empty() {
+        assert!(filter(&[], &["conn=a=b"]).matches(&tagged("a", &[("conn", "a=b")])));
+        assert!(filter(&[], &["note="]).matches(&tagged("a", &[("note", "")])));
+        assert!(!filter(&[], &["note="]).matches(&tagged("a", &[])));
+    }
+
+    #[test]
+    fn names_and_tags_must_both_match() {
+        let both = filter(&["db-*"], &["env=prod"]);
+        assert!(both.matches(&tagged("db-password", &[("env", "prod")])));
+        assert!(!both.matches(&tagged("db-password", &[("env", "dev")])));
+        assert!(!both.matches(&tagged("api-key", &[("env", "prod")])));
+    }
+
+    #[test]
+    fn malformed_tags_say_what_is_expected() {
+        for bad in ["env", "=prod", ""] {
+            let error = Filter::new(&[], &strings(&[bad])).unwrap_err();
+            assert_eq!(
+                error,
+                format!("invalid --tag \"{bad}\": expected KEY=VALUE")
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_globs_are_refused() {
+        let error = Filter::new(&strings(&["db-[abc"]), &[]).unwrap_err();
+        assert!(
+            error.starts_with("invalid --name pattern \"db-[abc\""),
+            "{error}"
+        );
+    }
+}

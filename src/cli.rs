@@ -1,0 +1,225 @@
+//! Every flag and environment variable keyrot reads, defined and documented in one place.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::auth::AuthKind;
+use crate::check::NoExpiry;
+use crate::model::Kind;
+use crate::report::Format;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  ok: the gate passed (warnings included)
+  1  the gate failed (a credential expired, expires inside the fail window, or --strict and a warning)
+  2  usage or configuration error (bad flag, vault name, duration, CA file, …)
+  3  runtime error (authentication, network, TLS, permission, vault not found, malformed answer)
+  4  rotation in progress (reserved for `keyrot rotate`)";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "keyrot",
+    version,
+    about = "Guards and rotates the credentials of Azure applications from inside release pipelines",
+    after_help = EXIT_CODES,
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command that talks to Azure shares.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Extra PEM root certificate to trust (on top of the system's), e.g. the emulator's CA.
+    /// SSL_CERT_FILE is honoured too.
+    #[arg(long, global = true, env = "KEYROT_CA_CERT", value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+
+    /// Budget for the whole command's retries and slow answers: 30s, 2m, or bare seconds.
+    /// Transient failures (429, 5xx, resets, timeouts) are retried within it, honouring
+    /// Retry-After; others fail at once.
+    #[arg(
+        long,
+        global = true,
+        env = "KEYROT_TIMEOUT",
+        default_value = "30s",
+        value_name = "DURATION"
+    )]
+    pub timeout: String,
+
+    /// Force one credential instead of choosing from the environment.
+    #[arg(
+        long,
+        global = true,
+        env = "KEYROT_AUTH",
+        value_enum,
+        value_name = "KIND"
+    )]
+    pub auth: Option<AuthKind>,
+
+    /// Log filter for stderr (error, warn, info, debug, trace, or a tracing directive).
+    #[arg(
+        long,
+        global = true,
+        env = "KEYROT_LOG",
+        default_value = "info",
+        value_name = "FILTER"
+    )]
+    pub log: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check every credential's expiry and fail or warn the pipeline (the pre-release gate).
+    #[command(after_help = EXIT_CODES)]
+    Check(CheckArgs),
+    /// Serve the local Key Vault and Entra ID emulator until interrupted.
+    Emulator(EmulatorArgs),
+    /// Run the gate against the embedded emulator's demo vaults and print its report.
+    #[command(after_help = EXIT_CODES)]
+    Demo(DemoArgs),
+}
+
+/// The kinds of Key Vault object `--kinds` accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KindArg {
+    Secrets,
+    Certificates,
+    Keys,
+}
+
+impl From<KindArg> for Kind {
+    fn from(k: KindArg) -> Kind {
+        match k {
+            KindArg::Secrets => Kind::Secret,
+            KindArg::Certificates => Kind::Certificate,
+            KindArg::Keys => Kind::Key,
+        }
+    }
+}
+
+/// The policy and output flags `check` and `demo` share.
+#[derive(Debug, Args)]
+pub struct GateArgs {
+    /// Warn when a credential expires within this (30d, 12h, 90m, or a bare number of days).
+    #[arg(
+        long,
+        env = "KEYROT_WARN_WITHIN",
+        default_value = "30d",
+        value_name = "DURATION"
+    )]
+    pub warn_within: String,
+
+    /// Fail when a credential expires within this (must not exceed --warn-within).
+    #[arg(
+        long,
+        env = "KEYROT_FAIL_WITHIN",
+        default_value = "7d",
+        value_name = "DURATION"
+    )]
+    pub fail_within: String,
+
+    /// What a credential without an expiry date gets.
+    #[arg(long, env = "KEYROT_NO_EXPIRY", value_enum, default_value = "warn")]
+    pub no_expiry: NoExpiry,
+
+    /// Turn warnings into failures.
+    #[arg(long, env = "KEYROT_STRICT")]
+    pub strict: bool,
+
+    /// Output format.
+    #[arg(long, env = "KEYROT_FORMAT", value_enum, default_value = "table")]
+    pub format: Format,
+
+    /// Write the report to FILE instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Vault name (myvault → https://myvault.vault.azure.net) or URL; repeatable.
+    #[arg(
+        long = "vault",
+        env = "KEYROT_VAULTS",
+        value_delimiter = ',',
+        value_name = "NAME|URL",
+        required = true
+    )]
+    pub vaults: Vec<String>,
+
+    /// Which kinds of object to check.
+    #[arg(
+        long,
+        env = "KEYROT_KINDS",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "secrets"
+    )]
+    pub kinds: Vec<KindArg>,
+
+    /// Also list each secret's versions and report superseded versions still enabled.
+    #[arg(long)]
+    pub versions: bool,
+
+    /// Most version listings in flight at once (with --versions).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+
+    /// Only credentials whose name matches this glob; repeatable.
+    #[arg(long = "name", value_name = "GLOB")]
+    pub names: Vec<String>,
+
+    /// Only credentials with this tag; repeatable (all must match).
+    #[arg(long = "tag", value_name = "KEY=VALUE")]
+    pub tags: Vec<String>,
+
+    #[command(flatten)]
+    pub gate: GateArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct EmulatorArgs {
+    /// Seed file (TOML: vaults, secrets, clients). Without it, the demo seed.
+    #[arg(long, env = "KEYROT_EMULATOR_SEED", value_name = "FILE")]
+    pub seed: Option<PathBuf>,
+
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, env = "KEYROT_EMULATOR_PORT", default_value_t = 0)]
+    pub port: u16,
+
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: std::net::IpAddr,
+
+    /// Folder for the generated CA certificate (a temporary folder otherwise).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Also report superseded secret versions that are still enabled.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub versions: bool,
+
+    #[command(flatten)]
+    pub gate: GateArgs,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn flags_are_consistent() {
+        Cli::command().debug_assert();
+    }
+}

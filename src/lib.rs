@@ -1,0 +1,14 @@
+//! keyrot guards and rotates the credentials of Azure applications from inside release pipelines.
+//!
+//! The binary (`main.rs`) only parses flags, runs a command and maps the outcome to an exit
+//! code; everything else lives here so integration tests and later commands share it.
+
+pub mod auth;
+pub mod check;
+pub mod cli;
+pub mod commands;
+pub mod model;
+pub mod outcome;
+pub mod report;
+pub mod transport;
+pub mod vault;

@@ -1,0 +1,123 @@
+//! What each report column shows for a finding, so the table, Markdown and JUnit agree.
+
+use url::{Host, Url};
+
+use crate::check::dates::utc_date;
+use crate::check::duration::whole_days_left;
+use crate::check::{Counts, Finding, Status};
+
+/// The vault's short name: the first label of its host name (`prod-vault` for
+/// `https://prod-vault.vault.azure.net`). An IP address (an emulator) is shown whole, and text
+/// that is not a URL with a host is shown as given, so a surprising vault is never hidden.
+pub fn vault_short(vault: &str) -> String {
+    let Ok(url) = Url::parse(vault) else {
+        return vault.to_owned();
+    };
+    match url.host() {
+        Some(Host::Domain(domain)) => domain
+            .split('.')
+            .next()
+            .filter(|label| !label.is_empty())
+            .unwrap_or(domain)
+            .to_owned(),
+        Some(address) => address.to_string(),
+        None => vault.to_owned(),
+    }
+}
+
+/// The credential's name, with `@version` for an older version so two rows of the same
+/// credential can be told apart. The current version is shown by name alone.
+pub fn display_name(finding: &Finding) -> String {
+    let record = &finding.record;
+    match (&record.superseded, &record.version) {
+        (Some(_), Some(version)) => format!("{}@{version}", record.name),
+        _ => record.name.clone(),
+    }
+}
+
+/// The expiry date (`2026-12-01`), or `-` without one.
+pub fn expires_date(finding: &Finding) -> String {
+    finding
+        .record
+        .expires
+        .map_or_else(|| "-".to_owned(), utc_date)
+}
+
+/// Whole days left, rounded towards the past (`-3` once expired), or `-` without an expiry.
+pub fn days_left(finding: &Finding) -> String {
+    finding.expires_in_seconds.map_or_else(
+        || "-".to_owned(),
+        |seconds| whole_days_left(seconds).to_string(),
+    )
+}
+
+/// `3 fail, 2 warn, 4 ok`.
+pub fn counts_line(counts: Counts) -> String {
+    format!(
+        "{} fail, {} warn, {} ok",
+        counts.fail, counts.warn, counts.ok
+    )
+}
+
+/// The verdict as the end of the summary line: `gate FAILED`, `passed with warnings`, `passed`.
+pub fn verdict(status: Status) -> &'static str {
+    match status {
+        Status::Fail => "gate FAILED",
+        Status::Warn => "passed with warnings",
+        Status::Pass => "passed",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::Duration;
+
+    use super::*;
+    use crate::check::fixtures::{expiring, record, superseded, NOW};
+    use crate::check::{classify, Policy};
+
+    fn finding(record: &crate::model::CredentialRecord) -> Finding {
+        match classify(record, &Policy::default(), NOW) {
+            Some(finding) => finding,
+            None => panic!("not reported"),
+        }
+    }
+
+    #[test]
+    fn vault_short_is_the_first_host_label() {
+        assert_eq!(
+            vault_short("https://prod-vault.vault.azure.net"),
+            "prod-vault"
+        );
+        assert_eq!(vault_short("https://localhost:8443"), "localhost");
+        assert_eq!(vault_short("https://127.0.0.1:8443"), "127.0.0.1");
+        assert_eq!(vault_short("not a url"), "not a url");
+    }
+
+    #[test]
+    fn stale_versions_show_their_version() {
+        assert_eq!(
+            display_name(&finding(&superseded("db", "v1", "v2", None))),
+            "db@v1"
+        );
+        let current_with_version = crate::model::CredentialRecord {
+            version: Some("v9".to_owned()),
+            ..record("db")
+        };
+        assert_eq!(display_name(&finding(&current_with_version)), "db");
+    }
+
+    #[test]
+    fn dates_and_days_left() {
+        let expired = finding(&expiring("a", Duration::hours(-1)));
+        assert_eq!(expires_date(&expired), "2026-11-26");
+        assert_eq!(days_left(&expired), "-1");
+        let soon = finding(&expiring("a", Duration::hours(47)));
+        assert_eq!(days_left(&soon), "1");
+        let never = finding(&record("a"));
+        assert_eq!(
+            (expires_date(&never).as_str(), days_left(&never).as_str()),
+            ("-", "-")
+        );
+    }
+}

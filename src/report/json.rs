@@ -1,0 +1,289 @@
+//! The JSON report, version 1: a contract other features and users' scripts build on.
+//!
+//! The document is described by private structs rather than by deriving `Serialize` on the
+//! check types, so renaming a field in `check` or `model` cannot silently change the contract.
+//! Keys appear in the documented order; absent values are `null`, never omitted.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::check::dates::rfc3339_utc;
+use crate::check::{CheckReport, Counts, Finding, NoExpiry, Severity, State, Status};
+use crate::model::{Kind, Source};
+
+/// Bumped only for changes that break readers; new keys may be added within a version.
+pub const JSON_VERSION: u32 = 1;
+
+#[derive(Serialize)]
+struct Document<'a> {
+    version: u32,
+    status: Status,
+    checked_at: String,
+    policy: PolicyJson,
+    credentials: Vec<CredentialJson<'a>>,
+    counts: Counts,
+}
+
+#[derive(Serialize)]
+struct PolicyJson {
+    warn_within_seconds: i64,
+    fail_within_seconds: i64,
+    no_expiry: NoExpiry,
+    strict: bool,
+}
+
+#[derive(Serialize)]
+struct CredentialJson<'a> {
+    source: Source,
+    vault: &'a str,
+    kind: Kind,
+    name: &'a str,
+    version: Option<&'a str>,
+    id: &'a str,
+    enabled: bool,
+    not_before: Option<String>,
+    expires: Option<String>,
+    expires_in_seconds: Option<i64>,
+    state: State,
+    severity: Severity,
+    message: &'a str,
+    tags: &'a BTreeMap<String, String>,
+}
+
+impl<'a> CredentialJson<'a> {
+    fn new(finding: &'a Finding) -> Self {
+        let record = &finding.record;
+        CredentialJson {
+            source: record.source,
+            vault: &record.vault,
+            kind: record.kind,
+            name: &record.name,
+            version: record.version.as_deref(),
+            id: &record.id,
+            enabled: record.enabled,
+            not_before: record.not_before.map(rfc3339_utc),
+            expires: record.expires.map(rfc3339_utc),
+            expires_in_seconds: finding.expires_in_seconds,
+            state: finding.state,
+            severity: finding.severity,
+            message: &finding.message,
+            tags: &record.tags,
+        }
+    }
+}
+
+/// Renders the report as pretty-printed JSON ending with a newline.
+pub fn render(report: &CheckReport) -> String {
+    let document = Document {
+        version: JSON_VERSION,
+        status: report.status(),
+        checked_at: rfc3339_utc(report.checked_at),
+        policy: PolicyJson {
+            warn_within_seconds: report.policy.warn_within.whole_seconds(),
+            fail_within_seconds: report.policy.fail_within.whole_seconds(),
+            no_expiry: report.policy.no_expiry,
+            strict: report.policy.strict,
+        },
+        credentials: report.findings.iter().map(CredentialJson::new).collect(),
+        counts: report.counts(),
+    };
+    // Serialising plain structs with string-keyed maps cannot fail; should serde_json ever
+    // report an error, emit a document that still parses and still fails the reader's checks
+    // rather than panicking or printing nothing.
+    match serde_json::to_string_pretty(&document) {
+        Ok(mut text) => {
+            text.push('\n');
+            text
+        }
+        Err(error) => format!(
+            "{}\n",
+            serde_json::json!({
+                "version": JSON_VERSION,
+                "status": Status::Fail.as_str(),
+                "error": format!("could not render the JSON report: {error}"),
+            })
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+    use time::Duration;
+
+    use super::*;
+    use crate::check::fixtures::{expiring, record, superseded, NOW, VAULT};
+    use crate::check::Policy;
+    use crate::model::CredentialRecord;
+
+    fn parse(text: &str) -> Value {
+        match serde_json::from_str(text) {
+            Ok(value) => value,
+            Err(error) => panic!("invalid JSON ({error}):\n{text}"),
+        }
+    }
+
+    fn keys(value: &Value) -> Vec<&str> {
+        value
+            .as_object()
+            .map(|object| object.keys().map(String::as_str).collect())
+            .unwrap_or_default()
+    }
+
+    fn sample() -> CheckReport {
+        let mut tagged = expiring("db-password", Duration::days(-3));
+        tagged.version = Some("abc123".to_owned());
+        tagged.not_before = Some(NOW - Duration::days(400));
+        tagged.tags.insert("env".to_owned(), "prod".to_owned());
+        let records = vec![
+            tagged,
+            record("api-key"),
+            expiring("tls", Duration::days(90)),
+            superseded(
+                "db-password",
+                "old1",
+                "abc123",
+                Some(NOW - Duration::days(2)),
+            ),
+        ];
+        CheckReport::evaluate(records, &Policy::default(), NOW)
+    }
+
+    #[test]
+    fn top_level_keys_and_values() {
+        let text = render(&sample());
+        assert!(text.ends_with("}\n"));
+        assert!(text.contains("\n  \"version\": 1"), "pretty-printed");
+        let value = parse(&text);
+        let mut top = keys(&value);
+        top.sort_unstable();
+        assert_eq!(
+            top,
+            [
+                "checked_at",
+                "counts",
+                "credentials",
+                "policy",
+                "status",
+                "version"
+            ]
+        );
+        assert_eq!(value["version"], json!(1));
+        assert_eq!(value["status"], json!("fail"));
+        assert_eq!(value["checked_at"], json!("2026-11-26T12:00:00Z"));
+        assert_eq!(
+            value["policy"],
+            json!({
+                "warn_within_seconds": 2_592_000,
+                "fail_within_seconds": 604_800,
+                "no_expiry": "warn",
+                "strict": false,
+            })
+        );
+        assert_eq!(value["counts"], json!({"ok": 1, "warn": 2, "fail": 1}));
+    }
+
+    #[test]
+    fn credential_keys_and_values() {
+        let value = parse(&render(&sample()));
+        let credentials = value["credentials"].as_array().cloned().unwrap_or_default();
+        assert_eq!(credentials.len(), 4);
+        let mut expected_keys = vec![
+            "source",
+            "vault",
+            "kind",
+            "name",
+            "version",
+            "id",
+            "enabled",
+            "not_before",
+            "expires",
+            "expires_in_seconds",
+            "state",
+            "severity",
+            "message",
+            "tags",
+        ];
+        expected_keys.sort_unstable();
+        for credential in &credentials {
+            let mut actual = keys(credential);
+            actual.sort_unstable();
+            assert_eq!(actual, expected_keys);
+        }
+        assert_eq!(
+            credentials[0],
+            json!({
+                "source": "keyvault",
+                "vault": VAULT,
+                "kind": "secret",
+                "name": "db-password",
+                "version": "abc123",
+                "id": format!("{VAULT}/secrets/db-password"),
+                "enabled": true,
+                "not_before": "2025-10-22T12:00:00Z",
+                "expires": "2026-11-23T12:00:00Z",
+                "expires_in_seconds": -259_200,
+                "state": "expired",
+                "severity": "fail",
+                "message": "expired 3 days ago (2026-11-23)",
+                "tags": {"env": "prod"},
+            })
+        );
+    }
+
+    #[test]
+    fn absent_values_are_null_and_order_is_most_urgent_first() {
+        let value = parse(&render(&sample()));
+        let credentials = value["credentials"].as_array().cloned().unwrap_or_default();
+        let states: Vec<&str> = credentials
+            .iter()
+            .filter_map(|credential| credential["state"].as_str())
+            .collect();
+        // Both warnings lack an expiry date, so the name breaks the tie.
+        assert_eq!(
+            states,
+            ["expired", "no_expiry", "stale_enabled_version", "valid"]
+        );
+
+        let no_expiry = &credentials[1];
+        assert_eq!(no_expiry["name"], json!("api-key"));
+        assert_eq!(no_expiry["version"], Value::Null);
+        assert_eq!(no_expiry["not_before"], Value::Null);
+        assert_eq!(no_expiry["expires"], Value::Null);
+        assert_eq!(no_expiry["expires_in_seconds"], Value::Null);
+        assert_eq!(no_expiry["severity"], json!("warn"));
+        assert_eq!(no_expiry["tags"], json!({}));
+
+        assert_eq!(credentials[2]["version"], json!("old1"));
+        assert_eq!(credentials[3]["expires_in_seconds"], json!(90 * 86_400));
+    }
+
+    #[test]
+    fn empty_report_passes_with_no_credentials() {
+        let strict = Policy {
+            strict: true,
+            no_expiry: NoExpiry::Ignore,
+            ..Policy::default()
+        };
+        let value = parse(&render(&CheckReport::evaluate(vec![], &strict, NOW)));
+        assert_eq!(value["status"], json!("pass"));
+        assert_eq!(value["credentials"], json!([]));
+        assert_eq!(value["counts"], json!({"ok": 0, "warn": 0, "fail": 0}));
+        assert_eq!(value["policy"]["no_expiry"], json!("ignore"));
+        assert_eq!(value["policy"]["strict"], json!(true));
+    }
+
+    #[test]
+    fn disabled_records_report_enabled_false() {
+        let disabled = CredentialRecord {
+            enabled: false,
+            ..record("old")
+        };
+        let report = CheckReport::evaluate(vec![disabled], &Policy::default(), NOW);
+        let value = parse(&render(&report));
+        assert_eq!(value["credentials"][0]["enabled"], json!(false));
+        assert_eq!(value["credentials"][0]["state"], json!("disabled"));
+        assert_eq!(value["status"], json!("pass"));
+    }
+}

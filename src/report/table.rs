@@ -1,0 +1,223 @@
+//! The aligned plain-text table for people reading a pipeline log or a terminal.
+//!
+//! Names are never truncated (someone has to find the credential); messages are not either,
+//! but they are the last column so a long one only wraps without breaking the alignment.
+//! Control characters in any cell are replaced, so a hostile name cannot move the cursor or
+//! paint the log.
+
+use crate::check::{CheckReport, Finding, Severity, State, Status};
+
+use super::cells::{counts_line, days_left, display_name, expires_date, vault_short, verdict};
+
+const HEADERS: [&str; COLUMNS] = [
+    "SEVERITY",
+    "STATE",
+    "VAULT",
+    "KIND",
+    "NAME",
+    "EXPIRES",
+    "DAYS LEFT",
+    "MESSAGE",
+];
+const COLUMNS: usize = 8;
+const DAYS_LEFT_COLUMN: usize = 6;
+const GAP: &str = "  ";
+
+const RED: &str = "\x1b[31m";
+const YELLOW: &str = "\x1b[33m";
+const GREEN: &str = "\x1b[32m";
+const DIM: &str = "\x1b[2m";
+const BOLD_RED: &str = "\x1b[1;31m";
+const RESET: &str = "\x1b[0m";
+
+/// Renders the table, then a blank line and the summary line. `color` adds ANSI colours.
+pub fn render(report: &CheckReport, color: bool) -> String {
+    let mut out = String::new();
+    if report.findings.is_empty() {
+        out.push_str("no credentials matched\n");
+    } else {
+        let rows: Vec<[String; COLUMNS]> = report.findings.iter().map(row).collect();
+        let widths = column_widths(&rows);
+        push_line(&mut out, &HEADERS.map(str::to_owned), &widths, |_| None);
+        for (finding, cells) in report.findings.iter().zip(&rows) {
+            push_line(&mut out, cells, &widths, |column| {
+                cell_color(finding, column, color)
+            });
+        }
+        out.push('\n');
+    }
+    let status = report.status();
+    let summary = format!("{} — {}", counts_line(report.counts()), verdict(status));
+    match (color, status) {
+        (true, Status::Fail) => out.push_str(&format!("{BOLD_RED}{summary}{RESET}")),
+        (true, Status::Warn) => out.push_str(&format!("{YELLOW}{summary}{RESET}")),
+        _ => out.push_str(&summary),
+    }
+    out.push('\n');
+    out
+}
+
+fn row(finding: &Finding) -> [String; COLUMNS] {
+    [
+        finding.severity.as_str().to_owned(),
+        finding.state.as_str().to_owned(),
+        vault_short(&finding.record.vault),
+        finding.record.kind.as_str().to_owned(),
+        display_name(finding),
+        expires_date(finding),
+        days_left(finding),
+        finding.message.clone(),
+    ]
+    .map(|cell| printable(&cell))
+}
+
+fn column_widths(rows: &[[String; COLUMNS]]) -> [usize; COLUMNS] {
+    let mut widths = HEADERS.map(|header| header.chars().count());
+    for cells in rows {
+        for (width, cell) in widths.iter_mut().zip(cells) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    widths
+}
+
+/// Writes one padded line; `color_of(column)` may wrap a cell in a colour after padding, so the
+/// escape codes never count towards the width.
+fn push_line(
+    out: &mut String,
+    cells: &[String; COLUMNS],
+    widths: &[usize; COLUMNS],
+    color_of: impl Fn(usize) -> Option<&'static str>,
+) {
+    let mut line = String::new();
+    for (column, (cell, &width)) in cells.iter().zip(widths).enumerate() {
+        let is_last = column == COLUMNS - 1;
+        let padded = if is_last {
+            // No trailing spaces after the last column.
+            cell.clone()
+        } else if column == DAYS_LEFT_COLUMN {
+            format!("{cell:>width$}")
+        } else {
+            format!("{cell:<width$}")
+        };
+        match color_of(column) {
+            Some(code) => line.push_str(&format!("{code}{padded}{RESET}")),
+            None => line.push_str(&padded),
+        }
+        if !is_last {
+            line.push_str(GAP);
+        }
+    }
+    out.push_str(line.trim_end());
+    out.push('\n');
+}
+
+/// Disabled rows are dimmed whole; otherwise only the severity and state cells are coloured.
+fn cell_color(finding: &Finding, column: usize, color: bool) -> Option<&'static str> {
+    if !color {
+        return None;
+    }
+    if finding.state == State::Disabled {
+        return Some(DIM);
+    }
+    if column > 1 {
+        return None;
+    }
+    Some(match finding.severity {
+        Severity::Fail => RED,
+        Severity::Warn => YELLOW,
+        Severity::Ok => GREEN,
+    })
+}
+
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use time::Duration;
+
+    use super::*;
+    use crate::check::fixtures::{expiring, record, superseded, NOW};
+    use crate::check::Policy;
+    use crate::model::CredentialRecord;
+
+    fn sample() -> CheckReport {
+        let records = vec![
+            expiring("tls-cert", Duration::days(90)),
+            record("api-key"),
+            expiring("db-password", Duration::days(-3)),
+            superseded("db-password", "v1", "v2", Some(NOW - Duration::days(5))),
+            CredentialRecord {
+                enabled: false,
+                ..expiring("legacy", Duration::days(-100))
+            },
+        ];
+        CheckReport::evaluate(records, &Policy::default(), NOW)
+    }
+
+    #[test]
+    fn plain_table_is_aligned_sorted_and_summarised() {
+        let text = render(&sample(), false);
+        let expected = "\
+SEVERITY  STATE                  VAULT       KIND    NAME            EXPIRES     DAYS LEFT  MESSAGE
+fail      expired                prod-vault  secret  db-password     2026-11-23         -3  expired 3 days ago (2026-11-23)
+warn      no_expiry              prod-vault  secret  api-key         -                   -  has no expiry date; set one so keyrot can warn before it lapses
+warn      stale_enabled_version  prod-vault  secret  db-password@v1  -                   -  version v1 is still enabled, superseded by v2 5 days ago
+ok        disabled               prod-vault  secret  legacy          2026-08-18       -100  disabled in the vault; reported, never fails the gate
+ok        valid                  prod-vault  secret  tls-cert        2027-02-24         90  expires in 90 days (2027-02-24)
+
+1 fail, 2 warn, 2 ok — gate FAILED
+";
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn no_ansi_escapes_without_color() {
+        assert!(!render(&sample(), false).contains('\x1b'));
+    }
+
+    #[test]
+    fn color_marks_severity_and_dims_disabled_rows() {
+        let text = render(&sample(), true);
+        assert!(text.contains(&format!("{RED}fail    {RESET}")), "{text}");
+        assert!(text.contains(&format!("{YELLOW}warn    {RESET}")));
+        assert!(text.contains(&format!("{GREEN}ok      {RESET}")));
+        assert!(text.contains(&format!("{DIM}legacy")));
+        assert!(text.ends_with(&format!(
+            "{BOLD_RED}1 fail, 2 warn, 2 ok — gate FAILED{RESET}\n"
+        )));
+    }
+
+    #[test]
+    fn empty_report_says_nothing_matched() {
+        let report = CheckReport::evaluate(vec![], &Policy::default(), NOW);
+        assert_eq!(
+            render(&report, false),
+            "no credentials matched\n0 fail, 0 warn, 0 ok — passed\n"
+        );
+    }
+
+    #[test]
+    fn warnings_only_pass_with_warnings() {
+        let report = CheckReport::evaluate(vec![record("api-key")], &Policy::default(), NOW);
+        assert!(render(&report, false).ends_with("\n0 fail, 1 warn, 0 ok — passed with warnings\n"));
+    }
+
+    #[test]
+    fn long_names_are_kept_and_control_characters_replaced() {
+        let long_name = "a-very-long-credential-name-that-must-never-be-truncated-in-the-table";
+        let hostile = format!("evil\x1b[2J{long_name}");
+        let report = CheckReport::evaluate(
+            vec![expiring(&hostile, Duration::days(90))],
+            &Policy::default(),
+            NOW,
+        );
+        let text = render(&report, false);
+        assert!(text.contains(&format!("evil\u{FFFD}[2J{long_name}")));
+        assert!(!text.contains('\x1b'));
+    }
+}

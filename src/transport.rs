@@ -1,0 +1,456 @@
+//! The one HTTP transport every Azure call goes through (Key Vault and token endpoints alike).
+//!
+//! Why keyrot brings its own transport instead of the SDK's default one:
+//! - **Trust**: `--ca-cert`/`KEYROT_CA_CERT` (and `SSL_CERT_FILE`) add a PEM root on top of the
+//!   platform's, so a local HTTPS emulator is trusted without turning verification off.
+//! - **Names**: `*.localhost` resolves to loopback inside keyrot (RFC 6761), so
+//!   `https://demo.vault.localhost:8443` works without touching /etc/hosts, while the Key Vault
+//!   challenge-resource check stays on (`demo.vault.localhost` ends with `.vault.localhost`).
+//! - **Retries with a budget and a cause**: the SDK's default policy retries for up to 60 s and
+//!   then reports only that it gave up. Here the SDK's retry policy is switched off
+//!   ([`client_options`]) and this transport retries transient failures (429, 408, 500, 502, 503,
+//!   504, resets, timeouts) within one deadline shared by the whole command (`--timeout`),
+//!   honours `Retry-After`, fails at once on what retrying cannot fix (TLS verification, DNS,
+//!   a refused connection on a loopback host) and always names the underlying cause.
+
+use std::error::Error as StdError;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use azure_core::error::{Error as AzError, ErrorKind};
+use azure_core::http::headers::{HeaderName, HeaderValue, Headers};
+use azure_core::http::{AsyncRawResponse, Body, ClientOptions, HttpClient, Request, RetryOptions};
+use azure_core::http::{StatusCode, Transport as AzTransport};
+use futures::TryStreamExt;
+
+/// How the transport is built; filled in by `cli.rs` from flags and environment.
+#[derive(Debug, Clone)]
+pub struct TransportConfig {
+    /// Extra PEM bundles to trust, with the path each came from (for error messages).
+    pub extra_roots: Vec<(String, Vec<u8>)>,
+    /// The whole command's budget for waiting on retries and slow answers.
+    pub budget: Duration,
+}
+
+/// Transient failures wait at least this long before the next try, doubling up to the cap.
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+const MAX_BACKOFF: Duration = Duration::from_secs(8);
+
+/// The reqwest-based transport with keyrot's trust, name resolution and retry rules.
+#[derive(Debug, Clone)]
+pub struct KeyrotTransport {
+    client: reqwest::Client,
+    deadline: Instant,
+    budget: Duration,
+}
+
+/// A failure the transport will not retry, or the last failure once the budget is spent.
+#[derive(Debug)]
+struct Failure {
+    transient: bool,
+    message: String,
+}
+
+impl KeyrotTransport {
+    pub fn new(config: &TransportConfig) -> anyhow::Result<Self> {
+        let mut builder = reqwest::Client::builder()
+            .dns_resolver(Arc::new(LocalhostAwareResolver))
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(10))
+            .http1_only()
+            .user_agent(concat!("keyrot/", env!("CARGO_PKG_VERSION")));
+        let mut roots = Vec::new();
+        for (origin, pem) in &config.extra_roots {
+            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
+                anyhow::anyhow!("cannot read CA certificate {origin}: {e} (expected PEM)")
+            })?;
+            if certs.is_empty() {
+                anyhow::bail!("CA certificate file {origin} holds no PEM certificate");
+            }
+            roots.extend(certs);
+        }
+        if !roots.is_empty() {
+            builder = builder.tls_certs_merge(roots);
+        }
+        let client = builder
+            .build()
+            .map_err(|e| anyhow::anyhow!("cannot set up HTTPS: {}", cause_chain(&e)))?;
+        Ok(Self {
+            client,
+            deadline: Instant::now() + config.budget,
+            budget: config.budget,
+        })
+    }
+
+    fn remaining(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+
+    async fn attempt(&self, request: &Request) -> Result<AsyncRawResponse, Failure> {
+        let url = request.url().clone();
+        let host = url.host_str().unwrap_or("").to_string();
+        let mut builder = self
+            .client
+            .request(to_reqwest_method(request), url.as_str())
+            .timeout(self.remaining().max(Duration::from_millis(1)));
+        for (name, value) in request.headers().iter() {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        builder = match request.body() {
+            Body::Bytes(bytes) => builder.body(bytes.clone()),
+            #[allow(unreachable_patterns)]
+            _ => {
+                return Err(Failure {
+                    transient: false,
+                    message: "streamed request bodies are not supported".into(),
+                })
+            }
+        };
+        let response = builder
+            .send()
+            .await
+            .map_err(|e| classify_send_error(&e, &url))?;
+        let status = response.status().as_u16();
+        let headers = to_headers(response.headers());
+        // Read the whole body here so a connection dropped mid-body is a transient failure this
+        // transport can retry, rather than a parse error the SDK reports later.
+        let body = response
+            .bytes_stream()
+            .try_fold(Vec::new(), |mut acc, chunk| async move {
+                acc.extend_from_slice(&chunk);
+                Ok(acc)
+            })
+            .await
+            .map_err(|e| Failure {
+                transient: true,
+                message: format!(
+                    "connection to {host} broke while reading the answer: {}",
+                    cause_chain(&e)
+                ),
+            })?;
+        Ok(AsyncRawResponse::from_bytes(
+            StatusCode::from(status),
+            headers,
+            body,
+        ))
+    }
+}
+
+#[async_trait]
+impl HttpClient for KeyrotTransport {
+    async fn execute_request(&self, request: &Request) -> azure_core::Result<AsyncRawResponse> {
+        let host = request.url().host_str().unwrap_or("").to_string();
+        let mut backoff = FIRST_BACKOFF;
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            let (wait, last) = match self.attempt(request).await {
+                Ok(response) if is_transient_status(response.status()) => {
+                    let wait = retry_after(response.headers()).unwrap_or(backoff);
+                    let status = response.status();
+                    let what = describe_status(status, &host);
+                    if wait > self.remaining() {
+                        // Hand the SDK the service's own answer so its error carries the
+                        // service's code and message; the budget note goes to the log.
+                        tracing::warn!(
+                            "{what}: not retrying, the wait ({}) exceeds what is left of --timeout ({}s budget) after {attempts} attempt(s)",
+                            fmt_duration(wait),
+                            self.budget.as_secs()
+                        );
+                        return Ok(response);
+                    }
+                    (wait, what)
+                }
+                Ok(response) => return Ok(response),
+                Err(failure) if !failure.transient => {
+                    return Err(AzError::with_message(ErrorKind::Io, failure.message))
+                }
+                Err(failure) => {
+                    if backoff > self.remaining() {
+                        return Err(AzError::with_message(
+                            ErrorKind::Io,
+                            format!(
+                                "{} (gave up after {attempts} attempt(s) within the {}s --timeout budget)",
+                                failure.message,
+                                self.budget.as_secs()
+                            ),
+                        ));
+                    }
+                    (backoff, failure.message)
+                }
+            };
+            tracing::debug!("{last}; retrying in {}", fmt_duration(wait));
+            tokio::time::sleep(wait).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+}
+
+/// Client options for every SDK client: keyrot's transport, and no SDK-level retries (the
+/// transport does them, within the command's budget).
+pub fn client_options(transport: &Arc<KeyrotTransport>) -> ClientOptions {
+    ClientOptions {
+        transport: Some(AzTransport::new(transport.clone())),
+        retry: RetryOptions::none(),
+        ..Default::default()
+    }
+}
+
+fn is_transient_status(status: StatusCode) -> bool {
+    matches!(u16::from(status), 408 | 429 | 500 | 502 | 503 | 504)
+}
+
+fn describe_status(status: StatusCode, host: &str) -> String {
+    let code = u16::from(status);
+    match code {
+        429 => format!("throttled by {host} (429 Too Many Requests)"),
+        _ => format!("{host} answered {code} {status}"),
+    }
+}
+
+/// `Retry-After` in seconds or as an HTTP date, or Azure's millisecond variants.
+fn retry_after(headers: &Headers) -> Option<Duration> {
+    for name in ["retry-after-ms", "x-ms-retry-after-ms"] {
+        if let Some(v) = headers.get_optional_str(&HeaderName::from_static(name)) {
+            if let Ok(ms) = v.trim().parse::<u64>() {
+                return Some(Duration::from_millis(ms));
+            }
+        }
+    }
+    let value = headers.get_optional_str(&HeaderName::from_static("retry-after"))?;
+    if let Ok(secs) = value.trim().parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when =
+        time::OffsetDateTime::parse(value.trim(), &time::format_description::well_known::Rfc2822)
+            .ok()?;
+    let delta = when - time::OffsetDateTime::now_utc();
+    Some(Duration::from_secs(delta.whole_seconds().max(0) as u64))
+}
+
+fn fmt_duration(d: Duration) -> String {
+    if d.as_secs() >= 1 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+fn to_reqwest_method(request: &Request) -> reqwest::Method {
+    reqwest::Method::from_bytes(request.method().as_ref().as_bytes())
+        .unwrap_or(reqwest::Method::GET)
+}
+
+fn to_headers(map: &reqwest::header::HeaderMap) -> Headers {
+    let mut headers = Headers::new();
+    for (name, value) in map {
+        if let Ok(value) = value.to_str() {
+            headers.insert(
+                HeaderName::from(name.as_str().to_owned()),
+                HeaderValue::from(value.to_owned()),
+            );
+        }
+    }
+    headers
+}
+
+fn is_loopback_host(host: &str) -> bool {
+    host == "localhost"
+        || host.ends_with(".localhost")
+        || host
+            .trim_matches(|c| c == '[' || c == ']')
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Turns a reqwest send error into a message that names the cause, and decides whether a retry
+/// could help.
+fn classify_send_error(error: &reqwest::Error, url: &url::Url) -> Failure {
+    let host = url.host_str().unwrap_or("");
+    let port = url.port_or_known_default().unwrap_or(443);
+    for e in error_tree(error) {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            let message = match tls {
+                rustls::Error::InvalidCertificate(cert) => format!(
+                    "certificate not trusted: {cert:?} for {host} (pass the issuing CA with --ca-cert or KEYROT_CA_CERT)"
+                ),
+                other => format!("TLS handshake with {host} failed: {other}"),
+            };
+            return Failure {
+                transient: false,
+                message,
+            };
+        }
+        if let Some(dns) = e.downcast_ref::<DnsError>() {
+            return Failure {
+                transient: false,
+                message: dns.to_string(),
+            };
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind as K;
+            match io.kind() {
+                K::ConnectionRefused => {
+                    let message = format!("connection refused by {host}:{port}");
+                    // A refused loopback port means nothing listens there; waiting will not help.
+                    return Failure {
+                        transient: !is_loopback_host(host),
+                        message: if is_loopback_host(host) {
+                            format!(
+                                "{message} (nothing is listening there; is the emulator running?)"
+                            )
+                        } else {
+                            message
+                        },
+                    };
+                }
+                K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => {
+                    return Failure {
+                        transient: true,
+                        message: format!("connection to {host} was dropped ({io})"),
+                    };
+                }
+                _ => {}
+            }
+        }
+    }
+    if error.is_timeout() {
+        return Failure {
+            transient: true,
+            message: format!("request to {host} timed out"),
+        };
+    }
+    // hyper reports a connection closed before any answer as an incomplete message; that is
+    // the signature of a dropped connection, which is worth another try.
+    let chain = cause_chain(error);
+    let transient = error.is_connect()
+        || chain.contains("connection closed")
+        || chain.contains("IncompleteMessage");
+    Failure {
+        transient,
+        message: format!("request to {host} failed: {chain}"),
+    }
+}
+
+/// Every error below `error`: its sources, and the payloads `io::Error` keeps out of `source()`
+/// (hyper and rustls nest TLS failures inside io errors inside io errors).
+fn error_tree<'a>(error: &'a (dyn StdError + 'static)) -> Vec<&'a (dyn StdError + 'static)> {
+    let mut out = Vec::new();
+    let mut pending = vec![error];
+    while let Some(e) = pending.pop() {
+        out.push(e);
+        if let Some(source) = e.source() {
+            pending.push(source);
+        }
+        if let Some(inner) = e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            pending.push(inner as &(dyn StdError + 'static));
+        }
+    }
+    out
+}
+
+/// The error and all its sources on one line, without repeating identical parts.
+pub fn cause_chain(error: &(dyn StdError + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut source: Option<&(dyn StdError + 'static)> = Some(error);
+    while let Some(e) = source {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = e.source();
+    }
+    parts.join(": ")
+}
+
+/// A name that could not be resolved; never retried.
+#[derive(Debug)]
+struct DnsError {
+    host: String,
+    detail: String,
+}
+
+impl std::fmt::Display for DnsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot resolve host {}: {}", self.host, self.detail)
+    }
+}
+
+impl StdError for DnsError {}
+
+/// Resolves `localhost` and `*.localhost` to 127.0.0.1 (RFC 6761) and everything else through
+/// the system resolver.
+struct LocalhostAwareResolver;
+
+impl reqwest::dns::Resolve for LocalhostAwareResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            if host == "localhost" || host.ends_with(".localhost") {
+                let addrs: reqwest::dns::Addrs = Box::new(std::iter::once(SocketAddr::new(
+                    IpAddr::V4(Ipv4Addr::LOCALHOST),
+                    0,
+                )));
+                return Ok(addrs);
+            }
+            let lookup = tokio::net::lookup_host((host.clone(), 0)).await;
+            match lookup {
+                Ok(addrs) => {
+                    let addrs: Vec<SocketAddr> = addrs.collect();
+                    if addrs.is_empty() {
+                        Err(Box::new(DnsError {
+                            host,
+                            detail: "no addresses".into(),
+                        })
+                            as Box<dyn StdError + Send + Sync>)
+                    } else {
+                        Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+                    }
+                }
+                Err(e) => Err(Box::new(DnsError {
+                    host,
+                    detail: e.to_string(),
+                }) as Box<dyn StdError + Send + Sync>),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts_are_recognised() {
+        assert!(is_loopback_host("localhost"));
+        assert!(is_loopback_host("demo.vault.localhost"));
+        assert!(is_loopback_host("127.0.0.1"));
+        assert!(is_loopback_host("[::1]"));
+        assert!(!is_loopback_host("myvault.vault.azure.net"));
+        assert!(!is_loopback_host("localhost.example.com"));
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_milliseconds() {
+        let mut h = Headers::new();
+        h.insert("retry-after", "3");
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(3)));
+        let mut h = Headers::new();
+        h.insert("retry-after-ms", "250");
+        h.insert("retry-after", "3");
+        assert_eq!(retry_after(&h), Some(Duration::from_millis(250)));
+        assert_eq!(retry_after(&Headers::new()), None);
+    }
+
+    #[test]
+    fn transient_statuses() {
+        for code in [408u16, 429, 500, 502, 503, 504] {
+            assert!(is_transient_status(StatusCode::from(code)), "{code}");
+        }
+        for code in [400u16, 401, 403, 404, 409, 501] {
+            assert!(!is_transient_status(StatusCode::from(code)), "{code}");
+        }
+    }
+}

@@ -1,0 +1,479 @@
+//! The only code that talks to Key Vault, through Microsoft's official SDK crates.
+//!
+//! It turns list results into [`CredentialRecord`]s (metadata only: a check never reads a
+//! value) and turns the SDK's errors into messages that say what is wrong and how to fix it.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use azure_core::credentials::TokenCredential;
+use azure_core::error::ErrorKind;
+use azure_security_keyvault_certificates::{CertificateClient, CertificateClientOptions};
+use azure_security_keyvault_keys::{KeyClient, KeyClientOptions};
+use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
+use futures::{StreamExt, TryStreamExt};
+use time::OffsetDateTime;
+use url::Url;
+
+use crate::model::{CredentialRecord, Kind, Source, Superseded};
+use crate::transport::{cause_chain, client_options, KeyrotTransport};
+
+/// A vault's base URL, validated. Built from a name (`myvault`) or a full URL.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct VaultUrl(String);
+
+impl VaultUrl {
+    /// Accepts a vault name (3–24 letters, digits and single hyphens, starting with a letter)
+    /// for the public cloud, or an `https://` URL with no path, query or credentials.
+    pub fn parse(input: &str) -> Result<VaultUrl, String> {
+        let input = input.trim();
+        if input.is_empty() {
+            return Err(
+                "empty vault: pass a vault name (myvault) or URL (https://myvault.vault.azure.net)"
+                    .into(),
+            );
+        }
+        if input.contains("://") {
+            let url = Url::parse(input).map_err(|e| format!("invalid vault URL {input:?}: {e}"))?;
+            if url.scheme() != "https" {
+                return Err(format!(
+                    "invalid vault URL {input:?}: Key Vault is only reachable over https"
+                ));
+            }
+            let Some(host) = url.host_str() else {
+                return Err(format!("invalid vault URL {input:?}: it has no host"));
+            };
+            if !url.username().is_empty() || url.password().is_some() {
+                return Err(format!(
+                    "invalid vault URL {input:?}: credentials do not belong in the URL"
+                ));
+            }
+            if (url.path() != "/" && !url.path().is_empty())
+                || url.query().is_some()
+                || url.fragment().is_some()
+            {
+                return Err(format!(
+                    "invalid vault URL {input:?}: give only the vault's base URL, like https://{host}"
+                ));
+            }
+            let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+            return Ok(VaultUrl(format!("https://{host}{port}")));
+        }
+        validate_vault_name(input)?;
+        Ok(VaultUrl(format!(
+            "https://{}.vault.azure.net",
+            input.to_ascii_lowercase()
+        )))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The vault's name: the first label of its host.
+    pub fn name(&self) -> &str {
+        let host = self.0.trim_start_matches("https://");
+        host.split(['.', ':']).next().unwrap_or(host)
+    }
+}
+
+impl fmt::Display for VaultUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn validate_vault_name(name: &str) -> Result<(), String> {
+    let rule = "a vault name has 3-24 letters, digits and hyphens, starts with a letter, ends with a letter or digit, and has no consecutive hyphens";
+    let ok_len = (3..=24).contains(&name.len());
+    let ok_chars = name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    let ok_start = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
+    let ok_end = name
+        .chars()
+        .last()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
+    if ok_len && ok_chars && ok_start && ok_end && !name.contains("--") {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid vault name {name:?}: {rule}; or pass a full https:// URL"
+        ))
+    }
+}
+
+/// A failure to read a vault, with the message a user needs.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct VaultError(String);
+
+/// The SDK clients for one vault.
+pub struct Vault {
+    url: VaultUrl,
+    secrets: SecretClient,
+    certificates: CertificateClient,
+    keys: KeyClient,
+}
+
+impl Vault {
+    pub fn new(
+        url: VaultUrl,
+        credential: Arc<dyn TokenCredential>,
+        transport: &Arc<KeyrotTransport>,
+    ) -> Result<Vault, VaultError> {
+        let setup =
+            |e: azure_core::Error| VaultError(format!("cannot set up a client for {url}: {e}"));
+        let secrets = SecretClient::new(
+            url.as_str(),
+            credential.clone(),
+            Some(SecretClientOptions {
+                client_options: client_options(transport),
+                ..Default::default()
+            }),
+        )
+        .map_err(setup)?;
+        let certificates = CertificateClient::new(
+            url.as_str(),
+            credential.clone(),
+            Some(CertificateClientOptions {
+                client_options: client_options(transport),
+                ..Default::default()
+            }),
+        )
+        .map_err(setup)?;
+        let keys = KeyClient::new(
+            url.as_str(),
+            credential,
+            Some(KeyClientOptions {
+                client_options: client_options(transport),
+                ..Default::default()
+            }),
+        )
+        .map_err(setup)?;
+        Ok(Vault {
+            url,
+            secrets,
+            certificates,
+            keys,
+        })
+    }
+
+    pub fn url(&self) -> &VaultUrl {
+        &self.url
+    }
+
+    /// Every credential of one kind, as the list API reports its current version.
+    pub async fn list(&self, kind: Kind) -> Result<Vec<CredentialRecord>, VaultError> {
+        let explain = |e: azure_core::Error| explain(&e, &self.url, kind, "list");
+        match kind {
+            Kind::Secret => {
+                let pager = self.secrets.list_secret_properties(None).map_err(explain)?;
+                let items: Vec<_> = pager.try_collect().await.map_err(explain)?;
+                Ok(items
+                    .into_iter()
+                    .filter_map(|p| {
+                        let a = p.attributes.unwrap_or_default();
+                        self.record(
+                            kind,
+                            p.id?,
+                            a.enabled,
+                            a.not_before,
+                            a.expires,
+                            a.created,
+                            p.tags,
+                        )
+                    })
+                    .collect())
+            }
+            Kind::Certificate => {
+                let pager = self
+                    .certificates
+                    .list_certificate_properties(None)
+                    .map_err(explain)?;
+                let items: Vec<_> = pager.try_collect().await.map_err(explain)?;
+                Ok(items
+                    .into_iter()
+                    .filter_map(|p| {
+                        let a = p.attributes.unwrap_or_default();
+                        self.record(
+                            kind,
+                            p.id?,
+                            a.enabled,
+                            a.not_before,
+                            a.expires,
+                            a.created,
+                            p.tags,
+                        )
+                    })
+                    .collect())
+            }
+            Kind::Key => {
+                let pager = self.keys.list_key_properties(None).map_err(explain)?;
+                let items: Vec<_> = pager.try_collect().await.map_err(explain)?;
+                Ok(items
+                    .into_iter()
+                    .filter_map(|p| {
+                        let a = p.attributes.unwrap_or_default();
+                        self.record(
+                            kind,
+                            p.kid?,
+                            a.enabled,
+                            a.not_before,
+                            a.expires,
+                            a.created,
+                            p.tags,
+                        )
+                    })
+                    .collect())
+            }
+        }
+    }
+
+    /// The superseded versions of each named secret (all but the newest by creation time),
+    /// listed with at most `concurrency` requests in flight.
+    pub async fn superseded_secret_versions(
+        &self,
+        names: Vec<String>,
+        concurrency: usize,
+    ) -> Result<Vec<CredentialRecord>, VaultError> {
+        let per_secret = futures::stream::iter(names)
+            .map(|name| async move { self.secret_versions(&name).await })
+            .buffer_unordered(concurrency.max(1));
+        let lists: Vec<Vec<CredentialRecord>> = per_secret.try_collect().await?;
+        Ok(lists.into_iter().flat_map(mark_superseded).collect())
+    }
+
+    async fn secret_versions(&self, name: &str) -> Result<Vec<CredentialRecord>, VaultError> {
+        let explain = |e: azure_core::Error| explain(&e, &self.url, Kind::Secret, "list");
+        let pager = self
+            .secrets
+            .list_secret_properties_versions(name, None)
+            .map_err(explain)?;
+        let items: Vec<_> = pager.try_collect().await.map_err(explain)?;
+        Ok(items
+            .into_iter()
+            .filter_map(|p| {
+                let a = p.attributes.unwrap_or_default();
+                self.record(
+                    Kind::Secret,
+                    p.id?,
+                    a.enabled,
+                    a.not_before,
+                    a.expires,
+                    a.created,
+                    p.tags,
+                )
+            })
+            .collect())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &self,
+        kind: Kind,
+        id: String,
+        enabled: Option<bool>,
+        not_before: Option<OffsetDateTime>,
+        expires: Option<OffsetDateTime>,
+        created: Option<OffsetDateTime>,
+        tags: Option<HashMap<String, String>>,
+    ) -> Option<CredentialRecord> {
+        let (name, version) = split_id(&id, kind)?;
+        Some(CredentialRecord {
+            source: Source::KeyVault,
+            vault: self.url.to_string(),
+            kind,
+            name,
+            version,
+            id,
+            // Key Vault treats a missing `enabled` as enabled.
+            enabled: enabled.unwrap_or(true),
+            not_before,
+            expires,
+            created,
+            tags: tags.unwrap_or_default().into_iter().collect(),
+            superseded: None,
+        })
+    }
+}
+
+/// `https://v.vault.azure.net/secrets/name[/version]` → (name, version).
+fn split_id(id: &str, kind: Kind) -> Option<(String, Option<String>)> {
+    let url = Url::parse(id).ok()?;
+    let mut segments = url.path_segments()?.filter(|s| !s.is_empty());
+    let collection = segments.next()?;
+    if collection != kind.plural() {
+        return None;
+    }
+    let name = segments.next()?.to_string();
+    let version = segments.next().map(str::to_string);
+    Some((name, version))
+}
+
+/// Orders one secret's versions newest first and marks every older one as superseded by the
+/// next newer one. Key Vault's "latest" is the most recently created version.
+fn mark_superseded(mut versions: Vec<CredentialRecord>) -> Vec<CredentialRecord> {
+    versions.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| b.id.cmp(&a.id)));
+    let mut out = Vec::new();
+    for pair in versions.windows(2) {
+        let (newer, older) = (&pair[0], &pair[1]);
+        let mut record = older.clone();
+        record.superseded = Some(Superseded {
+            by_version: newer.version.clone().unwrap_or_default(),
+            at: newer.created,
+        });
+        out.push(record);
+    }
+    out
+}
+
+/// Turns an SDK error into a message that names the vault, the operation and the fix.
+fn explain(error: &azure_core::Error, vault: &VaultUrl, kind: Kind, operation: &str) -> VaultError {
+    let detail = one_line(&cause_chain(error));
+    let plural = kind.plural();
+    let message = match error.kind() {
+        ErrorKind::HttpResponse {
+            status, error_code, ..
+        } => {
+            let code = error_code.as_deref().unwrap_or("");
+            match u16::from(*status) {
+                403 => format!(
+                    "permission denied: cannot {operation} {plural} in {vault}. The identity needs the RBAC role '{role}' (or the '{operation}' {kind} permission in the vault's access policy). Key Vault said: {code}: {detail}",
+                    role = rbac_role(kind)
+                ),
+                401 => format!("{vault} rejected the token while listing {plural}: {code}: {detail}"),
+                404 => format!("{vault} answered 404 Not Found when listing {plural}; is the vault URL right? Key Vault said: {code}: {detail}"),
+                status => format!("{vault} answered {status} when listing {plural}: {code}: {detail}"),
+            }
+        }
+        ErrorKind::DataConversion => format!(
+            "{vault} answered something that is not Key Vault JSON when listing {plural}: {detail}"
+        ),
+        ErrorKind::Credential => format!("cannot get a token for {vault}: {detail}"),
+        _ => format!("cannot list {plural} in {vault}: {detail}"),
+    };
+    VaultError(message)
+}
+
+fn rbac_role(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Secret => "Key Vault Secrets User",
+        Kind::Certificate => "Key Vault Certificate User",
+        Kind::Key => "Key Vault Crypto User",
+    }
+}
+
+/// Long service messages (an HTML error page, say) are cut so the cause stays readable.
+fn one_line(text: &str) -> String {
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    const MAX: usize = 600;
+    if flat.chars().count() > MAX {
+        let cut: String = flat.chars().take(MAX).collect();
+        format!("{cut}…")
+    } else {
+        flat
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vault_names_become_public_cloud_urls() {
+        assert_eq!(
+            VaultUrl::parse("MyVault").unwrap().as_str(),
+            "https://myvault.vault.azure.net"
+        );
+        assert_eq!(VaultUrl::parse("kv-prod-01").unwrap().name(), "kv-prod-01");
+    }
+
+    #[test]
+    fn vault_urls_keep_host_and_port() {
+        let url = VaultUrl::parse("https://demo.vault.localhost:8443/").unwrap();
+        assert_eq!(url.as_str(), "https://demo.vault.localhost:8443");
+        assert_eq!(url.name(), "demo");
+    }
+
+    #[test]
+    fn bad_vaults_are_refused_with_the_rule() {
+        for bad in [
+            "",
+            "ab",
+            "1vault",
+            "my_vault",
+            "vault-",
+            "my--vault",
+            "a".repeat(25).as_str(),
+        ] {
+            let err = VaultUrl::parse(bad).unwrap_err();
+            assert!(err.contains("vault"), "{bad}: {err}");
+        }
+        assert!(VaultUrl::parse("http://x.vault.azure.net")
+            .unwrap_err()
+            .contains("https"));
+        assert!(VaultUrl::parse("https://x.vault.azure.net/secrets/a")
+            .unwrap_err()
+            .contains("base URL"));
+        assert!(VaultUrl::parse("https://").is_err());
+    }
+
+    #[test]
+    fn ids_split_into_name_and_version() {
+        assert_eq!(
+            split_id(
+                "https://v.vault.azure.net/secrets/db-password",
+                Kind::Secret
+            ),
+            Some(("db-password".into(), None))
+        );
+        assert_eq!(
+            split_id("https://v.vault.azure.net/keys/k/abc123", Kind::Key),
+            Some(("k".into(), Some("abc123".into())))
+        );
+        assert_eq!(
+            split_id("https://v.vault.azure.net/keys/k", Kind::Secret),
+            None
+        );
+    }
+
+    fn version(v: &str, created: i64) -> CredentialRecord {
+        CredentialRecord {
+            source: Source::KeyVault,
+            vault: "https://v".into(),
+            kind: Kind::Secret,
+            name: "s".into(),
+            version: Some(v.into()),
+            id: format!("https://v/secrets/s/{v}"),
+            enabled: true,
+            not_before: None,
+            expires: None,
+            created: Some(OffsetDateTime::from_unix_timestamp(created).unwrap()),
+            tags: Default::default(),
+            superseded: None,
+        }
+    }
+
+    #[test]
+    fn all_but_the_newest_version_are_superseded_by_the_next_newer() {
+        let out = mark_superseded(vec![
+            version("a", 100),
+            version("c", 300),
+            version("b", 200),
+        ]);
+        let got: Vec<_> = out
+            .iter()
+            .map(|r| {
+                (
+                    r.version.clone().unwrap(),
+                    r.superseded.clone().unwrap().by_version,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![("b".into(), "c".into()), ("a".into(), "b".into())]
+        );
+        assert!(mark_superseded(vec![version("only", 1)]).is_empty());
+    }
+}
