@@ -34,9 +34,15 @@ fn init_logging(filter: &str) {
         .map(|f| {
             // The SDK's request logging and the TLS verifier's own error lines repeat what
             // keyrot's error message already says, with less context.
-            ["azure_core=warn", "typespec_client_core=warn", "rustls_platform_verifier=off"]
-                .iter()
-                .fold(f, |f, d| f.add_directive(d.parse().expect("static directive")))
+            [
+                "azure_core=warn",
+                "typespec_client_core=warn",
+                "rustls_platform_verifier=off",
+            ]
+            .iter()
+            .fold(f, |f, d| {
+                f.add_directive(d.parse().expect("static directive"))
+            })
         })
         .unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()

@@ -344,7 +344,10 @@ fn error_tree<'a>(error: &'a (dyn StdError + 'static)) -> Vec<&'a (dyn StdError 
         if let Some(source) = e.source() {
             pending.push(source);
         }
-        if let Some(inner) = e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+        if let Some(inner) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
             pending.push(inner as &(dyn StdError + 'static));
         }
     }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use azure_core::credentials::TokenCredential;
 use azure_core::error::ErrorKind;
+use azure_core::http::ClientOptions;
 use azure_security_keyvault_certificates::{CertificateClient, CertificateClientOptions};
 use azure_security_keyvault_keys::{KeyClient, KeyClientOptions};
 use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
@@ -17,7 +18,7 @@ use time::OffsetDateTime;
 use url::Url;
 
 use crate::model::{CredentialRecord, Kind, Source, Superseded};
-use crate::transport::{cause_chain, client_options, KeyrotTransport};
+use crate::transport::cause_chain;
 
 /// A vault's base URL, validated. Built from a name (`myvault`) or a full URL.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -116,10 +117,12 @@ pub struct Vault {
 }
 
 impl Vault {
+    /// `options` carries the transport: production passes `transport::client_options`, contract
+    /// tests a replay of recorded traffic.
     pub fn new(
         url: VaultUrl,
         credential: Arc<dyn TokenCredential>,
-        transport: &Arc<KeyrotTransport>,
+        options: ClientOptions,
     ) -> Result<Vault, VaultError> {
         let setup =
             |e: azure_core::Error| VaultError(format!("cannot set up a client for {url}: {e}"));
@@ -127,7 +130,7 @@ impl Vault {
             url.as_str(),
             credential.clone(),
             Some(SecretClientOptions {
-                client_options: client_options(transport),
+                client_options: options.clone(),
                 ..Default::default()
             }),
         )
@@ -136,7 +139,7 @@ impl Vault {
             url.as_str(),
             credential.clone(),
             Some(CertificateClientOptions {
-                client_options: client_options(transport),
+                client_options: options.clone(),
                 ..Default::default()
             }),
         )
@@ -145,7 +148,7 @@ impl Vault {
             url.as_str(),
             credential,
             Some(KeyClientOptions {
-                client_options: client_options(transport),
+                client_options: options.clone(),
                 ..Default::default()
             }),
         )

@@ -12,7 +12,7 @@ use crate::cli::{CheckArgs, GateArgs, GlobalArgs};
 use crate::model::{CredentialRecord, Kind};
 use crate::outcome::{Failure, Outcome};
 use crate::report;
-use crate::transport::KeyrotTransport;
+use crate::transport::{client_options, KeyrotTransport};
 use crate::vault::{Vault, VaultUrl};
 
 pub async fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<Outcome, Failure> {
@@ -79,7 +79,7 @@ pub async fn collect(
     let vaults = scope
         .vaults
         .iter()
-        .map(|url| Vault::new(url.clone(), credential.clone(), transport))
+        .map(|url| Vault::new(url.clone(), credential.clone(), client_options(transport)))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| Failure::Runtime(e.to_string()))?;
     let listings = vaults.iter().map(|vault| async move {

@@ -38,7 +38,10 @@ pub async fn run(global: &GlobalArgs, args: &DemoArgs) -> Result<Outcome, Failur
     ]);
     let transport = super::transport(
         global,
-        Some(("the emulator's CA".to_string(), emulator.ca_pem().as_bytes().to_vec())),
+        Some((
+            "the emulator's CA".to_string(),
+            emulator.ca_pem().as_bytes().to_vec(),
+        )),
     )?;
     let credential: Arc<dyn TokenCredential> =
         Arc::new(KeyrotCredential::from_env(&env, None, &transport));

@@ -140,6 +140,16 @@ class Emulator:
         self.admin("DELETE", "/requests")
 
 
+def _die_with_parent() -> None:
+    """preexec_fn: the emulator gets SIGTERM if this process dies without stopping it (Linux)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:  # noqa: BLE001 - best effort, other platforms
+        pass
+
+
 def _start_emulator(seed: Path, state_dir: Path) -> Emulator:
     binary = keyrot_bin()
     if not binary.exists():
@@ -147,7 +157,13 @@ def _start_emulator(seed: Path, state_dir: Path) -> Emulator:
     stderr_path = state_dir / "emulator.stderr.log"
     stderr_f = open(stderr_path, "wb")
     cmd = [str(binary), "emulator", "--seed", str(seed), "--port", "0", "--state-dir", str(state_dir / "state")]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr_f, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=stderr_f,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=_die_with_parent,
+    )
     stderr_f.close()
 
     line_box: List[bytes] = []
