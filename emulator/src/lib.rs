@@ -264,7 +264,6 @@ impl Emulator {
             port,
             tenant_id: config.seed.tenant_id.clone(),
             start,
-            sample_cert_der: tls.sample_cert_der,
             state: Mutex::new(state::State::from_seed(&config.seed, start)),
         });
         let org_path = {

@@ -23,7 +23,6 @@ pub struct Shared {
     pub tenant_id: String,
     /// Unix seconds at start; relative seed times resolve against it.
     pub start: i64,
-    pub sample_cert_der: Vec<u8>,
     pub state: Mutex<State>,
 }
 
@@ -128,7 +127,9 @@ pub struct Version {
     pub created: i64,
     pub updated: i64,
     pub tags: BTreeMap<String, String>,
-    /// Certificates: SHA-1-sized thumbprint (base64url) and subject.
+    /// Certificates: the version's own X.509 (DER), its thumbprint (base64url SHA-1 of the DER)
+    /// and subject.
+    pub cer: Option<Vec<u8>>,
     pub x5t: Option<String>,
     pub subject: Option<String>,
     /// Keys: the public JWK parts.
@@ -321,6 +322,25 @@ pub fn new_version(
             }
         }
     });
+    let subject = (kind == ObjectKind::Certificate)
+        .then(|| subject.map_or_else(|| format!("CN={name}"), str::to_owned));
+    // Key Vault always reports a certificate's nbf: the start of its X.509 validity.
+    let nbf = if kind == ObjectKind::Certificate {
+        nbf.or(Some(created))
+    } else {
+        nbf
+    };
+    let (cer, x5t) = match &subject {
+        Some(subject) => {
+            let not_before = nbf.unwrap_or(created);
+            let not_after = exp.unwrap_or(not_before + 365 * 86_400);
+            match crate::tls::vault_certificate(subject, not_before, not_after) {
+                Some((der, x5t)) => (Some(der), Some(x5t)),
+                None => (None, None),
+            }
+        }
+        None => (None, None),
+    };
     Version {
         id: random_hex(16),
         value,
@@ -331,9 +351,9 @@ pub fn new_version(
         created,
         updated: created,
         tags,
-        x5t: (kind == ObjectKind::Certificate).then(|| random_b64url(20)),
-        subject: (kind == ObjectKind::Certificate)
-            .then(|| subject.map_or_else(|| format!("CN={name}"), str::to_owned)),
+        cer,
+        x5t,
+        subject,
         jwk,
     }
 }

@@ -16,8 +16,6 @@ use time::{Duration, OffsetDateTime};
 pub struct TlsMaterial {
     pub ca_pem: String,
     pub server_config: Arc<rustls::ServerConfig>,
-    /// DER of a self-signed certificate used as the plausible `cer` of seeded certificates.
-    pub sample_cert_der: Vec<u8>,
 }
 
 /// Host names on the leaf. `*.localhost` does not cover `demo.vault.localhost` (a wildcard
@@ -91,16 +89,31 @@ pub fn generate() -> anyhow::Result<TlsMaterial> {
     // HTTP/1.1 only, so a dropped connection is an unambiguous "no response".
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
 
-    let sample_key = KeyPair::generate()?;
-    let mut sample_params = CertificateParams::new(vec!["app.example.com".to_string()])?;
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, "app.example.com");
-    sample_params.distinguished_name = dn;
-    let sample = sample_params.self_signed(&sample_key)?;
-
     Ok(TlsMaterial {
         ca_pem,
         server_config: Arc::new(config),
-        sample_cert_der: sample.der().to_vec(),
     })
+}
+
+/// A Key Vault certificate version's own X.509: self-signed, subject from the policy, validity
+/// equal to the version's `nbf`/`exp`, as Key Vault issues it. Returns the DER and its `x5t`
+/// (base64url SHA-1 of the DER), or `None` if the dates cannot be encoded in X.509.
+pub fn vault_certificate(
+    subject: &str,
+    not_before: i64,
+    not_after: i64,
+) -> Option<(Vec<u8>, String)> {
+    use base64::Engine as _;
+    let common_name = subject.strip_prefix("CN=").unwrap_or(subject);
+    let key = KeyPair::generate().ok()?;
+    let mut params = CertificateParams::new(Vec::<String>::new()).ok()?;
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, common_name);
+    params.distinguished_name = dn;
+    params.not_before = time::OffsetDateTime::from_unix_timestamp(not_before).ok()?;
+    params.not_after = time::OffsetDateTime::from_unix_timestamp(not_after).ok()?;
+    let der = params.self_signed(&key).ok()?.der().to_vec();
+    let sha1 = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, &der);
+    let x5t = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha1.as_ref());
+    Some((der, x5t))
 }

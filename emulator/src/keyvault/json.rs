@@ -132,7 +132,6 @@ pub fn certificate(
     v: &Version,
     full: bool,
     with_version: bool,
-    cer: &[u8],
 ) -> Certificate {
     let versioned = |coll: &str| format!("{base}/{coll}/{name}/{}", v.id);
     let id = if with_version {
@@ -146,13 +145,17 @@ pub fn certificate(
         kid: full.then(|| versioned("keys")),
         sid: full.then(|| versioned("secrets")),
         x5t: v.x5t.clone(),
-        cer: full.then(|| base64::engine::general_purpose::STANDARD.encode(cer)),
+        cer: v
+            .cer
+            .as_ref()
+            .filter(|_| full)
+            .map(|der| base64::engine::general_purpose::STANDARD.encode(der)),
         attributes,
         policy: full.then(|| {
             let subject = v.subject.clone().unwrap_or_else(|| format!("CN={name}"));
             serde_json::json!({
                 "id": format!("{base}/certificates/{name}/policy"),
-                "key_props": {"exportable": true, "kty": "RSA", "key_size": 2048, "reuse_key": false},
+                "key_props": {"exportable": true, "kty": "EC", "crv": "P-256", "reuse_key": false},
                 "secret_props": {"contentType": "application/x-pkcs12"},
                 "x509_props": {"subject": subject, "ekus": ["1.3.6.1.5.5.7.3.1", "1.3.6.1.5.5.7.3.2"],
                                "key_usage": ["digitalSignature", "keyEncipherment"], "validity_months": 12, "basic_constraints": {"ca": false}},

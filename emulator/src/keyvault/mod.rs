@@ -268,7 +268,6 @@ pub fn decorate(
 
 /// Context the operation handlers need.
 pub struct Ctx<'a> {
-    pub shared: &'a Shared,
     pub vault: &'a mut Vault,
     pub base: String,
     pub api_version: String,
@@ -381,7 +380,6 @@ pub fn handle(shared: &Shared, vault_name: &str, req: &Req) -> Resp {
 
     let base = shared.vault_base(&vault.name);
     let mut ctx = Ctx {
-        shared,
         vault,
         base,
         api_version,

@@ -45,7 +45,6 @@ fn render(
             v,
             full,
             with_version,
-            &ctx.shared.sample_cert_der,
         )),
     };
     r.unwrap_or(serde_json::Value::Null)
