@@ -167,67 +167,18 @@ impl Vault {
 
     /// Every credential of one kind, as the list API reports its current version.
     pub async fn list(&self, kind: Kind) -> Result<Vec<CredentialRecord>, VaultError> {
-        let explain = |e: azure_core::Error| explain(&e, &self.url, kind, "list");
         match kind {
             Kind::Secret => {
-                let pager = self.secrets.list_secret_properties(None).map_err(explain)?;
-                let items: Vec<_> = pager.try_collect().await.map_err(explain)?;
-                Ok(items
-                    .into_iter()
-                    .filter_map(|p| {
-                        let a = p.attributes.unwrap_or_default();
-                        self.record(
-                            kind,
-                            p.id?,
-                            a.enabled,
-                            a.not_before,
-                            a.expires,
-                            a.created,
-                            p.tags,
-                        )
-                    })
-                    .collect())
+                self.records(kind, self.secrets.list_secret_properties(None))
+                    .await
             }
             Kind::Certificate => {
-                let pager = self
-                    .certificates
-                    .list_certificate_properties(None)
-                    .map_err(explain)?;
-                let items: Vec<_> = pager.try_collect().await.map_err(explain)?;
-                Ok(items
-                    .into_iter()
-                    .filter_map(|p| {
-                        let a = p.attributes.unwrap_or_default();
-                        self.record(
-                            kind,
-                            p.id?,
-                            a.enabled,
-                            a.not_before,
-                            a.expires,
-                            a.created,
-                            p.tags,
-                        )
-                    })
-                    .collect())
+                self.records(kind, self.certificates.list_certificate_properties(None))
+                    .await
             }
             Kind::Key => {
-                let pager = self.keys.list_key_properties(None).map_err(explain)?;
-                let items: Vec<_> = pager.try_collect().await.map_err(explain)?;
-                Ok(items
-                    .into_iter()
-                    .filter_map(|p| {
-                        let a = p.attributes.unwrap_or_default();
-                        self.record(
-                            kind,
-                            p.kid?,
-                            a.enabled,
-                            a.not_before,
-                            a.expires,
-                            a.created,
-                            p.tags,
-                        )
-                    })
-                    .collect())
+                self.records(kind, self.keys.list_key_properties(None))
+                    .await
             }
         }
     }
@@ -247,40 +198,41 @@ impl Vault {
     }
 
     async fn secret_versions(&self, name: &str) -> Result<Vec<CredentialRecord>, VaultError> {
-        let explain = |e: azure_core::Error| explain(&e, &self.url, Kind::Secret, "list");
-        let pager = self
-            .secrets
-            .list_secret_properties_versions(name, None)
+        let pager = self.secrets.list_secret_properties_versions(name, None);
+        self.records(Kind::Secret, pager).await
+    }
+
+    /// Drains a pager of any kind's properties into records.
+    async fn records<T, S>(
+        &self,
+        kind: Kind,
+        pager: azure_core::Result<S>,
+    ) -> Result<Vec<CredentialRecord>, VaultError>
+    where
+        T: Listed,
+        S: futures::Stream<Item = azure_core::Result<T>>,
+    {
+        let explain = |e: azure_core::Error| explain(&e, &self.url, kind, "list");
+        let items: Vec<T> = pager
+            .map_err(explain)?
+            .try_collect()
+            .await
             .map_err(explain)?;
-        let items: Vec<_> = pager.try_collect().await.map_err(explain)?;
         Ok(items
             .into_iter()
-            .filter_map(|p| {
-                let a = p.attributes.unwrap_or_default();
-                self.record(
-                    Kind::Secret,
-                    p.id?,
-                    a.enabled,
-                    a.not_before,
-                    a.expires,
-                    a.created,
-                    p.tags,
-                )
-            })
+            .filter_map(|item| self.record(kind, item.into_facts()?))
             .collect())
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn record(
-        &self,
-        kind: Kind,
-        id: String,
-        enabled: Option<bool>,
-        not_before: Option<OffsetDateTime>,
-        expires: Option<OffsetDateTime>,
-        created: Option<OffsetDateTime>,
-        tags: Option<HashMap<String, String>>,
-    ) -> Option<CredentialRecord> {
+    fn record(&self, kind: Kind, facts: Facts) -> Option<CredentialRecord> {
+        let Facts {
+            id,
+            enabled,
+            not_before,
+            expires,
+            created,
+            tags,
+        } = facts;
         let (name, version) = split_id(&id, kind)?;
         Some(CredentialRecord {
             source: Source::KeyVault,
@@ -299,6 +251,50 @@ impl Vault {
         })
     }
 }
+
+/// What every list item says, whatever its kind.
+struct Facts {
+    id: String,
+    enabled: Option<bool>,
+    not_before: Option<OffsetDateTime>,
+    expires: Option<OffsetDateTime>,
+    created: Option<OffsetDateTime>,
+    tags: Option<HashMap<String, String>>,
+}
+
+/// The SDK's three property types, seen through what a check needs. `None` when the service
+/// sent an item without an identifier.
+trait Listed {
+    fn into_facts(self) -> Option<Facts>;
+}
+
+macro_rules! listed {
+    ($type:ty, $id:ident) => {
+        impl Listed for $type {
+            fn into_facts(self) -> Option<Facts> {
+                let a = self.attributes.unwrap_or_default();
+                Some(Facts {
+                    id: self.$id?,
+                    enabled: a.enabled,
+                    not_before: a.not_before,
+                    expires: a.expires,
+                    created: a.created,
+                    tags: self.tags,
+                })
+            }
+        }
+    };
+}
+
+listed!(
+    azure_security_keyvault_secrets::models::SecretProperties,
+    id
+);
+listed!(
+    azure_security_keyvault_certificates::models::CertificateProperties,
+    id
+);
+listed!(azure_security_keyvault_keys::models::KeyProperties, kid);
 
 /// `https://v.vault.azure.net/secrets/name[/version]` → (name, version).
 fn split_id(id: &str, kind: Kind) -> Option<(String, Option<String>)> {
