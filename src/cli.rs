@@ -72,6 +72,18 @@ pub struct GlobalArgs {
         value_name = "FILTER"
     )]
     pub log: String,
+
+    /// Which CI system's logging protocol to speak (auto: GITHUB_ACTIONS=true → github,
+    /// TF_BUILD=True → azure).
+    #[arg(
+        long,
+        global = true,
+        env = "KEYROT_CI",
+        value_enum,
+        default_value = "auto",
+        value_name = "SYSTEM"
+    )]
+    pub ci: crate::ci::CiChoice,
 }
 
 #[derive(Debug, Subcommand)]
@@ -79,6 +91,10 @@ pub enum Command {
     /// Check every credential's expiry and fail or warn the pipeline (the pre-release gate).
     #[command(after_help = EXIT_CODES)]
     Check(CheckArgs),
+    /// Read the current value of matching secrets into the pipeline, masked (like
+    /// AzureKeyVault@2), refusing expired, disabled and not-yet-valid ones.
+    #[command(after_help = FETCH_EXIT_CODES)]
+    Fetch(FetchArgs),
     /// Serve the local Key Vault and Entra ID emulator until interrupted.
     Emulator(EmulatorArgs),
     /// Run the gate against the embedded emulator's demo vaults and print its report.
@@ -180,8 +196,89 @@ pub struct CheckArgs {
     #[arg(long = "tag", value_name = "KEY=VALUE")]
     pub tags: Vec<String>,
 
+    /// Under CI, where to write the JSON report (default: keyrot-check-report.json in
+    /// RUNNER_TEMP / AGENT_TEMPDIRECTORY, else the system temp dir).
+    #[arg(long, env = "KEYROT_REPORT", value_name = "FILE")]
+    pub report: Option<PathBuf>,
+
     #[command(flatten)]
     pub gate: GateArgs,
+}
+
+const FETCH_EXIT_CODES: &str = "\
+Where values go:
+  GitHub Actions   ::add-mask:: first, then $GITHUB_ENV (DB_PASSWORD from db-password) or,
+                   with --to outputs, step outputs
+  Azure Pipelines  ##vso[task.setvariable variable=db-password;issecret=true] (AzureKeyVault@2's names)
+  anywhere         --env-file PATH (mode 0600), --output PATH (mode 0600, --format), --stdout
+Values never go to stdout unless --stdout is given.
+
+Exit codes:
+  0  every matching secret was exported
+  1  refused: a matching secret is expired, disabled or not yet valid (nothing was exported)
+  2  usage or configuration error (bad flag, vault, nowhere to put the values, …)
+  3  runtime error (authentication, network, TLS, permission, vault not found)";
+
+/// Where `fetch` writes values under GitHub Actions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FetchTarget {
+    /// $GITHUB_ENV: environment variables of the job's later steps.
+    Env,
+    /// $GITHUB_OUTPUT: outputs of this step (give the step an `id`).
+    Outputs,
+}
+
+/// The file formats `fetch --output` and `--stdout` write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FetchFormat {
+    /// NAME='value' lines, dotenv quoting.
+    Env,
+    /// {"version": 1, "secrets": [{"name", "variable", "value", …}]}.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// Vault name (myvault → https://myvault.vault.azure.net) or URL.
+    #[arg(long, env = "KEYROT_VAULT", value_name = "NAME|URL")]
+    pub vault: String,
+
+    /// Only secrets whose name matches this glob; repeatable. Without it, every secret.
+    #[arg(long = "name", value_name = "GLOB")]
+    pub names: Vec<String>,
+
+    /// Only secrets with this tag; repeatable (all must match).
+    #[arg(long = "tag", value_name = "KEY=VALUE")]
+    pub tags: Vec<String>,
+
+    /// Export expired and not-yet-valid secrets instead of refusing (disabled ones cannot be
+    /// read at all).
+    #[arg(long)]
+    pub allow_expired: bool,
+
+    /// Under GitHub Actions: job environment variables or this step's outputs.
+    #[arg(long, value_enum, default_value = "env")]
+    pub to: FetchTarget,
+
+    /// Also write the values to this dotenv file (created with mode 0600).
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
+
+    /// Also write the values to this file (mode 0600) in --format.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Format of --output and --stdout.
+    #[arg(long, value_enum, default_value = "env")]
+    pub format: FetchFormat,
+
+    /// Print the values on stdout. Never the default: a log is not a place for secrets.
+    #[arg(long)]
+    pub stdout: bool,
+
+    /// Most secrets read at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod check;
+pub mod ci;
 pub mod cli;
 pub mod commands;
 pub mod model;

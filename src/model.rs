@@ -87,3 +87,35 @@ pub struct Superseded {
     /// When that newer version was created, if the service said.
     pub at: Option<OffsetDateTime>,
 }
+
+/// A secret's value. It has no `Debug` or `Display` that shows it, so it cannot reach a log,
+/// an error or a panic message by accident; code that must write it calls [`expose`].
+///
+/// [`expose`]: SecretValue::expose
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretValue(String);
+
+impl SecretValue {
+    pub fn new(value: String) -> SecretValue {
+        SecretValue(value)
+    }
+
+    /// The value itself, for the few places whose job is to deliver it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretValue(<redacted>)")
+    }
+}
+
+/// One secret's current version as read for `fetch`: its facts and its value.
+#[derive(Debug, Clone)]
+pub struct FetchedSecret {
+    pub record: CredentialRecord,
+    pub content_type: Option<String>,
+    pub value: SecretValue,
+}

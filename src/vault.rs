@@ -17,7 +17,7 @@ use futures::{StreamExt, TryStreamExt};
 use time::OffsetDateTime;
 use url::Url;
 
-use crate::model::{CredentialRecord, Kind, Source, Superseded};
+use crate::model::{CredentialRecord, FetchedSecret, Kind, SecretValue, Source, Superseded};
 use crate::transport::cause_chain;
 
 /// A vault's base URL, validated. Built from a name (`myvault`) or a full URL.
@@ -197,6 +197,39 @@ impl Vault {
         Ok(lists.into_iter().flat_map(mark_superseded).collect())
     }
 
+    /// The current version of one secret, value included. Only `fetch` calls this.
+    pub async fn get_secret(&self, name: &str) -> Result<FetchedSecret, VaultError> {
+        let explain = |e: azure_core::Error| explain(&e, &self.url, Kind::Secret, "get");
+        let secret = self
+            .secrets
+            .get_secret(name, None)
+            .await
+            .map_err(explain)?
+            .into_model()
+            .map_err(explain)?;
+        let value = SecretValue::new(secret.value.unwrap_or_default());
+        let a = secret.attributes.unwrap_or_default();
+        let facts = Facts {
+            id: secret.id.unwrap_or_default(),
+            enabled: a.enabled,
+            not_before: a.not_before,
+            expires: a.expires,
+            created: a.created,
+            tags: secret.tags,
+        };
+        let record = self.record(Kind::Secret, facts).ok_or_else(|| {
+            VaultError(format!(
+                "{} answered secret {name:?} without a usable id",
+                self.url
+            ))
+        })?;
+        Ok(FetchedSecret {
+            record,
+            content_type: secret.content_type,
+            value,
+        })
+    }
+
     async fn secret_versions(&self, name: &str) -> Result<Vec<CredentialRecord>, VaultError> {
         let pager = self.secrets.list_secret_properties_versions(name, None);
         self.records(Kind::Secret, pager).await
@@ -327,29 +360,38 @@ fn mark_superseded(mut versions: Vec<CredentialRecord>) -> Vec<CredentialRecord>
 }
 
 /// Turns an SDK error into a message that names the vault, the operation and the fix.
+/// `operation` is the permission's name: `list` or `get`.
 fn explain(error: &azure_core::Error, vault: &VaultUrl, kind: Kind, operation: &str) -> VaultError {
     let detail = one_line(&cause_chain(error));
     let plural = kind.plural();
+    let doing = match operation {
+        "get" => format!("reading a {kind}"),
+        _ => format!("listing {plural}"),
+    };
     let message = match error.kind() {
         ErrorKind::HttpResponse {
             status, error_code, ..
         } => {
             let code = error_code.as_deref().unwrap_or("");
-            match u16::from(*status) {
-                403 => format!(
+            match (u16::from(*status), code) {
+                (403, "SecretDisabled") => format!(
+                    "{vault} refused {doing}: the {kind} is disabled. Key Vault said: {code}: {detail}"
+                ),
+                (403, _) => format!(
                     "permission denied: cannot {operation} {plural} in {vault}. The identity needs the RBAC role '{role}' (or the '{operation}' {kind} permission in the vault's access policy). Key Vault said: {code}: {detail}",
                     role = rbac_role(kind)
                 ),
-                401 => format!("{vault} rejected the token while listing {plural}: {code}: {detail}"),
-                404 => format!("{vault} answered 404 Not Found when listing {plural}; is the vault URL right? Key Vault said: {code}: {detail}"),
-                status => format!("{vault} answered {status} when listing {plural}: {code}: {detail}"),
+                (401, _) => format!("{vault} rejected the token while {doing}: {code}: {detail}"),
+                (404, _) if operation == "get" => format!("{vault} answered 404 Not Found when {doing}; was it deleted meanwhile? Key Vault said: {code}: {detail}"),
+                (404, _) => format!("{vault} answered 404 Not Found when {doing}; is the vault URL right? Key Vault said: {code}: {detail}"),
+                (status, _) => format!("{vault} answered {status} when {doing}: {code}: {detail}"),
             }
         }
-        ErrorKind::DataConversion => format!(
-            "{vault} answered something that is not Key Vault JSON when listing {plural}: {detail}"
-        ),
+        ErrorKind::DataConversion => {
+            format!("{vault} answered something that is not Key Vault JSON when {doing}: {detail}")
+        }
         ErrorKind::Credential => format!("cannot get a token for {vault}: {detail}"),
-        _ => format!("cannot list {plural} in {vault}: {detail}"),
+        _ => format!("cannot {operation} {plural} in {vault}: {detail}"),
     };
     VaultError(message)
 }

@@ -13,12 +13,15 @@ use crate::model::CredentialRecord;
 pub struct Filter {
     /// `None` when no `--name` was given, so every name matches.
     names: Option<GlobSet>,
+    /// The `--name` patterns as typed, in the order of the set's indices.
+    patterns: Vec<String>,
     tags: Vec<(String, String)>,
 }
 
 impl Filter {
     /// Builds a filter from the raw `--name` and `--tag` values.
     pub fn new(names: &[String], tags: &[String]) -> Result<Filter, String> {
+        let names_given = names;
         let names = if names.is_empty() {
             None
         } else {
@@ -39,7 +42,40 @@ impl Filter {
             .iter()
             .map(|tag| parse_tag(tag))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Filter { names, tags })
+        Ok(Filter {
+            names,
+            patterns: names_given.to_vec(),
+            tags,
+        })
+    }
+
+    /// The `--name` patterns that select none of `records` (tags taken into account), so a
+    /// typo is reported instead of silently selecting nothing.
+    pub fn unmatched_patterns<'r>(
+        &self,
+        records: impl IntoIterator<Item = &'r CredentialRecord>,
+    ) -> Vec<&str> {
+        let Some(set) = &self.names else {
+            return Vec::new();
+        };
+        let mut hit = vec![false; self.patterns.len()];
+        for record in records.into_iter().filter(|r| self.tags_match(r)) {
+            for index in set.matches(&record.name) {
+                hit[index] = true;
+            }
+        }
+        self.patterns
+            .iter()
+            .zip(hit)
+            .filter(|(_, hit)| !hit)
+            .map(|(pattern, _)| pattern.as_str())
+            .collect()
+    }
+
+    fn tags_match(&self, record: &CredentialRecord) -> bool {
+        self.tags
+            .iter()
+            .all(|(key, value)| record.tags.get(key) == Some(value))
     }
 
     /// Whether the check should look at this record.
@@ -48,11 +84,7 @@ impl Filter {
             .names
             .as_ref()
             .is_none_or(|set| set.is_match(&record.name));
-        name_matches
-            && self
-                .tags
-                .iter()
-                .all(|(key, value)| record.tags.get(key) == Some(value))
+        name_matches && self.tags_match(record)
     }
 }
 
@@ -152,5 +184,22 @@ mod tests {
             error.starts_with("invalid --name pattern \"db-[abc\""),
             "{error}"
         );
+    }
+
+    #[test]
+    fn patterns_that_select_nothing_are_named() {
+        let filter = Filter::new(
+            &strings(&["db-*", "api-key", "typo"]),
+            &strings(&["env=prod"]),
+        )
+        .unwrap();
+        let records = [
+            tagged("db-password", &[("env", "prod")]),
+            tagged("api-key", &[("env", "dev")]),
+        ];
+        // api-key exists but not with the tag, so it selects nothing either.
+        assert_eq!(filter.unmatched_patterns(&records), ["api-key", "typo"]);
+        let all = Filter::new(&[], &[]).unwrap();
+        assert!(all.unmatched_patterns(&records).is_empty());
     }
 }

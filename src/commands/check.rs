@@ -8,10 +8,11 @@ use time::OffsetDateTime;
 
 use crate::auth::{AuthEnv, KeyrotCredential};
 use crate::check::{CheckReport, Filter, Policy, Status};
+use crate::ci::{self, publish::Publisher};
 use crate::cli::{CheckArgs, GateArgs, GlobalArgs};
 use crate::model::{CredentialRecord, Kind};
 use crate::outcome::{Failure, Outcome};
-use crate::report;
+use crate::report::{self, Format};
 use crate::transport::{client_options, KeyrotTransport};
 use crate::vault::{Vault, VaultUrl};
 
@@ -35,7 +36,19 @@ pub async fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<Outcome, Failu
     };
     let records = collect(&scope, credential, &transport).await?;
     let records = records.into_iter().filter(|r| filter.matches(r)).collect();
-    gate(records, &policy, &args.gate, OffsetDateTime::now_utc())
+    let publisher = Publisher {
+        system: ci::detect(global.ci, ci::process_env),
+        env: &ci::process_env,
+        report_path: args.report.as_deref(),
+        temp_dir: std::env::temp_dir(),
+    };
+    gate_in_ci(
+        records,
+        &policy,
+        &args.gate,
+        OffsetDateTime::now_utc(),
+        Some(&publisher),
+    )
 }
 
 /// What to read: which vaults, which kinds, and whether to look at versions.
@@ -116,7 +129,39 @@ pub fn gate(
     args: &GateArgs,
     now: OffsetDateTime,
 ) -> Result<Outcome, Failure> {
+    gate_in_ci(records, policy, args, now, None)
+}
+
+/// [`gate`], also telling the CI system (annotations, outputs, summary) when `publisher` is
+/// given. The CI lines go to stdout before the report; the report is written even when a
+/// runner file cannot be, and that failure is returned afterwards.
+pub fn gate_in_ci(
+    records: Vec<CredentialRecord>,
+    policy: &Policy,
+    args: &GateArgs,
+    now: OffsetDateTime,
+    publisher: Option<&Publisher<'_>>,
+) -> Result<Outcome, Failure> {
     let report = CheckReport::evaluate(records, policy, now);
+    let published = match publisher {
+        Some(publisher) => {
+            use std::io::Write;
+            // The runners read logging commands from stdout and stderr alike; when stdout
+            // carries a machine-readable report, the commands go to stderr so `| jq` works.
+            let machine_stdout =
+                args.output.is_none() && matches!(args.format, Format::Json | Format::Junit);
+            let mut out: Box<dyn Write> = if machine_stdout {
+                Box::new(std::io::stderr().lock())
+            } else {
+                Box::new(std::io::stdout().lock())
+            };
+            let published = publisher.publish(&report, &mut out);
+            out.flush()
+                .map_err(|e| Failure::Runtime(format!("cannot write CI commands: {e}")))?;
+            published.map(|_| ())
+        }
+        None => Ok(()),
+    };
     let color = args.output.is_none() && is_terminal::is_terminal(std::io::stdout());
     let text = report::render(&report, args.format, color);
     match &args.output {
@@ -134,6 +179,7 @@ pub fn gate(
                 .map_err(|e| Failure::Runtime(format!("cannot write the report: {e}")))?;
         }
     }
+    published?;
     Ok(match report.status() {
         Status::Fail => Outcome::GateFailed,
         Status::Pass | Status::Warn => Outcome::Ok,

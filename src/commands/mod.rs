@@ -3,6 +3,7 @@
 mod check;
 mod demo;
 mod emulator;
+mod fetch;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +15,7 @@ use crate::transport::{KeyrotTransport, TransportConfig};
 pub async fn run(cli: Cli) -> Result<Outcome, Failure> {
     match &cli.command {
         Command::Check(args) => check::run(&cli.global, args).await,
+        Command::Fetch(args) => fetch::run(&cli.global, args).await,
         Command::Emulator(args) => emulator::run(args).await,
         Command::Demo(args) => demo::run(&cli.global, args).await,
     }
