@@ -284,11 +284,11 @@ fn render(format: FetchFormat, vault: &VaultUrl, secrets: &[FetchedSecret]) -> S
 }
 
 /// One dotenv line. A value without quotes, backslashes or line breaks is single-quoted, which
-/// every dotenv reader and POSIX shell takes literally (`$`, `#` and spaces included). Any
+/// POSIX shells, docker compose and dotenvy take literally (`$`, `#` and spaces included). Any
 /// other value is double-quoted with `\\`, `\"`, `\n` and `\r` escaped, the escapes dotenv
-/// readers share. Readers that expand `${VAR}` inside double quotes (python-dotenv's default,
-/// docker compose) must have that turned off for such values; `--format json` avoids the
-/// question entirely.
+/// readers share. Readers that expand `${VAR}` (python-dotenv even in single quotes, docker
+/// compose in double quotes) need expansion off for values holding `$`; `--format json`
+/// avoids the question entirely.
 pub fn dotenv_line(name: &str, value: &str) -> String {
     if !value.contains(['\'', '\\', '\n', '\r']) {
         return format!("{name}='{value}'\n");

@@ -42,11 +42,15 @@ def test_env_file_round_trips_through_python_dotenv(emulator, secret_client, tmp
     assert run.returncode == 0, run.stderr
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     expected = {name.upper().replace("-", "_"): value for name, value in HOSTILE.items()}
-    # Exact with interpolation off (keyrot's documented contract for double-quoted values)...
+    # Exact, with interpolation off: python-dotenv expands ${VAR} even inside single quotes.
     assert dotenv_values(out, interpolate=False) == expected
-    # ...and single-quoted values stay literal even with python-dotenv's default interpolation.
-    interpolated = dotenv_values(out, interpolate=True)
-    assert interpolated["DOTENV_DOLLAR"] == HOSTILE["dotenv-dollar"]
-    assert interpolated["DOTENV_PLAIN"] == HOSTILE["dotenv-plain"]
+    # A POSIX shell reads the single-quoted lines literally, `$` and `#` included.
+    shell = subprocess.run(
+        ["bash", "-c", 'set -a; eval "$(grep -E "^DOTENV_(PLAIN|DOLLAR)=" "$1")"; '
+                       'printf "%s\\0" "$DOTENV_PLAIN" "$DOTENV_DOLLAR"', "bash", str(out)],
+        env={"PATH": os.environ.get("PATH", ""), "HOME": "/nonexistent"},
+        capture_output=True, text=True, check=True,
+    )
+    assert shell.stdout.split("\0")[:2] == [HOSTILE["dotenv-plain"], HOSTILE["dotenv-dollar"]]
     for value in HOSTILE.values():
         assert value not in run.stdout and value not in run.stderr
