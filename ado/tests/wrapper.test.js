@@ -1,0 +1,284 @@
+'use strict';
+// Unit tests of the wrapper's pure parts: argument splitting, input → flag mapping, service
+// connection → credential environment, platform folders and exit-code messages.
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+
+const wrapper = require('../wrapper');
+
+test('splitArgs: whitespace, quotes and escapes', () => {
+  const cases = [
+    ['', []],
+    ['   ', []],
+    ['--tag owner=team-a', ['--tag', 'owner=team-a']],
+    ['  --timeout\t2m \n --strict ', ['--timeout', '2m', '--strict']],
+    [`--name 'a b'`, ['--name', 'a b']],
+    [`--name "a b"`, ['--name', 'a b']],
+    [`--name='a b'c`, ['--name=a bc']],
+    [`--tag "k=say \\"hi\\""`, ['--tag', 'k=say "hi"']],
+    [`"a\\\\b"`, ['a\\b']],
+    [`"a\\nb"`, ['a\\nb']],
+    [`'it''s'`, ['its']],
+    [`'a "b" c'`, ['a "b" c']],
+    [`"a 'b' c"`, ["a 'b' c"]],
+    [`--ca-cert C:\\certs\\ca.pem`, ['--ca-cert', 'C:\\certs\\ca.pem']],
+    [`--name ''`, ['--name', '']],
+    ['$(Build.Var) *', ['$(Build.Var)', '*']],
+  ];
+  for (const [input, expected] of cases) {
+    assert.deepEqual(wrapper.splitArgs(input), expected, `splitArgs(${JSON.stringify(input)})`);
+  }
+});
+
+test('splitArgs: an unterminated quote is an error', () => {
+  assert.throws(() => wrapper.splitArgs(`--name 'oops`), /unterminated ' quote/);
+  assert.throws(() => wrapper.splitArgs(`--name "oops`), /unterminated " quote/);
+  assert.throws(() => wrapper.splitArgs(`--name "a\\"`), /unterminated " quote/);
+});
+
+test('splitList: commas, semicolons, spaces and lines', () => {
+  assert.deepEqual(wrapper.splitList('a, b;c\n d\r\ne  '), ['a', 'b', 'c', 'd', 'e']);
+  assert.deepEqual(wrapper.splitList(''), []);
+  assert.deepEqual(wrapper.splitList(undefined), []);
+  assert.deepEqual(wrapper.splitList(' , ,'), []);
+});
+
+test('buildArgs: every check input maps to its flag', () => {
+  const { args, ignored } = wrapper.buildArgs(
+    {
+      command: 'check',
+      vaults: 'one, https://two.vault.azure.net',
+      names: 'db-*\napi-key',
+      kinds: 'secrets, certificates,keys',
+      warnWithin: ' 45d ',
+      failWithin: '10d',
+      noExpiry: 'fail',
+      strict: true,
+      allowExpired: false,
+      args: `--tag owner=team-a --timeout '1m'`,
+    },
+    { auth: 'client-secret' }
+  );
+  assert.deepEqual(args, [
+    'check',
+    '--auth', 'client-secret',
+    '--vault', 'one',
+    '--vault', 'https://two.vault.azure.net',
+    '--name', 'db-*',
+    '--name', 'api-key',
+    '--kinds', 'secrets,certificates,keys',
+    '--warn-within', '45d',
+    '--fail-within', '10d',
+    '--no-expiry', 'fail',
+    '--strict',
+    '--tag', 'owner=team-a',
+    '--timeout', '1m',
+  ]);
+  assert.deepEqual(ignored, []);
+});
+
+test('buildArgs: empty inputs add no flag', () => {
+  const { args } = wrapper.buildArgs({
+    command: 'check',
+    vaults: 'v',
+    names: '',
+    kinds: ' ',
+    warnWithin: '',
+    failWithin: undefined,
+    noExpiry: '',
+    strict: false,
+    allowExpired: false,
+    args: '',
+  });
+  assert.deepEqual(args, ['check', '--vault', 'v']);
+});
+
+test('buildArgs: fetch takes names and allowExpired, and names the check-only inputs it ignores', () => {
+  const { args, ignored } = wrapper.buildArgs(
+    {
+      command: 'fetch',
+      vaults: 'v',
+      names: 'db-password',
+      kinds: 'keys',
+      warnWithin: '30d',
+      failWithin: '',
+      noExpiry: 'warn',
+      strict: true,
+      allowExpired: true,
+      args: '',
+    },
+    { auth: 'azure-pipelines' }
+  );
+  assert.deepEqual(args, ['fetch', '--auth', 'azure-pipelines', '--vault', 'v', '--name', 'db-password', '--allow-expired']);
+  // noExpiry always has its default (warn), so it is not worth a remark.
+  assert.deepEqual(ignored, ['kinds', 'warnWithin', 'strict']);
+});
+
+test('buildArgs: allowExpired is ignored by check, and an unknown command is refused', () => {
+  const { args, ignored } = wrapper.buildArgs({ command: 'check', vaults: 'v', allowExpired: true });
+  assert.ok(!args.includes('--allow-expired'));
+  assert.deepEqual(ignored, ['allowExpired']);
+  assert.throws(() => wrapper.buildArgs({ command: 'rotate', vaults: 'v' }), /unknown command 'rotate'/);
+});
+
+test('vaultArgument: bare names follow a sovereign cloud DNS suffix; URLs and public cloud stay', () => {
+  assert.equal(wrapper.vaultArgument('kv', 'vault.usgovcloudapi.net'), 'https://kv.vault.usgovcloudapi.net');
+  assert.equal(wrapper.vaultArgument('kv', '.vault.azure.cn/'), 'https://kv.vault.azure.cn');
+  assert.equal(wrapper.vaultArgument('kv', 'vault.azure.net'), 'kv');
+  assert.equal(wrapper.vaultArgument('kv', 'VAULT.AZURE.NET'), 'kv');
+  assert.equal(wrapper.vaultArgument('kv', ''), 'kv');
+  assert.equal(wrapper.vaultArgument('kv', undefined), 'kv');
+  assert.equal(wrapper.vaultArgument('https://kv.vault.azure.net', 'vault.azure.cn'), 'https://kv.vault.azure.net');
+  assert.equal(wrapper.vaultArgument('kv.vault.azure.cn', 'vault.usgovcloudapi.net'), 'kv.vault.azure.cn');
+});
+
+test('platformDir: agent platforms map to the release layout', () => {
+  assert.equal(wrapper.platformDir('linux', 'x64'), 'linux-x64');
+  assert.equal(wrapper.platformDir('linux', 'arm64'), 'linux-arm64');
+  assert.equal(wrapper.platformDir('darwin', 'x64'), 'macos-x64');
+  assert.equal(wrapper.platformDir('darwin', 'arm64'), 'macos-arm64');
+  assert.equal(wrapper.platformDir('win32', 'x64'), 'windows-x64');
+  assert.throws(() => wrapper.platformDir('linux', 'ia32'), /no build for linux\/ia32/);
+  assert.throws(() => wrapper.platformDir('freebsd', 'x64'), /no build for freebsd\/x64/);
+});
+
+test('bundledBinary: finds bin/<os>-<arch>/keyrot[.exe] and names what is there when missing', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keyrot-bin-'));
+  try {
+    fs.mkdirSync(path.join(dir, 'bin', 'linux-x64'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'bin', 'linux-x64', 'keyrot'), '');
+    fs.mkdirSync(path.join(dir, 'bin', 'windows-x64'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'bin', 'windows-x64', 'keyrot.exe'), '');
+    assert.equal(wrapper.bundledBinary(dir, 'linux', 'x64'), path.join(dir, 'bin', 'linux-x64', 'keyrot'));
+    assert.equal(wrapper.bundledBinary(dir, 'win32', 'x64'), path.join(dir, 'bin', 'windows-x64', 'keyrot.exe'));
+    assert.throws(
+      () => wrapper.bundledBinary(dir, 'darwin', 'arm64'),
+      /no keyrot binary for macos-arm64 .*packaged for: linux-x64, windows-x64/
+    );
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('exitMessage: each exit code has its meaning', () => {
+  assert.match(wrapper.exitMessage('check', 1), /gate failed/);
+  assert.match(wrapper.exitMessage('fetch', 1), /expired, disabled or not yet valid/);
+  assert.match(wrapper.exitMessage('check', 2), /usage or configuration error/);
+  assert.match(wrapper.exitMessage('fetch', 3), /runtime error/);
+  assert.match(wrapper.exitMessage('check', 4), /rotation is in progress/);
+  assert.equal(wrapper.exitMessage('check', 101), 'keyrot exited with code 101');
+  assert.equal(wrapper.exitMessage('check', null, 'SIGKILL'), 'keyrot was stopped by SIGKILL');
+});
+
+test('displayCommand: quotes what a reader would misread', () => {
+  assert.equal(
+    wrapper.displayCommand('/t/keyrot', ['check', '--name', 'a b', '--tag', '']),
+    '/t/keyrot check --name "a b" --tag ""'
+  );
+});
+
+/** A stand-in for azure-pipelines-task-lib's endpoint functions. */
+function fakeTl({ scheme, auth = {}, data = {}, variables = {}, accessToken }) {
+  const lower = (o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k.toLowerCase(), v]));
+  const a = lower(auth);
+  const d = lower(data);
+  const v = lower(variables);
+  return {
+    getEndpointAuthorizationScheme: (id) => (id === 'conn' ? scheme : undefined),
+    getEndpointAuthorizationParameter: (id, key) => {
+      if (id === 'SystemVssConnection' && key === 'AccessToken') return accessToken;
+      return id === 'conn' ? a[key.toLowerCase()] : undefined;
+    },
+    getEndpointDataParameter: (id, key) => (id === 'conn' ? d[key.toLowerCase()] : undefined),
+    getVariable: (name) => v[name.toLowerCase()],
+  };
+}
+
+test('connectionAuth: workload identity federation → the Azure Pipelines credential', () => {
+  const tl = fakeTl({
+    scheme: 'WorkloadIdentityFederation',
+    auth: { serviceprincipalid: 'app-1', tenantid: 'tenant-1', workloadIdentityFederationSubject: 'sc://o/p/conn' },
+    data: { environmentAuthorityUrl: 'https://login.example/' },
+    variables: { 'System.OidcRequestUri': 'https://oidc.example/x' },
+    accessToken: 'job-token',
+  });
+  const result = wrapper.connectionAuth(tl, 'conn');
+  assert.equal(result.auth, 'azure-pipelines');
+  assert.deepEqual(result.env, {
+    AZURESUBSCRIPTION_CLIENT_ID: 'app-1',
+    AZURESUBSCRIPTION_TENANT_ID: 'tenant-1',
+    AZURESUBSCRIPTION_SERVICE_CONNECTION_ID: 'conn',
+    AZURE_CLIENT_ID: 'app-1',
+    AZURE_TENANT_ID: 'tenant-1',
+    SYSTEM_OIDCREQUESTURI: 'https://oidc.example/x',
+    SYSTEM_ACCESSTOKEN: 'job-token',
+    AZURE_AUTHORITY_HOST: 'https://login.example/',
+  });
+  assert.deepEqual(result.secrets, ['job-token']);
+  assert.ok(result.unset.includes('AZURE_CLIENT_SECRET'));
+});
+
+test('connectionAuth: workload identity federation without the OIDC URI or the job token fails clearly', () => {
+  const base = { scheme: 'WorkloadIdentityFederation', auth: { serviceprincipalid: 'a', tenantid: 't' } };
+  assert.throws(
+    () => wrapper.connectionAuth(fakeTl({ ...base, accessToken: 'x' }), 'conn'),
+    /System\.OidcRequestUri/
+  );
+  assert.throws(
+    () => wrapper.connectionAuth(fakeTl({ ...base, variables: { 'System.OidcRequestUri': 'u' } }), 'conn'),
+    /SystemVssConnection/
+  );
+});
+
+test('connectionAuth: service principal with a key → client secret; missing scheme means the same', () => {
+  for (const scheme of ['ServicePrincipal', undefined]) {
+    const tl = fakeTl({
+      scheme,
+      auth: { serviceprincipalid: 'app-2', tenantid: 't-2', serviceprincipalkey: 'sp-key', authenticationType: 'spnKey' },
+    });
+    const result = wrapper.connectionAuth(tl, 'conn');
+    assert.equal(result.auth, 'client-secret');
+    assert.deepEqual(result.env, { AZURE_CLIENT_ID: 'app-2', AZURE_TENANT_ID: 't-2', AZURE_CLIENT_SECRET: 'sp-key' });
+    assert.deepEqual(result.secrets, ['sp-key']);
+  }
+});
+
+test('connectionAuth: a certificate service principal, a missing key and other schemes fail clearly', () => {
+  assert.throws(
+    () =>
+      wrapper.connectionAuth(
+        fakeTl({
+          scheme: 'ServicePrincipal',
+          auth: { serviceprincipalid: 'a', tenantid: 't', authenticationType: 'spnCertificate', servicePrincipalCertificate: 'PEM' },
+        }),
+        'conn'
+      ),
+    /service principal with a certificate, which keyrot does not support/
+  );
+  assert.throws(
+    () => wrapper.connectionAuth(fakeTl({ scheme: 'ServicePrincipal', auth: { serviceprincipalid: 'a', tenantid: 't' } }), 'conn'),
+    /no service principal key/
+  );
+  assert.throws(
+    () => wrapper.connectionAuth(fakeTl({ scheme: 'PublishProfile' }), 'conn'),
+    /authentication scheme PublishProfile, which keyrot does not support/
+  );
+});
+
+test('connectionAuth: managed identity, system- or user-assigned', () => {
+  const system = wrapper.connectionAuth(fakeTl({ scheme: 'ManagedServiceIdentity', auth: { tenantid: 't' } }), 'conn');
+  assert.equal(system.auth, 'managed-identity');
+  assert.deepEqual(system.env, { AZURE_TENANT_ID: 't' });
+  assert.ok(system.unset.includes('AZURE_CLIENT_ID'), 'a stray AZURE_CLIENT_ID must not pick a user-assigned identity');
+  assert.deepEqual(system.secrets, []);
+  const user = wrapper.connectionAuth(
+    fakeTl({ scheme: 'ManagedServiceIdentity', auth: { tenantid: 't' }, data: { msiclientId: 'uami' } }),
+    'conn'
+  );
+  assert.equal(user.env.AZURE_CLIENT_ID, 'uami');
+  assert.ok(!user.unset.includes('AZURE_CLIENT_ID'));
+});
