@@ -3,7 +3,8 @@
 //!
 //! | method | path | effect |
 //! |---|---|---|
-//! | GET | `/_admin` | emulator facts (port, tenant, vault URLs, CA path) |
+//! | GET | `/_admin` | emulator facts (port, tenant, authority, Graph and vault URLs, CA path) |
+//! | GET | `/_admin/applications` | every application's password and certificate metadata (never secret text) |
 //! | POST | `/_admin/faults` | add a [`FaultRule`](crate::FaultRule) (JSON body) |
 //! | DELETE | `/_admin/faults` | remove every fault |
 //! | GET | `/_admin/requests` | the request log as a JSON array |
@@ -36,11 +37,13 @@ pub fn handle(shared: &Shared, ca_path: &str, req: &Req) -> Resp {
                     "port": shared.port,
                     "tenant_id": shared.tenant_id,
                     "authority_host": shared.login_base(),
+                    "graph_url": shared.graph_base(),
                     "vaults": vaults,
                     "ca_path": ca_path,
                 }),
             )
         }
+        ("GET", "/_admin/applications") => Resp::json(200, &applications(shared)),
         ("POST", "/_admin/faults") => match serde_json::from_slice::<FaultRule>(&req.body) {
             Ok(rule) => {
                 shared.lock().faults.add(rule.clone());
@@ -80,4 +83,40 @@ pub fn request_json(r: &RecordedRequest) -> serde_json::Value {
         "status": r.status,
         "route": r.route,
     })
+}
+
+/// Every application with its credentials' metadata, sorted by appId. Secret text never
+/// leaves the emulator this way: only `hint`, as Graph shows it.
+fn applications(shared: &Shared) -> serde_json::Value {
+    let st = shared.lock();
+    let mut apps: Vec<&crate::state::Client> = st.clients.values().collect();
+    apps.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+    let fmt = crate::graph::format_time;
+    serde_json::Value::Array(
+        apps.into_iter()
+            .map(|c| {
+                json!({
+                    "appId": c.client_id,
+                    "id": c.object_id,
+                    "displayName": c.display_name,
+                    "owners": c.owners,
+                    "graphPermissions": c.graph_permissions,
+                    "passwordCredentials": c.secrets.iter().map(|s| json!({
+                        "keyId": s.key_id,
+                        "displayName": s.display_name,
+                        "startDateTime": fmt(s.start),
+                        "endDateTime": s.end.map(fmt),
+                        "hint": s.hint(),
+                        "replicatedDateTime": fmt(s.usable_from),
+                    })).collect::<Vec<_>>(),
+                    "keyCredentials": c.certificates.iter().map(|k| json!({
+                        "keyId": k.key_id,
+                        "displayName": k.display_name,
+                        "startDateTime": fmt(k.start),
+                        "endDateTime": fmt(k.end),
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect(),
+    )
 }

@@ -25,6 +25,7 @@ const KNOWN_RESOURCES: &[&str] = &[
     "https://management.azure.com",
     "https://management.core.windows.net",
     "https://graph.microsoft.com",
+    crate::graph::GRAPH_APP_ID,
     "https://storage.azure.com",
 ];
 
@@ -149,7 +150,23 @@ fn audience_for(resource: &str) -> Option<String> {
 fn issue_token(shared: &Shared, client_id: &str, object_id: &str, audience: &str) -> (String, i64) {
     let iat = now();
     let exp = iat + TOKEN_LIFETIME;
-    let claims = json!({
+    // App-only tokens carry the application permissions granted on their resource as `roles`.
+    let roles: Vec<String> = if crate::graph::is_graph_audience(audience) {
+        shared
+            .lock()
+            .clients
+            .get(&client_id.to_ascii_lowercase())
+            .map(|c| {
+                c.graph_permissions
+                    .iter()
+                    .map(|p| p.as_str().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let mut claims = json!({
         "aud": audience,
         "iss": format!("https://sts.windows.net/{}/", shared.tenant_id),
         "iat": iat, "nbf": iat, "exp": exp,
@@ -164,6 +181,9 @@ fn issue_token(shared: &Shared, client_id: &str, object_id: &str, audience: &str
         "uti": new_uuid(),
         "ver": "1.0",
     });
+    if !roles.is_empty() {
+        claims["roles"] = json!(roles);
+    }
     let token = jwt::mint(&claims);
     shared.lock().tokens.insert(
         token.clone(),
@@ -172,6 +192,7 @@ fn issue_token(shared: &Shared, client_id: &str, object_id: &str, audience: &str
             object_id: object_id.to_owned(),
             audience: audience.to_owned(),
             expires: exp,
+            roles,
         },
     );
     (token, exp)
@@ -277,7 +298,7 @@ fn token(shared: &Shared, req: &Req) -> Resp {
             );
         };
         let outcome = if let Some(secret) = get("client_secret") {
-            check_secret(client, secret, t)
+            check_secret(client, secret, time::OffsetDateTime::now_utc())
         } else if let Some(assertion) = get("client_assertion") {
             if get("client_assertion_type")
                 != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
@@ -316,9 +337,35 @@ fn token(shared: &Shared, req: &Req) -> Resp {
     )
 }
 
-type AadFailure = (u16, &'static str, u32, String);
+pub type AadFailure = (u16, &'static str, u32, String);
 
-fn check_secret(client: &crate::state::Client, presented: &str, t: i64) -> Result<(), AadFailure> {
+/// What the token endpoint decides for a client secret right now, without issuing a token;
+/// `Err` carries (status, error, AADSTS code, text).
+pub fn check_client_secret(
+    shared: &Shared,
+    client_id: &str,
+    presented: &str,
+) -> Result<(), AadFailure> {
+    let st = shared.lock();
+    let Some(client) = st.clients.get(&client_id.to_ascii_lowercase()) else {
+        return Err((
+            400,
+            "unauthorized_client",
+            700016,
+            format!(
+                "Application with identifier '{client_id}' was not found in the directory '{}'.",
+                shared.tenant_id
+            ),
+        ));
+    };
+    check_secret(client, presented, time::OffsetDateTime::now_utc())
+}
+
+fn check_secret(
+    client: &crate::state::Client,
+    presented: &str,
+    t: time::OffsetDateTime,
+) -> Result<(), AadFailure> {
     let invalid = || {
         Err((
             401,
@@ -334,11 +381,12 @@ fn check_secret(client: &crate::state::Client, presented: &str, t: i64) -> Resul
     else {
         return invalid();
     };
-    // Not yet replicated to this STS replica: indistinguishable from a wrong secret.
-    if t < secret.created + secret.valid_after_seconds as i64 {
+    // Not yet replicated to this STS replica, or not yet started: indistinguishable from a
+    // wrong secret.
+    if t < secret.usable_from || t < secret.start {
         return invalid();
     }
-    if secret.expires.is_some_and(|e| e <= t) {
+    if secret.end.is_some_and(|e| e <= t) {
         return Err((
             401,
             "invalid_client",

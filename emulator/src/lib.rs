@@ -1,4 +1,5 @@
-//! A local HTTPS emulator of Azure Key Vault's data plane and Entra ID's token endpoints.
+//! A local HTTPS emulator of Azure Key Vault's data plane, Entra ID's token endpoints and the
+//! Microsoft Graph `applications` endpoints that manage app registration credentials.
 //!
 //! The emulator is a product, not a mock: it answers with the status codes, headers, error
 //! bodies, paging and failure modes of the real services, so that Microsoft's SDKs (Rust and
@@ -15,6 +16,7 @@
 //! |---|---|
 //! | `{vault}.vault.localhost:{port}` | Key Vault data plane of vault `{vault}` |
 //! | `login.localhost:{port}` | Entra ID token endpoint, OIDC discovery, GitHub/Azure Pipelines OIDC, App Service MSI |
+//! | `graph.localhost:{port}` | Microsoft Graph v1.0 applications (see [Graph](#microsoft-graph)) |
 //! | `localhost:{port}` | admin API under `/_admin` (see [`admin`]) |
 //!
 //! A vault host that is not in the seed answers 404 `VaultNotFound` naming the vault (real
@@ -39,6 +41,10 @@
 //! | `deletedsecrets.recover` / `deletedsecrets.purge` | `POST /deletedsecrets/{n}/recover`, `DELETE /deletedsecrets/{n}` |
 //! | `certificates.list` / `certificates.versions` / `certificates.get` | `GET /certificates`, `…/{n}/versions`, `…/{n}[/{v}]` |
 //! | `keys.list` / `keys.versions` / `keys.get` | `GET /keys`, `…/{n}/versions`, `…/{n}[/{v}]` |
+//! | `graph.applications.get` | `GET /v1.0/applications/{object-id}`, `GET /v1.0/applications(appId='{appId}')` |
+//! | `graph.applications.list` | `GET /v1.0/applications[?$filter=…][&$select=…]` |
+//! | `graph.addPassword` | `POST /v1.0/applications/{object-id}/addPassword`, `…(appId='{appId}')/addPassword` |
+//! | `graph.removePassword` | `POST /v1.0/applications/{object-id}/removePassword`, `…(appId='{appId}')/removePassword` |
 //! | `vault-not-found`, `unknown`, `unknown-host` | everything else |
 //!
 //! # Seed
@@ -46,15 +52,23 @@
 //! ```toml
 //! tenant_id = "72f988bf-0000-4000-8000-00000000e001"   # optional
 //!
-//! [[client]]
-//! client_id = "11111111-2222-3333-4444-555555555555"
-//! display_name = "release-pipeline"
+//! [[client]]                                       # an app registration = a Graph application
+//! client_id = "11111111-2222-3333-4444-555555555555" # its appId
+//! object_id = "0b8e2f4a-1c3d-4e5f-8a9b-0c1d2e3f4a5b" # optional; default derived from client_id
+//! display_name = "release-pipeline"                  # optional; default the client id
 //! federated_subjects = ["repo:acme/app:ref:refs/heads/main"]
-//! secrets = [
+//! graph_permissions = ["Application.ReadWrite.OwnedBy"] # or …ReadWrite.All, Application.Read.All
+//! owners = ["11111111-2222-3333-4444-555555555555"]    # client ids of owning service principals
+//! secrets = [                                        # = the application's passwordCredentials
 //!   { value = "old-secret", expires = "-1d" },          # expired → AADSTS7000222
-//!   { value = "current-secret", expires = "+90d" },
+//!   { value = "current-secret", end = "+90d", display_name = "ci", key_id = "5f0c6a1e-2b3d-4c5e-8f90-a1b2c3d4e5f6" },
 //!   { value = "fresh-secret", valid_after_seconds = 30 }, # replication delay
+//!   { value = "future-secret", start = "+2d" },       # not started → AADSTS7000215
 //! ]
+//! certificates = [{ display_name = "signing", start = "-300d", end = "+65d" }] # keyCredentials
+//!
+//! [graph]
+//! replication_delay_seconds = 5   # addPassword secrets work at the token endpoint after this
 //!
 //! [github_oidc]
 //! request_token = "gh-request-token"
@@ -108,10 +122,69 @@
 //! retry_after = 1
 //! count = 1
 //! ```
+//!
+//! `[[client]]` fields: `client_id` (required), `object_id`, `display_name`, `secrets`,
+//! `certificates`, `federated_subjects`, `owners`, `graph_permissions`. Secret fields: `value`
+//! (required), `key_id` (GUID; default derived from the client id and position), `display_name`,
+//! `start` (default `created`, else start time), `end` (alias `expires`; absent = never),
+//! `created` (default start time), `valid_after_seconds` (replication delay after `created`).
+//! Certificate fields: `key_id`, `display_name`, `start` (default start time), `end` (default a
+//! year after `start`). Times are RFC 3339, Unix seconds or relative to start (`"+90d"`).
+//!
+//! # Microsoft Graph
+//!
+//! Every `[[client]]` is an Entra application: `GET /v1.0/applications/{object_id}` or
+//! `…/applications(appId='{client_id}')` returns it with `passwordCredentials` that are exactly
+//! the client secrets the token endpoint accepts (metadata only: `secretText` is always null on
+//! reads, `hint` is the first three characters) and `keyCredentials` from `certificates`.
+//!
+//! - **Tokens.** Graph accepts only emulator tokens whose audience is
+//!   `https://graph.microsoft.com` (or Graph's app id `00000003-0000-0000-c000-000000000000`),
+//!   i.e. issued for scope `https://graph.microsoft.com/.default`. Such tokens carry the client's
+//!   `graph_permissions` as the `roles` claim (captured when the token is issued, as in Entra).
+//!   Missing token → 401 `InvalidAuthenticationToken` "Access token is empty."; a Key Vault token
+//!   → 401 "Access token validation failure. Invalid audience."; expired → 401 "Lifetime
+//!   validation failed, the token is expired."; each with Graph's `WWW-Authenticate`.
+//! - **Permissions.** `Application.Read.All` reads; `Application.ReadWrite.All` reads and
+//!   writes every application; `Application.ReadWrite.OwnedBy` reads every application and
+//!   writes those whose `owners` include the caller. Otherwise 403
+//!   `Authorization_RequestDenied` "Insufficient privileges to complete the operation."
+//! - **`$select`** takes any top-level property (`id,appId,displayName,passwordCredentials,
+//!   keyCredentials,…`) on get and list; an unknown one is a 400 naming it. **`$filter`**
+//!   evaluates `appId eq '…'`, `id eq '…'`, `displayName eq '…'` and
+//!   `startswith(displayName,'…')` (`%20` or `+` for spaces, optional parentheses); other
+//!   properties or operators → 400 `Request_UnsupportedQuery`, malformed → 400 `BadRequest`
+//!   "Invalid filter clause". Lists have the `@odata.context` / `value` envelope.
+//! - **`addPassword`** takes `{"passwordCredential":{"displayName","startDateTime",
+//!   "endDateTime"}}` (all optional; start defaults to now, end to start + 2 years) and answers
+//!   200 with the passwordCredential including `secretText`: 40 characters from the OS CSPRNG
+//!   shaped like Entra's (`abc8Q~…`). `endDateTime` not after `startDateTime` → 400
+//!   `Request_BadRequest`. The token endpoint accepts the new secret only
+//!   `[graph] replication_delay_seconds` after the call ([`Emulator::set_graph_replication_delay`])
+//!   and only between its start and end; before that AADSTS7000215, after the end AADSTS7000222.
+//! - **`removePassword`** takes `{"keyId"}` and answers 204; the secret stops working at once.
+//!   An unknown keyId → 400 `Request_BadRequest` "No password credential found with keyId …".
+//! - **Errors** use `{"error":{"code","message","innerError":{"date","request-id",
+//!   "client-request-id"}}}` with the same ids in the `request-id` / `client-request-id`
+//!   headers (the latter echoes the request's `client-request-id`, else equals `request-id`).
+//!   Unknown application → 404 `Request_ResourceNotFound` "Resource '{id}' does not exist or one
+//!   of its queried reference-property objects are not present."; an object id that is not a
+//!   GUID → 400 "Invalid object identifier '…'."; injected 429 → `TooManyRequests`.
+//!
+//! Known deviations from real Graph: the application and its service principal are one object
+//! (one object id, also the tokens' `oid`); only the routes above exist (other paths → 400
+//! "Resource not found for the segment …", other API versions → 400 "Invalid version");
+//! lists are never paged and ignore `$top`/`$count`/`$orderby`; `key` of keyCredentials is
+//! always null (there is no certificate); a seeded secret without an end shows
+//! `2299-12-31T00:00:00Z`; removals take effect at the token endpoint immediately (Entra may
+//! honour a removed secret for a short while); the end-before-start message and the 5xx fault
+//! codes are the emulator's best approximation (no recorded example was available);
+//! `OwnedBy` lets the caller read every application, as observed in Entra.
 
 pub mod admin;
 mod entra;
 mod faults;
+mod graph;
 mod http;
 mod jwt;
 mod keyvault;
@@ -131,9 +204,10 @@ use tokio::task::JoinHandle;
 
 pub use faults::{FaultBody, FaultRule};
 pub use seed::{
-    AzurePipelinesSeed, ClientSecretSeed, ClientSeed, GenerateSeed, GithubOidcSeed,
-    ManagedIdentitySeed, ObjectKind, ObjectSeed, ObjectVersionSeed, Redacted, SecretSeed, Seed,
-    TimeSpec, VaultSeed, VersionSeed, DEFAULT_TENANT_ID,
+    AzurePipelinesSeed, ClientCertificateSeed, ClientSecretSeed, ClientSeed, GenerateSeed,
+    GithubOidcSeed, GraphPermission, GraphSeed, ManagedIdentitySeed, ObjectKind, ObjectSeed,
+    ObjectVersionSeed, Redacted, SecretSeed, Seed, TimeSpec, VaultSeed, VersionSeed,
+    DEFAULT_TENANT_ID,
 };
 
 /// Client id of the demo seed's app registration (used by `keyrot demo`).
@@ -212,6 +286,22 @@ impl fmt::Debug for RecordedRequest {
             .field("route", &self.route)
             .finish()
     }
+}
+
+/// One password credential of an application, as Graph reports it plus when it replicates;
+/// never the secret text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppPassword {
+    pub key_id: String,
+    pub display_name: Option<String>,
+    /// `startDateTime`.
+    pub start: time::OffsetDateTime,
+    /// `endDateTime`; `None` for a seeded secret without an end.
+    pub end: Option<time::OffsetDateTime>,
+    /// First three characters of the secret.
+    pub hint: String,
+    /// From this instant the token endpoint accepts it (if also between start and end).
+    pub replicated_at: time::OffsetDateTime,
 }
 
 /// A running emulator. Dropping it stops the server; [`Emulator::shutdown`] also waits.
@@ -326,6 +416,52 @@ impl Emulator {
 
     pub fn tenant_id(&self) -> &str {
         &self.shared.tenant_id
+    }
+
+    /// `https://graph.localhost:{port}` (Microsoft Graph; paths start with `/v1.0`).
+    pub fn graph_url(&self) -> String {
+        self.shared.graph_base()
+    }
+
+    /// The password credentials of the application with this `appId` (client id) or object
+    /// id, oldest first; empty for an unknown application.
+    pub fn application_passwords(&self, app: &str) -> Vec<AppPassword> {
+        let st = self.shared.lock();
+        st.client_by_any_id(app)
+            .map(|c| {
+                c.secrets
+                    .iter()
+                    .map(|s| AppPassword {
+                        key_id: s.key_id.clone(),
+                        display_name: s.display_name.clone(),
+                        start: s.start,
+                        end: s.end,
+                        hint: s.hint(),
+                        replicated_at: s.usable_from,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Whether the token endpoint would issue a token for this client secret right now (the
+    /// same check as `POST /{tenant}/oauth2/v2.0/token`, without issuing anything).
+    pub fn token_works(&self, client_id: &str, secret: &str) -> bool {
+        entra::check_client_secret(&self.shared, client_id, secret).is_ok()
+    }
+
+    /// The AADSTS code the token endpoint would answer for this client secret right now
+    /// (7000215 invalid or not yet replicated/started, 7000222 expired, 700016 unknown client),
+    /// or `None` when it would issue a token.
+    pub fn client_secret_error(&self, client_id: &str, secret: &str) -> Option<u32> {
+        entra::check_client_secret(&self.shared, client_id, secret)
+            .err()
+            .map(|(_, _, code, _)| code)
+    }
+
+    /// Changes `[graph] replication_delay_seconds` for passwords added from now on.
+    pub fn set_graph_replication_delay(&self, seconds: u64) {
+        self.shared.lock().graph_replication_delay = seconds;
     }
 
     /// Value for `ACTIONS_ID_TOKEN_REQUEST_URL` (clients append `&audience=…`).

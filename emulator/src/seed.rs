@@ -132,6 +132,19 @@ pub struct Seed {
     /// Faults active from start.
     #[serde(default, rename = "fault")]
     pub faults: Vec<FaultRule>,
+    /// Microsoft Graph behaviour (`graph.localhost`).
+    #[serde(default)]
+    pub graph: GraphSeed,
+}
+
+/// `[graph]`: how the emulated directory behaves.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GraphSeed {
+    /// Seconds after `addPassword` before the token endpoint accepts the new secret, like
+    /// Entra's replication to every STS replica (AADSTS7000215 until then). Default 0.
+    #[serde(default)]
+    pub replication_delay_seconds: u64,
 }
 
 fn default_tenant() -> String {
@@ -148,31 +161,89 @@ impl Default for Seed {
             managed_identity: None,
             vaults: Vec::new(),
             faults: Vec::new(),
+            graph: GraphSeed::default(),
         }
     }
 }
 
+/// One app registration: its client id (`appId`), the Graph application object it is, the
+/// client secrets the token endpoint accepts (its `passwordCredentials`) and its certificates
+/// (`keyCredentials`, metadata only).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientSeed {
     pub client_id: String,
-    /// Service principal object id, shown in 403 messages; derived from client_id when absent.
+    /// Object id of the application (a GUID); also the `oid` of its tokens and the object id
+    /// shown in Key Vault 403 messages. Derived deterministically from `client_id` when absent.
     #[serde(default)]
     pub object_id: Option<String>,
+    /// The application's `displayName` (default: the client id).
     #[serde(default)]
     pub display_name: Option<String>,
     #[serde(default)]
     pub secrets: Vec<ClientSecretSeed>,
+    /// `keyCredentials` of the application (reported by Graph; the token endpoint does not
+    /// accept certificate assertions).
+    #[serde(default)]
+    pub certificates: Vec<ClientCertificateSeed>,
     /// `sub` claims of federated OIDC tokens this client accepts as client_assertion.
     #[serde(default)]
     pub federated_subjects: Vec<String>,
+    /// Client ids of the service principals that own this application
+    /// (`Application.ReadWrite.OwnedBy` lets them write it).
+    #[serde(default)]
+    pub owners: Vec<String>,
+    /// Microsoft Graph application permissions granted to this client; they appear as the
+    /// `roles` claim of its Graph tokens.
+    #[serde(default)]
+    pub graph_permissions: Vec<GraphPermission>,
 }
 
+/// The Microsoft Graph application permissions the emulator understands.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+pub enum GraphPermission {
+    /// Read every application, write only the applications the caller owns.
+    #[serde(rename = "Application.ReadWrite.OwnedBy")]
+    ApplicationReadWriteOwnedBy,
+    /// Read and write every application.
+    #[serde(rename = "Application.ReadWrite.All")]
+    ApplicationReadWriteAll,
+    /// Read every application.
+    #[serde(rename = "Application.Read.All")]
+    ApplicationReadAll,
+}
+
+impl GraphPermission {
+    /// The permission's value, as in the `roles` claim.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GraphPermission::ApplicationReadWriteOwnedBy => "Application.ReadWrite.OwnedBy",
+            GraphPermission::ApplicationReadWriteAll => "Application.ReadWrite.All",
+            GraphPermission::ApplicationReadAll => "Application.Read.All",
+        }
+    }
+}
+
+/// One client secret (a `passwordCredential` of the application).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientSecretSeed {
     pub value: Redacted,
-    /// After this the token endpoint answers AADSTS7000222.
+    /// The credential's `keyId` (a GUID); derived from the client id and position when absent.
+    #[serde(default)]
+    pub key_id: Option<String>,
+    /// The credential's `displayName`.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// `startDateTime`: before it the token endpoint answers AADSTS7000215. Default: `created`,
+    /// else the emulator's start.
+    #[serde(default)]
+    pub start: Option<TimeSpec>,
+    /// `endDateTime`: from then on the token endpoint answers AADSTS7000222. Same as `expires`
+    /// (give one of them); absent = never expires (Graph shows 2299-12-31).
+    #[serde(default)]
+    pub end: Option<TimeSpec>,
+    /// Older name of `end`.
     #[serde(default)]
     pub expires: Option<TimeSpec>,
     /// When the secret was created (default: start time).
@@ -182,6 +253,30 @@ pub struct ClientSecretSeed {
     /// after `created`, like a freshly added secret that has not reached every STS replica.
     #[serde(default)]
     pub valid_after_seconds: Option<u64>,
+}
+
+impl ClientSecretSeed {
+    /// `end`, or its older name `expires`.
+    pub fn end(&self) -> Option<&TimeSpec> {
+        self.end.as_ref().or(self.expires.as_ref())
+    }
+}
+
+/// A certificate credential (`keyCredential`): dates and names only, there is no key.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientCertificateSeed {
+    /// The credential's `keyId`; derived when absent.
+    #[serde(default)]
+    pub key_id: Option<String>,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// `startDateTime` (default: the emulator's start).
+    #[serde(default)]
+    pub start: Option<TimeSpec>,
+    /// `endDateTime` (default: a year after `start`).
+    #[serde(default)]
+    pub end: Option<TimeSpec>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -389,6 +484,7 @@ impl Seed {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        self.validate_clients()?;
         let mut names = std::collections::HashSet::new();
         for v in &self.vaults {
             let ok = (3..=24).contains(&v.name.len())
@@ -430,6 +526,81 @@ impl Seed {
         }
         Ok(())
     }
+
+    fn validate_clients(&self) -> anyhow::Result<()> {
+        let mut ids = std::collections::HashSet::new();
+        let mut object_ids = std::collections::HashSet::new();
+        for c in &self.clients {
+            anyhow::ensure!(
+                ids.insert(c.client_id.to_ascii_lowercase()),
+                "client {:?} is defined twice",
+                c.client_id
+            );
+            if let Some(oid) = &c.object_id {
+                anyhow::ensure!(
+                    is_guid(oid),
+                    "client {:?}: object_id {oid:?} must be a GUID",
+                    c.client_id
+                );
+                anyhow::ensure!(
+                    object_ids.insert(oid.to_ascii_lowercase()),
+                    "object_id {oid:?} is used by two clients"
+                );
+            }
+            let mut key_ids = std::collections::HashSet::new();
+            let key_ids_given = c
+                .secrets
+                .iter()
+                .filter_map(|s| s.key_id.as_ref())
+                .chain(c.certificates.iter().filter_map(|k| k.key_id.as_ref()));
+            for k in key_ids_given {
+                anyhow::ensure!(
+                    is_guid(k),
+                    "client {:?}: key_id {k:?} must be a GUID",
+                    c.client_id
+                );
+                anyhow::ensure!(
+                    key_ids.insert(k.to_ascii_lowercase()),
+                    "client {:?}: key_id {k:?} is used twice",
+                    c.client_id
+                );
+            }
+            for s in &c.secrets {
+                anyhow::ensure!(
+                    s.end.is_none() || s.expires.is_none(),
+                    "client {:?}: a secret gives both `end` and `expires`; they are the same field",
+                    c.client_id
+                );
+            }
+            let known = |o: &str| {
+                self.clients
+                    .iter()
+                    .any(|x| x.client_id.eq_ignore_ascii_case(o))
+                    || self
+                        .managed_identity
+                        .as_ref()
+                        .is_some_and(|m| m.client_id.eq_ignore_ascii_case(o))
+            };
+            for o in &c.owners {
+                anyhow::ensure!(
+                    known(o),
+                    "client {:?}: owner {o:?} is not the client_id of a [[client]] or of [managed_identity]",
+                    c.client_id
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `8-4-4-4-12` hexadecimal digits.
+pub(crate) fn is_guid(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() == 5
+        && parts
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(p, n)| p.len() == n && p.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::faults::{FaultAction, FaultBody};
 use crate::http::{query_pairs, Req, Resp};
 use crate::state::Shared;
-use crate::{admin, entra, keyvault, RecordedRequest};
+use crate::{admin, entra, graph, keyvault, RecordedRequest};
 
 /// Largest request body read; Key Vault's own limit on a secret is 25 KiB.
 const MAX_BODY: usize = 1024 * 1024;
@@ -79,6 +79,7 @@ pub async fn run(
 enum Area {
     Admin,
     Login,
+    Graph,
     Vault(String),
     Unknown,
 }
@@ -87,6 +88,7 @@ fn classify(host: &str) -> Area {
     match host {
         "localhost" | "127.0.0.1" | "[::1]" | "::1" => Area::Admin,
         "login.localhost" => Area::Login,
+        "graph.localhost" => Area::Graph,
         h => match h.strip_suffix(".vault.localhost") {
             Some(v) if !v.is_empty() && !v.contains('.') => Area::Vault(v.to_owned()),
             _ => Area::Unknown,
@@ -178,6 +180,7 @@ async fn handle(
     // Route name first: faults and the log are keyed by it.
     let (route, vault, location): (&'static str, Option<String>, Option<String>) = match &area {
         Area::Login => (entra::route_of(&req.path), None, None),
+        Area::Graph => (graph::route_of(&req.path), None, None),
         Area::Vault(v) => {
             let location = shared
                 .lock()
@@ -241,6 +244,7 @@ async fn handle(
         }) => {
             let r = match &area {
                 Area::Vault(_) => keyvault::errors::fault_body(status),
+                Area::Graph => graph::fault_body(shared, &req, status),
                 _ => entra::aad_error(
                     shared,
                     &req,
@@ -261,6 +265,7 @@ async fn handle(
             }
             match &area {
                 Area::Login => entra::handle(shared, route, &req),
+                Area::Graph => graph::handle(shared, &req),
                 Area::Vault(v) => match route {
                     "vault-not-found" => keyvault::vault_not_found(v),
                     "challenge" => keyvault::challenge(shared),
@@ -269,7 +274,7 @@ async fn handle(
                 _ => Resp::text(
                     404,
                     "text/plain",
-                    format!("keyrot emulator: no service at host {hostname:?}; use login.localhost or {{vault}}.vault.localhost\n"),
+                    format!("keyrot emulator: no service at host {hostname:?}; use login.localhost, graph.localhost or {{vault}}.vault.localhost\n"),
                 ),
             }
         }
@@ -290,6 +295,7 @@ async fn handle(
     resp = match &area {
         Area::Vault(_) => keyvault::decorate(resp, &req.headers, location.as_deref(), peer),
         Area::Login => entra::decorate(resp, &req),
+        Area::Graph => graph::decorate(resp, &req),
         _ => resp,
     };
     record(&req, resp.status);

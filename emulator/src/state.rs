@@ -9,11 +9,12 @@ use std::sync::Mutex;
 
 use base64::Engine as _;
 use rand::Rng as _;
+use time::OffsetDateTime;
 
 use crate::faults::Faults;
 use crate::seed::{
-    AzurePipelinesSeed, GithubOidcSeed, ManagedIdentitySeed, ObjectKind, ObjectSeed, Redacted,
-    SecretSeed, Seed, TimeSpec, VaultSeed,
+    AzurePipelinesSeed, ClientSeed, GithubOidcSeed, GraphPermission, ManagedIdentitySeed,
+    ObjectKind, ObjectSeed, Redacted, SecretSeed, Seed, TimeSpec, VaultSeed,
 };
 use crate::RecordedRequest;
 
@@ -39,6 +40,10 @@ impl Shared {
     pub fn login_base(&self) -> String {
         format!("https://login.localhost:{}", self.port)
     }
+
+    pub fn graph_base(&self) -> String {
+        format!("https://graph.localhost:{}", self.port)
+    }
 }
 
 pub struct State {
@@ -54,20 +59,67 @@ pub struct State {
     pub oidc_tokens: HashMap<String, OidcInfo>,
     pub faults: Faults,
     pub requests: Vec<RecordedRequest>,
+    /// Seconds before a secret added through Graph's `addPassword` works at the token endpoint.
+    pub graph_replication_delay: u64,
 }
 
+impl State {
+    /// A client by its client id (`appId`) or application object id.
+    pub fn client_by_any_id(&self, id: &str) -> Option<&Client> {
+        self.clients.get(&id.to_ascii_lowercase()).or_else(|| {
+            self.clients
+                .values()
+                .find(|c| c.object_id.eq_ignore_ascii_case(id))
+        })
+    }
+}
+
+/// An app registration: the Entra application, its service principal and the client the token
+/// endpoint knows, all in one (real Entra keeps the application and its service principal as
+/// two objects with two object ids).
 pub struct Client {
     pub client_id: String,
     pub object_id: String,
+    pub display_name: String,
+    pub created: OffsetDateTime,
+    /// `passwordCredentials`, oldest first.
     pub secrets: Vec<ClientSecret>,
+    /// `keyCredentials` (metadata only).
+    pub certificates: Vec<KeyCredential>,
     pub federated_subjects: Vec<String>,
+    /// Lower-case client ids of the owning service principals.
+    pub owners: Vec<String>,
+    pub graph_permissions: Vec<GraphPermission>,
 }
 
+/// A client secret (`passwordCredential`).
 pub struct ClientSecret {
+    pub key_id: String,
+    pub display_name: Option<String>,
     pub value: Redacted,
-    pub created: i64,
-    pub expires: Option<i64>,
-    pub valid_after_seconds: u64,
+    /// `startDateTime`: rejected (AADSTS7000215) before it.
+    pub start: OffsetDateTime,
+    /// `endDateTime`: AADSTS7000222 from it on; `None` never expires.
+    pub end: Option<OffsetDateTime>,
+    /// Replication: rejected (AADSTS7000215) before this instant.
+    pub usable_from: OffsetDateTime,
+}
+
+impl ClientSecret {
+    /// Graph's `hint`: the first three characters of the secret.
+    pub fn hint(&self) -> String {
+        self.value.expose().chars().take(3).collect()
+    }
+}
+
+/// A certificate credential (`keyCredential`) without a key.
+pub struct KeyCredential {
+    pub key_id: String,
+    pub display_name: Option<String>,
+    pub start: OffsetDateTime,
+    pub end: OffsetDateTime,
+    /// SHA-1-sized thumbprint, reported as `customKeyIdentifier`.
+    pub thumbprint: [u8; 20],
 }
 
 #[derive(Clone, Debug)]
@@ -76,6 +128,8 @@ pub struct TokenInfo {
     pub object_id: String,
     pub audience: String,
     pub expires: i64,
+    /// The `roles` claim: application permissions on the token's resource.
+    pub roles: Vec<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -153,6 +207,15 @@ pub fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
+/// Unix seconds as a UTC date-time (clamped to the representable range).
+pub fn utc(t: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(t).unwrap_or(if t < 0 {
+        OffsetDateTime::UNIX_EPOCH
+    } else {
+        time::macros::datetime!(9999-12-31 23:59:59 UTC)
+    })
+}
+
 pub fn random_hex(bytes: usize) -> String {
     let mut rng = rand::rng();
     (0..bytes)
@@ -201,30 +264,11 @@ pub fn derived_guid(seed: &str) -> String {
 
 impl State {
     pub fn from_seed(seed: &Seed, start: i64) -> State {
-        let mut clients = HashMap::new();
-        for c in &seed.clients {
-            clients.insert(
-                c.client_id.to_ascii_lowercase(),
-                Client {
-                    client_id: c.client_id.clone(),
-                    object_id: c
-                        .object_id
-                        .clone()
-                        .unwrap_or_else(|| derived_guid(&c.client_id)),
-                    secrets: c
-                        .secrets
-                        .iter()
-                        .map(|s| ClientSecret {
-                            value: s.value.clone(),
-                            created: s.created.as_ref().map_or(start, |t| t.resolve(start)),
-                            expires: s.expires.as_ref().map(|t| t.resolve(start)),
-                            valid_after_seconds: s.valid_after_seconds.unwrap_or(0),
-                        })
-                        .collect(),
-                    federated_subjects: c.federated_subjects.clone(),
-                },
-            );
-        }
+        let clients = seed
+            .clients
+            .iter()
+            .map(|c| (c.client_id.to_ascii_lowercase(), build_client(c, start)))
+            .collect();
         let mut faults = Faults::default();
         for f in &seed.faults {
             faults.add(f.clone());
@@ -243,7 +287,79 @@ impl State {
             oidc_tokens: HashMap::new(),
             faults,
             requests: Vec::new(),
+            graph_replication_delay: seed.graph.replication_delay_seconds,
         }
+    }
+}
+
+fn build_client(c: &ClientSeed, start: i64) -> Client {
+    let derived_key = |kind: &str, i: usize| derived_guid(&format!("{}/{kind}/{i}", c.client_id));
+    let secrets = c
+        .secrets
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let created = s.created.as_ref().map_or(start, |t| t.resolve(start));
+            ClientSecret {
+                key_id: s
+                    .key_id
+                    .as_ref()
+                    .map_or_else(|| derived_key("password", i), |k| k.to_ascii_lowercase()),
+                display_name: s.display_name.clone(),
+                value: s.value.clone(),
+                start: utc(s.start.as_ref().map_or(created, |t| t.resolve(start))),
+                end: s.end().map(|t| utc(t.resolve(start))),
+                usable_from: utc(created + s.valid_after_seconds.unwrap_or(0) as i64),
+            }
+        })
+        .collect();
+    let certificates = c
+        .certificates
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            let key_id = k
+                .key_id
+                .as_ref()
+                .map_or_else(|| derived_key("certificate", i), |k| k.to_ascii_lowercase());
+            let from = k.start.as_ref().map_or(start, |t| t.resolve(start));
+            let hex = format!(
+                "{}{}",
+                key_id.replace('-', ""),
+                derived_guid(&key_id).replace('-', "")
+            );
+            let mut thumbprint = [0u8; 20];
+            for (j, b) in thumbprint.iter_mut().enumerate() {
+                *b = u8::from_str_radix(&hex[2 * j..2 * j + 2], 16).unwrap_or(0);
+            }
+            KeyCredential {
+                key_id,
+                display_name: k.display_name.clone(),
+                start: utc(from),
+                end: utc(k
+                    .end
+                    .as_ref()
+                    .map_or(from + 365 * 86_400, |t| t.resolve(start))),
+                thumbprint,
+            }
+        })
+        .collect();
+    Client {
+        client_id: c.client_id.clone(),
+        object_id: c
+            .object_id
+            .as_ref()
+            .map_or_else(|| derived_guid(&c.client_id), |o| o.to_ascii_lowercase()),
+        display_name: c
+            .display_name
+            .clone()
+            .unwrap_or_else(|| c.client_id.clone()),
+        created: utc(start),
+        secrets,
+        certificates,
+        federated_subjects: c.federated_subjects.clone(),
+        owners: c.owners.iter().map(|o| o.to_ascii_lowercase()).collect(),
+        graph_permissions: c.graph_permissions.clone(),
     }
 }
 

@@ -24,6 +24,7 @@ const SANS: &[&str] = &[
     "localhost",
     "*.vault.localhost",
     "login.localhost",
+    "graph.localhost",
     "*.localhost",
     "127.0.0.1",
     "::1",

@@ -27,6 +27,7 @@ pub async fn run(args: &EmulatorArgs) -> Result<Outcome, Failure> {
         "port": emulator.port(),
         "ca_path": emulator.ca_path(),
         "authority_host": emulator.authority_host(),
+        "graph_url": emulator.graph_url(),
         "tenant_id": emulator.tenant_id(),
         "admin_url": emulator.admin_url(),
         "vaults": vaults,
