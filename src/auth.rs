@@ -300,6 +300,33 @@ fn identity_options(transport: &Arc<KeyrotTransport>, env: &AuthEnv) -> ClientOp
     options
 }
 
+/// Whether a client secret obtains a token right now: the proof rotation asks of a new Entra
+/// password before anyone can see it. The tenant is the one keyrot signs in to
+/// (`AZURE_TENANT_ID` or `AZURESUBSCRIPTION_TENANT_ID`); the error says why, never the secret.
+pub async fn client_secret_works(
+    env: &AuthEnv,
+    client_id: &str,
+    secret: &crate::model::SecretValue,
+    scope: &str,
+    transport: &Arc<KeyrotTransport>,
+) -> Result<(), String> {
+    let tenant_id = env.first(TENANT_ID).ok_or_else(|| missing(TENANT_ID))?;
+    let credential = ClientSecretCredential::new(
+        tenant_id,
+        client_id.to_string(),
+        Secret::new(secret.expose().to_string()),
+        Some(ClientSecretCredentialOptions {
+            client_options: identity_options(transport, env),
+        }),
+    )
+    .map_err(|e| summarize(&e))?;
+    credential
+        .get_token(&[scope], None)
+        .await
+        .map(|_| ())
+        .map_err(|e| summarize(&e))
+}
+
 fn missing(names: &[&str]) -> String {
     format!("{} unset", names.join(" / "))
 }

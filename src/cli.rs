@@ -84,6 +84,18 @@ pub struct GlobalArgs {
         value_name = "SYSTEM"
     )]
     pub ci: crate::ci::CiChoice,
+
+    /// Microsoft Graph's base URL, for Entra applications (`check --app`, rotation). Change it
+    /// for tests (an emulator) and sovereign clouds (https://graph.microsoft.us); tokens are
+    /// requested for its origin + /.default.
+    #[arg(
+        long,
+        global = true,
+        env = "KEYROT_GRAPH_URL",
+        default_value = crate::graph::DEFAULT_GRAPH_URL,
+        value_name = "URL"
+    )]
+    pub graph_url: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -95,6 +107,9 @@ pub enum Command {
     /// AzureKeyVault@2), refusing expired, disabled and not-yet-valid ones.
     #[command(after_help = FETCH_EXIT_CODES)]
     Fetch(FetchArgs),
+    /// Rotate the credentials of keyrot.toml that are due: staged, locked, journaled, verified.
+    #[command(after_help = ROTATE_EXIT_CODES)]
+    Rotate(RotateArgs),
     /// Serve the local Key Vault and Entra ID emulator until interrupted.
     Emulator(EmulatorArgs),
     /// Run the gate against the embedded emulator's demo vaults and print its report.
@@ -160,15 +175,29 @@ pub struct GateArgs {
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Vault name (myvault → https://myvault.vault.azure.net) or URL; repeatable.
+    /// Vault name (myvault → https://myvault.vault.azure.net) or URL; repeatable. Required
+    /// unless --app or --config names something to check.
     #[arg(
         long = "vault",
         env = "KEYROT_VAULTS",
         value_delimiter = ',',
-        value_name = "NAME|URL",
-        required = true
+        value_name = "NAME|URL"
     )]
     pub vaults: Vec<String>,
+
+    /// Entra application (appId or object id) whose client secrets and certificates to check
+    /// through Microsoft Graph; repeatable. Needs Application.Read.All.
+    #[arg(
+        long = "app",
+        env = "KEYROT_APPS",
+        value_delimiter = ',',
+        value_name = "APPID|OBJECTID"
+    )]
+    pub apps: Vec<String>,
+
+    /// keyrot.toml whose Entra applications are checked too (read only when given).
+    #[arg(long, env = "KEYROT_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
 
     /// Which kinds of object to check.
     #[arg(
@@ -279,6 +308,81 @@ pub struct FetchArgs {
     /// Most secrets read at once.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
+}
+
+const ROTATE_EXIT_CODES: &str = "\
+Exit codes:
+  0  every credential is rotated or up to date (or, with --dry-run, planned)
+  1  a rotation failed (its journal lets the next run finish or undo it)
+  2  usage or configuration error (bad flag, keyrot.toml, vault, duration, …)
+  3  runtime error (authentication, network, TLS, permission)
+  4  rotation in progress: another run holds a credential's lock; nothing was changed there";
+
+/// The report formats of `rotate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RotateFormat {
+    Table,
+    Json,
+    Markdown,
+}
+
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    /// The rotation plan.
+    #[arg(
+        long,
+        env = "KEYROT_CONFIG",
+        default_value = "keyrot.toml",
+        value_name = "FILE"
+    )]
+    pub config: PathBuf,
+
+    /// Print what would be done and change nothing (only reads are sent).
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Rotate every selected credential, due or not.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Only credentials whose name matches this glob; repeatable.
+    #[arg(long = "name", value_name = "GLOB")]
+    pub names: Vec<String>,
+
+    /// Most credentials rotated at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+
+    /// Report format.
+    #[arg(long, env = "KEYROT_FORMAT", value_enum, default_value = "table")]
+    pub format: RotateFormat,
+
+    /// Write the report to FILE instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Append one JSON line per credential to FILE (never a value).
+    #[arg(long, env = "KEYROT_AUDIT_LOG", value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
+
+    /// How long a run's lock lasts if it crashes; must exceed every verify_timeout.
+    #[arg(
+        long,
+        env = "KEYROT_LOCK_LEASE",
+        default_value = "15m",
+        value_name = "DURATION"
+    )]
+    pub lock_lease: String,
+
+    /// Wait between bidding for a lock and reading the bids (over a second: Key Vault stamps
+    /// versions in whole seconds).
+    #[arg(
+        long,
+        env = "KEYROT_LOCK_SETTLE",
+        default_value = "2s",
+        value_name = "DURATION"
+    )]
+    pub lock_settle: String,
 }
 
 #[derive(Debug, Args)]

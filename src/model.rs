@@ -16,36 +16,65 @@ use time::OffsetDateTime;
 pub enum Source {
     #[serde(rename = "keyvault")]
     KeyVault,
+    /// An Entra ID app registration's credentials, read through Microsoft Graph (`graph.rs`).
+    #[serde(rename = "entra")]
+    Entra,
 }
 
-/// What kind of Key Vault object a credential is.
+/// What kind of object a credential is: a Key Vault object, or an Entra application's
+/// password (`passwordCredentials`) or certificate (`keyCredentials`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     Secret,
     Certificate,
     Key,
+    #[serde(rename = "app-password")]
+    AppPassword,
+    #[serde(rename = "app-certificate")]
+    AppCertificate,
 }
 
 impl Kind {
+    /// Every Key Vault kind (what `--kinds` can name). The Entra kinds are in [`Kind::ENTRA`].
     pub const ALL: [Kind; 3] = [Kind::Secret, Kind::Certificate, Kind::Key];
 
-    /// The singular name used in reports and JSON (`secret`, `certificate`, `key`).
+    /// The kinds of an Entra application's credentials.
+    pub const ENTRA: [Kind; 2] = [Kind::AppPassword, Kind::AppCertificate];
+
+    /// The singular name used in reports and JSON (`secret`, `certificate`, `key`,
+    /// `app-password`, `app-certificate`).
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Secret => "secret",
             Kind::Certificate => "certificate",
             Kind::Key => "key",
+            Kind::AppPassword => "app-password",
+            Kind::AppCertificate => "app-certificate",
         }
     }
 
-    /// The plural name used on the command line (`--kinds secrets,certificates,keys`).
+    /// The plural name: the command line's for Key Vault kinds (`--kinds
+    /// secrets,certificates,keys`, also Key Vault's collection in URLs), and `app-passwords`,
+    /// `app-certificates` for the Entra kinds.
     pub fn plural(self) -> &'static str {
         match self {
             Kind::Secret => "secrets",
             Kind::Certificate => "certificates",
             Kind::Key => "keys",
+            Kind::AppPassword => "app-passwords",
+            Kind::AppCertificate => "app-certificates",
         }
+    }
+
+    /// Whether this kind lives in an Entra application rather than in Key Vault.
+    pub fn is_entra(self) -> bool {
+        matches!(self, Kind::AppPassword | Kind::AppCertificate)
+    }
+
+    /// Whether this kind is a certificate (renewed rather than rotated).
+    pub fn is_certificate(self) -> bool {
+        matches!(self, Kind::Certificate | Kind::AppCertificate)
     }
 }
 
@@ -77,6 +106,57 @@ pub struct CredentialRecord {
     /// Set only on a non-current version listed by `--versions`: when a newer version replaced
     /// it (the newer version's creation time), if known.
     pub superseded: Option<Superseded>,
+    /// The Entra application behind the credential: always set on `entra` records; set on a
+    /// Key Vault secret whose `keyrot-app` / `keyrot-key-id` tags say it holds an application's
+    /// password (see `check --app` and `graph::TAG_APP`).
+    pub entra: Option<EntraLink>,
+}
+
+/// An Entra application, as reports name it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AppRef {
+    /// The application object's id (Graph's `id`).
+    pub object_id: String,
+    /// The application (client) id (`appId`).
+    pub app_id: String,
+    pub display_name: Option<String>,
+}
+
+impl AppRef {
+    /// The display name, or the appId when the application has none.
+    pub fn label(&self) -> &str {
+        self.display_name
+            .as_deref()
+            .filter(|name| !name.trim().is_empty())
+            .unwrap_or(&self.app_id)
+    }
+}
+
+/// What ties a credential to an Entra application password or certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntraLink {
+    /// The application; `None` only on a Key Vault secret whose application could not be read.
+    pub app: Option<AppRef>,
+    /// The password's or certificate's `keyId` (on a Key Vault secret: its `keyrot-key-id`).
+    pub key_id: String,
+    /// Key Vault secrets only: how the password the secret holds compares in Graph.
+    pub held: Option<HeldPassword>,
+}
+
+/// What Graph says about the Entra password a Key Vault secret holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeldPassword {
+    /// The application has the password and it ends no earlier than the secret's `exp`.
+    EndsLater,
+    /// The password ends before the secret's own `exp` (or the secret has none): the record's
+    /// `expires` is the password's end, and this is the Key Vault `exp` it replaced.
+    EndsEarlier {
+        vault_expires: Option<OffsetDateTime>,
+    },
+    /// The application has no password with this keyId (removed): the secret no longer works.
+    Missing,
+    /// The application could not be read (permission, network): why, in one sentence.
+    Unchecked(String),
 }
 
 /// A marker that this record is an older version that a newer one replaced.

@@ -5,8 +5,10 @@
 pub enum Outcome {
     /// Exit 0: the gate passed (warnings included) or the command did its job.
     Ok,
-    /// Exit 1: the gate failed.
+    /// Exit 1: the gate failed, a fetch was refused, or a rotation failed.
     GateFailed,
+    /// Exit 4: another run is rotating a credential; this one changed nothing there.
+    RotationInProgress,
 }
 
 /// A command that could not run to the end.
@@ -25,6 +27,7 @@ impl Outcome {
         match self {
             Outcome::Ok => 0,
             Outcome::GateFailed => 1,
+            Outcome::RotationInProgress => 4,
         }
     }
 }

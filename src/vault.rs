@@ -12,6 +12,10 @@ use azure_core::error::ErrorKind;
 use azure_core::http::ClientOptions;
 use azure_security_keyvault_certificates::{CertificateClient, CertificateClientOptions};
 use azure_security_keyvault_keys::{KeyClient, KeyClientOptions};
+use azure_security_keyvault_secrets::models::{
+    SecretAttributes, SecretClientGetSecretOptions, SecretClientUpdateSecretPropertiesOptions,
+    SetSecretParameters, UpdateSecretPropertiesParameters,
+};
 use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
 use futures::{StreamExt, TryStreamExt};
 use time::OffsetDateTime;
@@ -103,6 +107,15 @@ fn validate_vault_name(name: &str) -> Result<(), String> {
     }
 }
 
+/// A new secret version as `set_secret` writes it.
+pub struct NewVersion<'a> {
+    pub value: &'a SecretValue,
+    pub content_type: Option<&'a str>,
+    pub not_before: Option<OffsetDateTime>,
+    pub expires: Option<OffsetDateTime>,
+    pub tags: &'a std::collections::BTreeMap<String, String>,
+}
+
 /// A failure to read a vault, with the message a user needs.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -180,6 +193,8 @@ impl Vault {
                 self.records(kind, self.keys.list_key_properties(None))
                     .await
             }
+            // Entra credentials live in an application, not a vault (graph.rs).
+            Kind::AppPassword | Kind::AppCertificate => Ok(Vec::new()),
         }
     }
 
@@ -207,6 +222,14 @@ impl Vault {
             .map_err(explain)?
             .into_model()
             .map_err(explain)?;
+        self.fetched(name, secret)
+    }
+
+    fn fetched(
+        &self,
+        name: &str,
+        secret: azure_security_keyvault_secrets::models::Secret,
+    ) -> Result<FetchedSecret, VaultError> {
         let value = SecretValue::new(secret.value.unwrap_or_default());
         let a = secret.attributes.unwrap_or_default();
         let facts = Facts {
@@ -230,9 +253,120 @@ impl Vault {
         })
     }
 
-    async fn secret_versions(&self, name: &str) -> Result<Vec<CredentialRecord>, VaultError> {
-        let pager = self.secrets.list_secret_properties_versions(name, None);
-        self.records(Kind::Secret, pager).await
+    /// The current version of a secret, or `None` if there is no such secret (404).
+    pub async fn get_secret_if_exists(
+        &self,
+        name: &str,
+    ) -> Result<Option<FetchedSecret>, VaultError> {
+        match self.secrets.get_secret(name, None).await {
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(explain(&e, &self.url, Kind::Secret, "get")),
+            Ok(response) => {
+                let secret = response
+                    .into_model()
+                    .map_err(|e| explain(&e, &self.url, Kind::Secret, "get"))?;
+                self.fetched(name, secret).map(Some)
+            }
+        }
+    }
+
+    /// One version of a secret, value included (rotation reads back what it wrote).
+    pub async fn get_secret_version(
+        &self,
+        name: &str,
+        version: &str,
+    ) -> Result<FetchedSecret, VaultError> {
+        let options = SecretClientGetSecretOptions {
+            secret_version: Some(version.to_string()),
+            ..Default::default()
+        };
+        let explain = |e: azure_core::Error| explain(&e, &self.url, Kind::Secret, "get");
+        let secret = self
+            .secrets
+            .get_secret(name, Some(options))
+            .await
+            .map_err(explain)?
+            .into_model()
+            .map_err(explain)?;
+        self.fetched(name, secret)
+    }
+
+    /// Writes a new version; it is what every consumer gets from this moment on.
+    pub async fn set_secret(
+        &self,
+        name: &str,
+        new: NewVersion<'_>,
+    ) -> Result<CredentialRecord, VaultError> {
+        let explain = |e: azure_core::Error| explain(&e, &self.url, Kind::Secret, "set");
+        let parameters = SetSecretParameters {
+            value: Some(new.value.expose().to_string()),
+            content_type: new.content_type.map(str::to_string),
+            secret_attributes: Some(SecretAttributes {
+                enabled: Some(true),
+                not_before: new.not_before,
+                expires: new.expires,
+                ..Default::default()
+            }),
+            tags: Some(
+                new.tags
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            ),
+        };
+        let secret = self
+            .secrets
+            .set_secret(name, parameters.try_into().map_err(explain)?, None)
+            .await
+            .map_err(explain)?
+            .into_model()
+            .map_err(explain)?;
+        Ok(self.fetched(name, secret)?.record)
+    }
+
+    /// Enables or disables one version (disabling a superseded one retires it).
+    pub async fn set_version_enabled(
+        &self,
+        name: &str,
+        version: &str,
+        enabled: bool,
+    ) -> Result<(), VaultError> {
+        let explain = |e: azure_core::Error| explain(&e, &self.url, Kind::Secret, "update");
+        let parameters = UpdateSecretPropertiesParameters {
+            secret_attributes: Some(SecretAttributes {
+                enabled: Some(enabled),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let options = SecretClientUpdateSecretPropertiesOptions {
+            secret_version: Some(version.to_string()),
+            ..Default::default()
+        };
+        self.secrets
+            .update_secret_properties(name, parameters.try_into().map_err(explain)?, Some(options))
+            .await
+            .map_err(explain)?;
+        Ok(())
+    }
+
+    /// Every version of one secret (metadata and tags; no values). A secret that does not
+    /// exist has none.
+    pub async fn secret_versions(&self, name: &str) -> Result<Vec<CredentialRecord>, VaultError> {
+        let explain = |e: azure_core::Error| explain(&e, &self.url, Kind::Secret, "list");
+        let pager = self
+            .secrets
+            .list_secret_properties_versions(name, None)
+            .map_err(explain)?;
+        let items: Vec<azure_security_keyvault_secrets::models::SecretProperties> =
+            match pager.try_collect().await {
+                Err(e) if is_not_found(&e) => return Ok(Vec::new()),
+                other => other.map_err(explain)?,
+            };
+        Ok(items
+            .into_iter()
+            .filter_map(|item| self.record(Kind::Secret, item.into_facts()?))
+            .collect())
     }
 
     /// Drains a pager of any kind's properties into records.
@@ -281,6 +415,7 @@ impl Vault {
             created,
             tags: tags.unwrap_or_default().into_iter().collect(),
             superseded: None,
+            entra: None,
         })
     }
 }
@@ -359,6 +494,10 @@ fn mark_superseded(mut versions: Vec<CredentialRecord>) -> Vec<CredentialRecord>
     out
 }
 
+fn is_not_found(error: &azure_core::Error) -> bool {
+    matches!(error.kind(), ErrorKind::HttpResponse { status, .. } if u16::from(*status) == 404)
+}
+
 /// Turns an SDK error into a message that names the vault, the operation and the fix.
 /// `operation` is the permission's name: `list` or `get`.
 fn explain(error: &azure_core::Error, vault: &VaultUrl, kind: Kind, operation: &str) -> VaultError {
@@ -366,6 +505,8 @@ fn explain(error: &azure_core::Error, vault: &VaultUrl, kind: Kind, operation: &
     let plural = kind.plural();
     let doing = match operation {
         "get" => format!("reading a {kind}"),
+        "set" => format!("writing a new {kind} version"),
+        "update" => format!("updating a {kind} version's attributes"),
         _ => format!("listing {plural}"),
     };
     let message = match error.kind() {
@@ -401,6 +542,7 @@ fn rbac_role(kind: Kind) -> &'static str {
         Kind::Secret => "Key Vault Secrets User",
         Kind::Certificate => "Key Vault Certificate User",
         Kind::Key => "Key Vault Crypto User",
+        Kind::AppPassword | Kind::AppCertificate => "(not a Key Vault object)",
     }
 }
 
@@ -492,6 +634,7 @@ mod tests {
             created: Some(OffsetDateTime::from_unix_timestamp(created).unwrap()),
             tags: Default::default(),
             superseded: None,
+            entra: None,
         }
     }
 

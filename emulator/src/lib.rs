@@ -304,6 +304,21 @@ pub struct AppPassword {
     pub replicated_at: time::OffsetDateTime,
 }
 
+/// One secret version, as [`Emulator::secret_versions`] shows it to tests.
+#[derive(Clone, Debug)]
+pub struct SecretVersionView {
+    pub version: String,
+    /// Redacted in `Debug`; `.expose()` gives the value.
+    pub value: Option<seed::Redacted>,
+    pub content_type: Option<String>,
+    pub enabled: bool,
+    /// Unix seconds, as Key Vault stamps them.
+    pub created: i64,
+    pub nbf: Option<i64>,
+    pub exp: Option<i64>,
+    pub tags: std::collections::BTreeMap<String, String>,
+}
+
 /// A running emulator. Dropping it stops the server; [`Emulator::shutdown`] also waits.
 pub struct Emulator {
     shared: Arc<state::Shared>,
@@ -457,6 +472,32 @@ impl Emulator {
         entra::check_client_secret(&self.shared, client_id, secret)
             .err()
             .map(|(_, _, code, _)| code)
+    }
+
+    /// Every version of a secret as the emulator holds it, oldest first, values included: for
+    /// tests that judge what a client wrote (keyrot's rotation tests use it to check that the
+    /// latest enabled version still works). Not reachable over HTTP.
+    pub fn secret_versions(&self, vault: &str, name: &str) -> Vec<SecretVersionView> {
+        let st = self.shared.lock();
+        let Some(vault) = st.vaults.get(&vault.to_ascii_lowercase()) else {
+            return Vec::new();
+        };
+        vault
+            .secrets
+            .iter()
+            .filter(|(key, _)| key.eq_ignore_ascii_case(name))
+            .flat_map(|(_, item)| item.versions.iter())
+            .map(|v| SecretVersionView {
+                version: v.id.clone(),
+                value: v.value.clone(),
+                content_type: v.content_type.clone(),
+                enabled: v.enabled,
+                created: v.created,
+                nbf: v.nbf,
+                exp: v.exp,
+                tags: v.tags.clone(),
+            })
+            .collect()
     }
 
     /// Changes `[graph] replication_delay_seconds` for passwords added from now on.

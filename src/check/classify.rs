@@ -11,6 +11,12 @@
 //!    `no_expiry`) and `not_yet_valid`; on a tie the expiry-based state wins (it is the one to
 //!    act on) and the message also notes the not-before date.
 //!
+//! A Key Vault secret that holds an Entra application password (keyrot's `keyrot-app` and
+//! `keyrot-key-id` tags, resolved by `check`) is judged by the earlier of its own `exp` and
+//! the password's end date, and the message says when the Entra date decided; if the
+//! application no longer has that password, the secret cannot sign in anything: `expired`,
+//! fail.
+//!
 //! Boundaries: expiring exactly at `now` is expired; expiring exactly at `now + fail_within`
 //! (or `now + warn_within`) is inside that window; a not-before exactly at `now` is valid.
 //! Under `--strict` every warn becomes fail and the message ends with "(strict)".
@@ -21,7 +27,7 @@ use super::dates::utc_date;
 use super::duration::{describe_span, describe_window};
 use super::finding::{Finding, Severity, State};
 use super::policy::{NoExpiry, Policy};
-use crate::model::{CredentialRecord, Superseded};
+use crate::model::{CredentialRecord, HeldPassword, Superseded};
 
 /// Judges one record. `None` means the record is not reported (a superseded, disabled version).
 pub fn classify(
@@ -108,6 +114,47 @@ fn stale_version(
 }
 
 fn current(record: &CredentialRecord, policy: &Policy, now: OffsetDateTime) -> Judgement {
+    let judgement = by_dates(record, policy, now);
+    match held_password(record) {
+        None | Some((_, HeldPassword::EndsLater)) => judgement,
+        Some((what, HeldPassword::EndsEarlier { vault_expires })) => {
+            let vault = match vault_expires {
+                Some(exp) => format!("the Key Vault exp is later ({})", utc_date(*exp)),
+                None => "the secret has no Key Vault exp".to_owned(),
+            };
+            Judgement {
+                message: format!(
+                    "{}; the date is the end of {what}, earlier than Key Vault's: {vault}",
+                    judgement.message
+                ),
+                ..judgement
+            }
+        }
+        Some((what, HeldPassword::Missing)) => Judgement::new(
+            State::Expired,
+            Severity::Fail,
+            format!("holds {what}, which the application no longer has (removed): it cannot sign in; rotate it now"),
+        ),
+        Some((_, HeldPassword::Unchecked(why))) => Judgement {
+            message: format!("{}; Entra end date not checked: {why}", judgement.message),
+            ..judgement
+        },
+    }
+}
+
+/// `Entra password {keyId} of {app}` and what Graph said about it, for a Key Vault secret
+/// that holds one.
+fn held_password(record: &CredentialRecord) -> Option<(String, &HeldPassword)> {
+    let link = record.entra.as_ref()?;
+    let held = link.held.as_ref()?;
+    let what = match &link.app {
+        Some(app) => format!("Entra password {} of {}", link.key_id, app.label()),
+        None => format!("Entra password {}", link.key_id),
+    };
+    Some((what, held))
+}
+
+fn by_dates(record: &CredentialRecord, policy: &Policy, now: OffsetDateTime) -> Judgement {
     let by_expiry = match record.expires {
         Some(expires) => by_expiry(expires, policy, now),
         None => without_expiry(policy.no_expiry),
@@ -459,6 +506,84 @@ mod tests {
         assert_eq!(
             judge(&expiring("db", Duration::ZERO), &zero).state,
             State::Expired
+        );
+    }
+
+    fn holding(held: HeldPassword, app: bool) -> CredentialRecord {
+        use crate::model::{AppRef, EntraLink};
+        CredentialRecord {
+            entra: Some(EntraLink {
+                app: app.then(|| AppRef {
+                    object_id: "0b8e2f4a-1c3d-4e5f-8a9b-0c1d2e3f4a5b".to_owned(),
+                    app_id: "dddddddd-0000-0000-0000-000000000001".to_owned(),
+                    display_name: Some("billing-api".to_owned()),
+                }),
+                key_id: "5f0c6a1e-2b3d-4c5e-8f90-a1b2c3d4e5f6".to_owned(),
+                held: Some(held),
+            }),
+            ..expiring("billing-secret", Duration::days(5))
+        }
+    }
+
+    #[test]
+    fn a_secret_holding_an_entra_password_says_whose_date_decided() {
+        let earlier = holding(
+            HeldPassword::EndsEarlier {
+                vault_expires: Some(NOW + Duration::days(90)),
+            },
+            true,
+        );
+        let (state, severity, message) = judge_default(&earlier);
+        assert_eq!((state, severity), (State::Expiring, Severity::Fail));
+        assert_eq!(
+            message,
+            "expires in 5 days (2026-12-01); fail window is 7 days; the date is the end of Entra password 5f0c6a1e-2b3d-4c5e-8f90-a1b2c3d4e5f6 of billing-api, earlier than Key Vault's: the Key Vault exp is later (2027-02-24)"
+        );
+        let no_exp = holding(
+            HeldPassword::EndsEarlier {
+                vault_expires: None,
+            },
+            true,
+        );
+        assert!(judge_default(&no_exp)
+            .2
+            .ends_with("earlier than Key Vault's: the secret has no Key Vault exp"));
+
+        let later = holding(HeldPassword::EndsLater, true);
+        assert_eq!(
+            judge_default(&later).2,
+            "expires in 5 days (2026-12-01); fail window is 7 days"
+        );
+    }
+
+    #[test]
+    fn a_secret_holding_a_removed_entra_password_has_expired() {
+        let removed = CredentialRecord {
+            expires: Some(NOW + Duration::days(200)),
+            ..holding(HeldPassword::Missing, true)
+        };
+        let (state, severity, message) = judge_default(&removed);
+        assert_eq!((state, severity), (State::Expired, Severity::Fail));
+        assert_eq!(
+            message,
+            "holds Entra password 5f0c6a1e-2b3d-4c5e-8f90-a1b2c3d4e5f6 of billing-api, which the application no longer has (removed): it cannot sign in; rotate it now"
+        );
+        // Disabled still wins: nobody can read it anyway.
+        let disabled = CredentialRecord {
+            enabled: false,
+            ..removed
+        };
+        assert_eq!(judge_default(&disabled).0, State::Disabled);
+    }
+
+    #[test]
+    fn an_unreadable_application_keeps_the_vault_date_and_says_so() {
+        let unchecked = holding(HeldPassword::Unchecked("403 Forbidden".to_owned()), false);
+        let (state, severity, message) = judge_default(&unchecked);
+        assert_eq!((state, severity), (State::Expiring, Severity::Fail));
+        assert_eq!(
+            message,
+            "expires in 5 days (2026-12-01); fail window is 7 days; Entra end date not checked: 403 Forbidden"
         );
     }
 }

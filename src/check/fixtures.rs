@@ -27,6 +27,7 @@ pub fn record(name: &str) -> CredentialRecord {
         created: None,
         tags: BTreeMap::new(),
         superseded: None,
+        entra: None,
     }
 }
 

@@ -120,15 +120,24 @@ impl CheckReport {
 }
 
 /// The report order: severity (fail first), then soonest expiry (credentials without one
-/// last), then vault, kind, name and version, so the order is total and the output stable.
+/// last), then vault (or Entra application), kind, name, version and id, so the order is total
+/// and the output stable.
 pub fn most_urgent_first(a: &Finding, b: &Finding) -> Ordering {
     b.severity
         .cmp(&a.severity)
         .then_with(|| soonest_first(a.expires_in_seconds, b.expires_in_seconds))
         .then_with(|| a.record.vault.cmp(&b.record.vault))
+        .then_with(|| application(a).cmp(&application(b)))
         .then_with(|| a.record.kind.cmp(&b.record.kind))
         .then_with(|| a.record.name.cmp(&b.record.name))
         .then_with(|| a.record.version.cmp(&b.record.version))
+        .then_with(|| a.record.id.cmp(&b.record.id))
+}
+
+/// An Entra credential's application (label, then appId), for ordering.
+fn application(finding: &Finding) -> Option<(&str, &str)> {
+    let app = finding.record.entra.as_ref()?.app.as_ref()?;
+    Some((app.label(), app.app_id.as_str()))
 }
 
 fn soonest_first(a: Option<i64>, b: Option<i64>) -> Ordering {

@@ -23,7 +23,7 @@ use crate::check::duration::describe_span;
 use crate::check::{CheckReport, Finding, Severity, State, Status};
 use crate::model::Kind;
 use crate::outcome::Failure;
-use crate::report::{self, vault_short, GITHUB_STEP_SUMMARY_LIMIT};
+use crate::report::{self, location, location_long, GITHUB_STEP_SUMMARY_LIMIT};
 
 /// The report's file name in the runner's temporary folder.
 pub const REPORT_FILE_NAME: &str = "keyrot-check-report.json";
@@ -260,7 +260,7 @@ pub fn title(finding: &Finding) -> String {
     format!(
         "keyrot: {} {what} ({})",
         display_name(finding),
-        vault_short(&finding.record.vault)
+        location(&finding.record)
     )
 }
 
@@ -271,7 +271,7 @@ pub fn message(finding: &Finding) -> String {
         "{} {} in {}: {}.",
         record.kind,
         display_name(finding),
-        record.vault,
+        location_long(record),
         finding.message
     );
     let advice = advice(finding);
@@ -283,8 +283,26 @@ pub fn message(finding: &Finding) -> String {
 }
 
 fn advice(finding: &Finding) -> &'static str {
-    let certificate = finding.record.kind == Kind::Certificate;
-    match (finding.state, certificate) {
+    let kind = finding.record.kind;
+    match (finding.state, kind) {
+        (State::Expired, Kind::AppPassword) => {
+            "Add a new client secret to the app registration now (keyrot rotate does this), update what uses it, then remove this one."
+        }
+        (State::Expiring, Kind::AppPassword) => {
+            "Add a new client secret to the app registration before it expires (keyrot rotate does this), then remove this one once nothing uses it."
+        }
+        (State::Expired, Kind::AppCertificate) => {
+            "Upload a renewed certificate to the app registration now and deploy it where the old one is used."
+        }
+        (State::Expiring, Kind::AppCertificate) => {
+            "Upload a renewed certificate to the app registration before it expires."
+        }
+        _ => kv_advice(finding.state, kind.is_certificate()),
+    }
+}
+
+fn kv_advice(state: State, certificate: bool) -> &'static str {
+    match (state, certificate) {
         (State::Expired, false) => {
             "Rotate it now: create a new version with a later expiry date and update what uses it."
         }

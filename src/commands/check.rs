@@ -1,7 +1,14 @@
 //! `keyrot check`: read every credential's expiry and pass, warn or fail the gate.
+//!
+//! Key Vault objects (`--vault`) and Entra application credentials (`--app`, and the
+//! applications of `--config keyrot.toml`) are read at the same time and judged by one policy.
+//! A Key Vault secret tagged `keyrot-app` + `keyrot-key-id` (written by rotation) holds an Entra
+//! password: it is judged by the earlier of its own `exp` and the password's end date.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+
+use futures::{StreamExt, TryStreamExt};
 
 use azure_core::credentials::TokenCredential;
 use time::OffsetDateTime;
@@ -10,7 +17,8 @@ use crate::auth::{AuthEnv, KeyrotCredential};
 use crate::check::{CheckReport, Filter, Policy, Status};
 use crate::ci::{self, publish::Publisher};
 use crate::cli::{CheckArgs, GateArgs, GlobalArgs};
-use crate::model::{CredentialRecord, Kind};
+use crate::graph::{self, Application, GraphClient, GraphError, GraphErrorKind};
+use crate::model::{CredentialRecord, EntraLink, HeldPassword, Kind, Source};
 use crate::outcome::{Failure, Outcome};
 use crate::report::{self, Format};
 use crate::transport::{client_options, KeyrotTransport};
@@ -19,7 +27,18 @@ use crate::vault::{Vault, VaultUrl};
 pub async fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<Outcome, Failure> {
     // Validate everything the user typed before any network call.
     let policy = policy(&args.gate)?;
-    let vaults = vault_urls(&args.vaults)?;
+    let vaults = if args.vaults.iter().any(|v| !v.trim().is_empty()) {
+        vault_urls(&args.vaults)?
+    } else {
+        Vec::new()
+    };
+    let apps = app_ids(args)?;
+    if vaults.is_empty() && apps.is_empty() {
+        return Err(Failure::Usage(
+            "nothing to check: pass --vault NAME|URL (KEYROT_VAULTS), --app APPID (KEYROT_APPS), or --config FILE naming Entra applications".into(),
+        ));
+    }
+    graph::parse_graph_url(&global.graph_url).map_err(Failure::Usage)?;
     let filter = Filter::new(&args.names, &args.tags).map_err(Failure::Usage)?;
     let kinds: BTreeSet<Kind> = args.kinds.iter().map(|&k| k.into()).collect();
     let transport = super::transport(global, None)?;
@@ -34,7 +53,15 @@ pub async fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<Outcome, Failu
         versions: args.versions,
         concurrency: usize::from(args.concurrency),
     };
-    let records = collect(&scope, credential, &transport).await?;
+    let graph = GraphClient::new(&global.graph_url, credential.clone(), transport.clone())
+        .map_err(graph_failure)?;
+    let (mut records, applications) = futures::future::try_join(
+        collect(&scope, credential, &transport),
+        applications(&graph, &apps),
+    )
+    .await?;
+    link_entra_passwords(&mut records, &applications, &graph).await;
+    records.extend(applications.iter().flat_map(Application::records));
     let records = records.into_iter().filter(|r| filter.matches(r)).collect();
     let publisher = Publisher {
         system: ci::detect(global.ci, ci::process_env),
@@ -81,6 +108,135 @@ pub fn vault_urls(inputs: &[String]) -> Result<Vec<VaultUrl>, Failure> {
         ));
     }
     Ok(urls)
+}
+
+/// The applications of `--app` and of `--config`'s Entra credentials, validated (GUIDs),
+/// lower-cased and without repeats.
+fn app_ids(args: &CheckArgs) -> Result<Vec<String>, Failure> {
+    let mut ids: Vec<String> = Vec::new();
+    let mut add = |id: String| {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    };
+    for input in args.apps.iter().filter(|a| !a.trim().is_empty()) {
+        add(graph::parse_guid(input, "--app").map_err(Failure::Usage)?);
+    }
+    if let Some(path) = &args.config {
+        let config = crate::rotate::config::Config::load(path).map_err(Failure::Usage)?;
+        for input in config.apps() {
+            let what = format!("application in {}", path.display());
+            add(graph::parse_guid(input, &what).map_err(Failure::Usage)?);
+        }
+    }
+    Ok(ids)
+}
+
+/// A Graph failure as the command's failure: bad input is a usage error (exit 2), anything
+/// else a runtime error (exit 3).
+fn graph_failure(error: GraphError) -> Failure {
+    match error.kind() {
+        GraphErrorKind::InvalidInput => Failure::Usage(error.to_string()),
+        _ => Failure::Runtime(error.to_string()),
+    }
+}
+
+/// Reads the named applications, a few at a time. One an id names twice (by appId and by
+/// object id) is kept once.
+async fn applications(graph: &GraphClient, ids: &[String]) -> Result<Vec<Application>, Failure> {
+    let fetched: Vec<Application> = futures::stream::iter(ids)
+        .map(|id| graph.application(id))
+        .buffered(8)
+        .try_collect()
+        .await
+        .map_err(graph_failure)?;
+    let mut seen = BTreeSet::new();
+    Ok(fetched
+        .into_iter()
+        .filter(|app| seen.insert(app.object_id.to_ascii_lowercase()))
+        .collect())
+}
+
+/// Ties each current Key Vault secret that carries keyrot's `keyrot-app` and `keyrot-key-id`
+/// tags to the Entra password it holds, and judges it by the earlier end date. Applications
+/// not already read are read here; one that cannot be read (permission, network) leaves its
+/// secrets judged by their Key Vault `exp`, with a warning, rather than failing a vault check.
+async fn link_entra_passwords(
+    records: &mut [CredentialRecord],
+    known: &[Application],
+    graph: &GraphClient,
+) {
+    let holds = |r: &CredentialRecord| -> Option<(String, String)> {
+        if r.source != Source::KeyVault || r.kind != Kind::Secret || r.superseded.is_some() {
+            return None;
+        }
+        let app = r.tags.get(graph::TAG_APP)?.trim();
+        let key = r.tags.get(graph::TAG_KEY_ID)?.trim();
+        (!app.is_empty() && !key.is_empty()).then(|| (app.to_ascii_lowercase(), key.to_owned()))
+    };
+    let wanted: BTreeSet<String> = records
+        .iter()
+        .filter_map(|r| holds(r).map(|(app, _)| app))
+        .filter(|app| !known.iter().any(|k| k.is(app)))
+        .collect();
+    let read: BTreeMap<String, Result<Application, GraphError>> = futures::stream::iter(wanted)
+        .map(|app| async move {
+            let result = graph.application(&app).await;
+            (app, result)
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    for (app, result) in &read {
+        if let Err(error) = result {
+            tracing::warn!(
+                "cannot compare Key Vault secrets tagged {}={app} with their Entra password's end date; their Key Vault exp is used: {error}",
+                graph::TAG_APP
+            );
+        }
+    }
+    for record in records.iter_mut() {
+        let Some((app_id, key_id)) = holds(record) else {
+            continue;
+        };
+        let application = known
+            .iter()
+            .find(|k| k.is(&app_id))
+            .or_else(|| read.get(&app_id).and_then(|r| r.as_ref().ok()));
+        let (app, held) = match application {
+            Some(application) => {
+                let held = match application.password(&key_id) {
+                    None => HeldPassword::Missing,
+                    Some(password) => match (password.end, record.expires) {
+                        (Some(end), Some(exp)) if end >= exp => HeldPassword::EndsLater,
+                        (Some(end), vault_expires) => {
+                            record.expires = Some(end);
+                            HeldPassword::EndsEarlier { vault_expires }
+                        }
+                        (None, _) => HeldPassword::EndsLater,
+                    },
+                };
+                (Some(application.app_ref()), held)
+            }
+            None => {
+                let why = match read.get(&app_id) {
+                    Some(Err(error)) => error.summary(),
+                    _ => "not read".to_owned(),
+                };
+                (
+                    None,
+                    HeldPassword::Unchecked(format!(
+                        "application {app_id} could not be read ({why})"
+                    )),
+                )
+            }
+        };
+        record.entra = Some(EntraLink {
+            app,
+            key_id,
+            held: Some(held),
+        });
+    }
 }
 
 /// Lists every (vault, kind) at once: the wall time is the slowest listing, not their sum.

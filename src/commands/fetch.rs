@@ -386,6 +386,7 @@ mod tests {
             created: None,
             tags: Default::default(),
             superseded: None,
+            entra: None,
         }
     }
 

@@ -4,6 +4,7 @@ mod check;
 mod demo;
 mod emulator;
 mod fetch;
+mod rotate;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +17,7 @@ pub async fn run(cli: Cli) -> Result<Outcome, Failure> {
     match &cli.command {
         Command::Check(args) => check::run(&cli.global, args).await,
         Command::Fetch(args) => fetch::run(&cli.global, args).await,
+        Command::Rotate(args) => rotate::run(&cli.global, args).await,
         Command::Emulator(args) => emulator::run(args).await,
         Command::Demo(args) => demo::run(&cli.global, args).await,
     }

@@ -5,6 +5,7 @@ use url::{Host, Url};
 use crate::check::dates::utc_date;
 use crate::check::duration::whole_days_left;
 use crate::check::{Counts, Finding, Status};
+use crate::model::{CredentialRecord, Source};
 
 /// The vault's short name: the first label of its host name (`prod-vault` for
 /// `https://prod-vault.vault.azure.net`). An IP address (an emulator) is shown whole, and text
@@ -22,6 +23,35 @@ pub fn vault_short(vault: &str) -> String {
             .to_owned(),
         Some(address) => address.to_string(),
         None => vault.to_owned(),
+    }
+}
+
+/// Where the credential lives, short, for the VAULT column: the vault's short name, or
+/// `entra:{application}` (its display name, else its appId) for an Entra credential.
+pub fn location(record: &CredentialRecord) -> String {
+    match record.source {
+        Source::KeyVault => vault_short(&record.vault),
+        Source::Entra => match record.entra.as_ref().and_then(|link| link.app.as_ref()) {
+            Some(app) => format!("entra:{}", app.label()),
+            None => "entra".to_owned(),
+        },
+    }
+}
+
+/// Where the credential lives, in full, for sentences: the vault's URL, or `application
+/// billing-api (appId …)`.
+pub fn location_long(record: &CredentialRecord) -> String {
+    match record.source {
+        Source::KeyVault => record.vault.clone(),
+        Source::Entra => match record.entra.as_ref().and_then(|link| link.app.as_ref()) {
+            Some(app) => match &app.display_name {
+                Some(name) if !name.trim().is_empty() => {
+                    format!("application {name} (appId {})", app.app_id)
+                }
+                _ => format!("application {}", app.app_id),
+            },
+            None => "an Entra application".to_owned(),
+        },
     }
 }
 
@@ -92,6 +122,50 @@ mod tests {
         assert_eq!(vault_short("https://localhost:8443"), "localhost");
         assert_eq!(vault_short("https://127.0.0.1:8443"), "127.0.0.1");
         assert_eq!(vault_short("not a url"), "not a url");
+    }
+
+    #[test]
+    fn entra_credentials_are_located_by_their_application() {
+        use crate::model::{AppRef, EntraLink, Kind, Source};
+        let app = AppRef {
+            object_id: "0b8e2f4a-1c3d-4e5f-8a9b-0c1d2e3f4a5b".to_owned(),
+            app_id: "dddddddd-0000-0000-0000-000000000001".to_owned(),
+            display_name: Some("billing-api".to_owned()),
+        };
+        let mut entra = crate::model::CredentialRecord {
+            source: Source::Entra,
+            vault: String::new(),
+            kind: Kind::AppPassword,
+            entra: Some(EntraLink {
+                app: Some(app),
+                key_id: "k".to_owned(),
+                held: None,
+            }),
+            ..record("ci")
+        };
+        assert_eq!(location(&entra), "entra:billing-api");
+        assert_eq!(
+            location_long(&entra),
+            "application billing-api (appId dddddddd-0000-0000-0000-000000000001)"
+        );
+        if let Some(app) = entra.entra.as_mut().and_then(|l| l.app.as_mut()) {
+            app.display_name = None;
+        }
+        assert_eq!(
+            location(&entra),
+            "entra:dddddddd-0000-0000-0000-000000000001"
+        );
+        assert_eq!(
+            location_long(&entra),
+            "application dddddddd-0000-0000-0000-000000000001"
+        );
+        // A Key Vault secret holding an Entra password is still located by its vault.
+        let held = crate::model::CredentialRecord {
+            entra: entra.entra.clone(),
+            ..record("held")
+        };
+        assert_eq!(location(&held), "prod-vault");
+        assert_eq!(location_long(&held), "https://prod-vault.vault.azure.net");
     }
 
     #[test]

@@ -3,6 +3,12 @@
 //! The document is described by private structs rather than by deriving `Serialize` on the
 //! check types, so renaming a field in `check` or `model` cannot silently change the contract.
 //! Keys appear in the documented order; absent values are `null`, never omitted.
+//!
+//! Additions within version 1: `source: "entra"` records (`kind: "app-password" |
+//! "app-certificate"`, `vault: null`, `id` the credential's keyId) and `application`: `null`,
+//! or for an Entra credential, and for a Key Vault secret that holds an Entra password,
+//! `{"id", "app_id", "display_name", "key_id"}` (the application's object id, appId, display
+//! name, and the password's or certificate's keyId).
 
 use std::collections::BTreeMap;
 
@@ -10,7 +16,7 @@ use serde::Serialize;
 
 use crate::check::dates::rfc3339_utc;
 use crate::check::{CheckReport, Counts, Finding, NoExpiry, Severity, State, Status};
-use crate::model::{Kind, Source};
+use crate::model::{EntraLink, Kind, Source};
 
 /// Bumped only for changes that break readers; new keys may be added within a version.
 pub const JSON_VERSION: u32 = 1;
@@ -36,7 +42,8 @@ struct PolicyJson {
 #[derive(Serialize)]
 struct CredentialJson<'a> {
     source: Source,
-    vault: &'a str,
+    /// `null` for Entra credentials.
+    vault: Option<&'a str>,
     kind: Kind,
     name: &'a str,
     version: Option<&'a str>,
@@ -49,6 +56,28 @@ struct CredentialJson<'a> {
     severity: Severity,
     message: &'a str,
     tags: &'a BTreeMap<String, String>,
+    application: Option<ApplicationJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct ApplicationJson<'a> {
+    /// The application's object id.
+    id: Option<&'a str>,
+    app_id: Option<&'a str>,
+    display_name: Option<&'a str>,
+    key_id: &'a str,
+}
+
+impl<'a> ApplicationJson<'a> {
+    fn new(link: &'a EntraLink) -> Self {
+        let app = link.app.as_ref();
+        ApplicationJson {
+            id: app.map(|a| a.object_id.as_str()),
+            app_id: app.map(|a| a.app_id.as_str()),
+            display_name: app.and_then(|a| a.display_name.as_deref()),
+            key_id: &link.key_id,
+        }
+    }
 }
 
 impl<'a> CredentialJson<'a> {
@@ -56,7 +85,10 @@ impl<'a> CredentialJson<'a> {
         let record = &finding.record;
         CredentialJson {
             source: record.source,
-            vault: &record.vault,
+            vault: match record.source {
+                Source::KeyVault => Some(&record.vault),
+                Source::Entra => None,
+            },
             kind: record.kind,
             name: &record.name,
             version: record.version.as_deref(),
@@ -69,6 +101,7 @@ impl<'a> CredentialJson<'a> {
             severity: finding.severity,
             message: &finding.message,
             tags: &record.tags,
+            application: record.entra.as_ref().map(ApplicationJson::new),
         }
     }
 }
@@ -204,6 +237,7 @@ mod tests {
             "severity",
             "message",
             "tags",
+            "application",
         ];
         expected_keys.sort_unstable();
         for credential in &credentials {
@@ -228,6 +262,7 @@ mod tests {
                 "severity": "fail",
                 "message": "expired 3 days ago (2026-11-23)",
                 "tags": {"env": "prod"},
+                "application": null,
             })
         );
     }
@@ -285,5 +320,57 @@ mod tests {
         assert_eq!(value["credentials"][0]["enabled"], json!(false));
         assert_eq!(value["credentials"][0]["state"], json!("disabled"));
         assert_eq!(value["status"], json!("pass"));
+    }
+
+    #[test]
+    fn entra_records_have_no_vault_and_name_their_application() {
+        use crate::model::{AppRef, EntraLink, HeldPassword, Kind, Source};
+        let app = AppRef {
+            object_id: "0b8e2f4a-1c3d-4e5f-8a9b-0c1d2e3f4a5b".to_owned(),
+            app_id: "dddddddd-0000-0000-0000-000000000001".to_owned(),
+            display_name: Some("billing-api".to_owned()),
+        };
+        let password = CredentialRecord {
+            source: Source::Entra,
+            vault: String::new(),
+            kind: Kind::AppPassword,
+            id: "5f0c6a1e-2b3d-4c5e-8f90-a1b2c3d4e5f6".to_owned(),
+            entra: Some(EntraLink {
+                app: Some(app),
+                key_id: "5f0c6a1e-2b3d-4c5e-8f90-a1b2c3d4e5f6".to_owned(),
+                held: None,
+            }),
+            ..expiring("ci", Duration::days(90))
+        };
+        let unchecked = CredentialRecord {
+            entra: Some(EntraLink {
+                app: None,
+                key_id: "k".to_owned(),
+                held: Some(HeldPassword::Unchecked("403".to_owned())),
+            }),
+            ..expiring("held", Duration::days(100))
+        };
+        let report = CheckReport::evaluate(vec![password, unchecked], &Policy::default(), NOW);
+        let value = parse(&render(&report));
+        let entra = &value["credentials"][0];
+        assert_eq!(entra["source"], json!("entra"));
+        assert_eq!(entra["kind"], json!("app-password"));
+        assert_eq!(entra["vault"], Value::Null);
+        assert_eq!(entra["id"], json!("5f0c6a1e-2b3d-4c5e-8f90-a1b2c3d4e5f6"));
+        assert_eq!(
+            entra["application"],
+            json!({
+                "id": "0b8e2f4a-1c3d-4e5f-8a9b-0c1d2e3f4a5b",
+                "app_id": "dddddddd-0000-0000-0000-000000000001",
+                "display_name": "billing-api",
+                "key_id": "5f0c6a1e-2b3d-4c5e-8f90-a1b2c3d4e5f6",
+            })
+        );
+        let held = &value["credentials"][1];
+        assert_eq!(held["vault"], json!(VAULT));
+        assert_eq!(
+            held["application"],
+            json!({"id": null, "app_id": null, "display_name": null, "key_id": "k"})
+        );
     }
 }

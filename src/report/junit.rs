@@ -21,7 +21,7 @@ use crate::check::dates::rfc3339_utc;
 use crate::check::duration::describe_window;
 use crate::check::{CheckReport, Finding, Severity};
 
-use super::cells::{display_name, vault_short};
+use super::cells::{display_name, location};
 
 pub const SUITE_NAME: &str = "keyrot check";
 
@@ -80,7 +80,7 @@ fn push_properties(out: &mut String, report: &CheckReport) {
 
 fn push_test_case(out: &mut String, finding: &Finding) {
     let record = &finding.record;
-    let classname = format!("keyrot.{}.{}", vault_short(&record.vault), record.kind);
+    let classname = format!("keyrot.{}.{}", location(record), record.kind);
     out.push_str(&format!(
         "    <testcase classname=\"{}\" name=\"{}\" time=\"0\">\n",
         escape(&classname),
@@ -124,6 +124,14 @@ fn details(finding: &Finding) -> String {
         ),
         format!("expires: {}", optional(record.expires.map(rfc3339_utc))),
     ];
+    if let Some(link) = &record.entra {
+        if let Some(app) = &link.app {
+            lines.push(format!("application: {}", app.label()));
+            lines.push(format!("application app_id: {}", app.app_id));
+            lines.push(format!("application object_id: {}", app.object_id));
+        }
+        lines.push(format!("entra key_id: {}", link.key_id));
+    }
     for (key, value) in &record.tags {
         lines.push(format!("tag {key}: {value}"));
     }

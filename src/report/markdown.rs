@@ -8,7 +8,7 @@ use crate::check::dates::rfc3339_utc;
 use crate::check::duration::describe_window;
 use crate::check::{CheckReport, Counts, Finding, Severity};
 
-use super::cells::{counts_line, days_left, display_name, expires_date, vault_short};
+use super::cells::{counts_line, days_left, display_name, expires_date, location};
 
 /// The most a GitHub step summary may hold.
 pub const GITHUB_STEP_SUMMARY_LIMIT: usize = 1024 * 1024;
@@ -98,7 +98,7 @@ fn row(finding: &Finding) -> String {
     let cells = [
         finding.severity.as_str().to_owned(),
         finding.state.as_str().to_owned(),
-        vault_short(&finding.record.vault),
+        location(&finding.record),
         finding.record.kind.as_str().to_owned(),
         display_name(finding),
         expires_date(finding),

@@ -17,7 +17,7 @@ pub mod table;
 
 use crate::check::CheckReport;
 
-pub use cells::vault_short;
+pub use cells::{location, location_long, vault_short};
 pub use markdown::{render_limited as render_markdown_limited, GITHUB_STEP_SUMMARY_LIMIT};
 
 /// The output format of `keyrot check` (`--format`).

@@ -7,7 +7,7 @@
 
 use crate::check::{CheckReport, Finding, Severity, State, Status};
 
-use super::cells::{counts_line, days_left, display_name, expires_date, vault_short, verdict};
+use super::cells::{counts_line, days_left, display_name, expires_date, location, verdict};
 
 const HEADERS: [&str; COLUMNS] = [
     "SEVERITY",
@@ -61,7 +61,7 @@ fn row(finding: &Finding) -> [String; COLUMNS] {
     [
         finding.severity.as_str().to_owned(),
         finding.state.as_str().to_owned(),
-        vault_short(&finding.record.vault),
+        location(&finding.record),
         finding.record.kind.as_str().to_owned(),
         display_name(finding),
         expires_date(finding),

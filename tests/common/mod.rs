@@ -168,6 +168,20 @@ impl Harness {
         ]
     }
 
+    /// The environment of a pipeline logged in as `client_id` with `secret`, with
+    /// `KEYROT_GRAPH_URL` pointing at the emulator's Microsoft Graph.
+    pub fn graph_env(&self, client_id: &str, secret: &str) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = self
+            .client_secret_env()
+            .into_iter()
+            .filter(|(k, _)| k != "AZURE_CLIENT_ID" && k != "AZURE_CLIENT_SECRET")
+            .collect();
+        env.push(("AZURE_CLIENT_ID".into(), client_id.into()));
+        env.push(("AZURE_CLIENT_SECRET".into(), secret.into()));
+        env.push(("KEYROT_GRAPH_URL".into(), self.emulator.graph_url()));
+        env
+    }
+
     /// Runs keyrot with exactly `env` (plus PATH and HOME) and `args`, off the async runtime.
     pub async fn run(&self, env: Vec<(String, String)>, args: &[&str]) -> Run {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();

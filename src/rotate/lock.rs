@@ -1,0 +1,201 @@
+//! One rotation of a credential at a time, without conditional writes.
+//!
+//! Key Vault has no compare-and-swap, but it has two things a lock can be built from: every
+//! write of a secret creates a new *version*, and the service stamps each version with its own
+//! `created` time. A run that wants to rotate credential `c` **bids** by writing a version of
+//! the secret `keyrot-lock-c` (tags name the run; `exp` is the bid's lease), waits a settle
+//! time, lists every version, and applies one rule:
+//!
+//! > Among the bids that are still live (enabled and their lease not expired), the one with the
+//! > smallest `(created, version id)` holds the lock.
+//!
+//! Why exactly one run proceeds. Let `W` be the smallest live bid of a contention. `W`'s run
+//! sees no smaller bid (by definition), so it proceeds. Any other run `R` bid at or after `W`'s
+//! `created` second and lists at least `settle` later; `W` was written in the same second or
+//! before, so with `settle` longer than a second plus the time a completed write takes to be
+//! listed, `R` sees `W` and yields. A bid written after `R` listed has a later `created` than
+//! `R`'s and cannot beat it. The argument needs two properties of the service, documented in the
+//! README: `created` comes from the service's clock (never the client's), and a version is
+//! listed once its write has returned. Ties within a second are broken by the version id, which
+//! every run reads identically.
+//!
+//! Why a crash cannot block forever: a bid's `exp` is its lease. A run that crashes while
+//! holding the lock keeps it until the lease expires, then any run may take over (and finish
+//! or undo the crashed rotation from its journal). A run that loses, or finishes, disables its
+//! own bid. The holder checks its lease before it commits, so a run that outlived its lease
+//! stops rather than race its successor.
+
+use std::time::Duration as StdDuration;
+
+use time::{Duration, OffsetDateTime};
+
+use crate::model::CredentialRecord;
+
+/// Tags on lock, journal and rotated versions: the contract with later runs and with `check`.
+pub const TAG_INTERNAL: &str = "keyrot-internal";
+pub const TAG_RUN_ID: &str = "keyrot-run-id";
+
+/// The lock secret's name for a credential.
+pub fn lock_secret_name(credential: &str) -> String {
+    format!("keyrot-lock-{credential}")
+}
+
+/// How long a bid lasts and how long to wait before reading the bids.
+#[derive(Debug, Clone, Copy)]
+pub struct LockTiming {
+    pub lease: Duration,
+    pub settle: StdDuration,
+}
+
+/// One run's bid: a version of the lock secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bid {
+    pub version: String,
+    pub run_id: Option<String>,
+    pub created: OffsetDateTime,
+    pub lease_until: Option<OffsetDateTime>,
+    pub enabled: bool,
+}
+
+impl Bid {
+    /// A lock secret version as listed. `None` for one without a version id or creation time,
+    /// which no bid of keyrot's lacks.
+    pub fn from_record(record: &CredentialRecord) -> Option<Bid> {
+        Some(Bid {
+            version: record.version.clone()?,
+            run_id: record.tags.get(TAG_RUN_ID).cloned(),
+            created: record.created?,
+            lease_until: record.expires,
+            enabled: record.enabled,
+        })
+    }
+
+    fn live(&self, now: OffsetDateTime) -> bool {
+        self.enabled && self.lease_until.is_some_and(|until| until > now)
+    }
+}
+
+/// The outcome of reading the bids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Our bid is the smallest live one.
+    Held,
+    /// Another live bid is smaller: its run holds the lock.
+    HeldBy(Bid),
+    /// Our own bid is not live (listed as disabled or already expired): the lease was too
+    /// short for the settle time, or someone disabled it. Treat as not holding.
+    Lost,
+}
+
+/// Pure: who holds the lock, given every bid, our bid's version and the time.
+pub fn decide(bids: &[Bid], mine: &str, now: OffsetDateTime) -> Decision {
+    let holder = bids
+        .iter()
+        .filter(|b| b.live(now))
+        .min_by(|a, b| (a.created, &a.version).cmp(&(b.created, &b.version)));
+    match holder {
+        Some(bid) if bid.version == mine => Decision::Held,
+        Some(bid) if bids.iter().any(|b| b.version == mine && b.live(now)) => {
+            Decision::HeldBy(bid.clone())
+        }
+        _ => Decision::Lost,
+    }
+}
+
+/// Whether a holder whose lease ends at `lease_until` may still make a change visible to
+/// consumers: only with `margin` to spare, so a successor cannot take over mid-commit.
+pub fn lease_allows(lease_until: OffsetDateTime, now: OffsetDateTime, margin: Duration) -> bool {
+    now + margin < lease_until
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2026-11-26 12:00:00 UTC);
+
+    fn bid(version: &str, created_s: i64, lease_s: i64, enabled: bool) -> Bid {
+        let created = NOW + Duration::seconds(created_s);
+        Bid {
+            version: version.into(),
+            run_id: Some(format!("run-{version}")),
+            created,
+            lease_until: Some(created + Duration::seconds(lease_s)),
+            enabled,
+        }
+    }
+
+    #[test]
+    fn the_earliest_live_bid_holds_the_lock() {
+        let bids = [bid("b", -5, 600, true), bid("a", -3, 600, true)];
+        assert_eq!(decide(&bids, "b", NOW), Decision::Held);
+        assert_eq!(decide(&bids, "a", NOW), Decision::HeldBy(bids[0].clone()));
+    }
+
+    #[test]
+    fn a_tie_in_the_same_second_is_broken_by_version_and_both_runs_agree() {
+        let bids = [bid("f00", -1, 600, true), bid("0ab", -1, 600, true)];
+        assert_eq!(decide(&bids, "0ab", NOW), Decision::Held);
+        assert!(matches!(decide(&bids, "f00", NOW), Decision::HeldBy(b) if b.version == "0ab"));
+    }
+
+    #[test]
+    fn released_and_expired_bids_do_not_count() {
+        // A finished run disabled its bid; a crashed run's lease ran out.
+        let bids = [
+            bid("done", -100, 600, false),
+            bid("crashed", -90, 60, true),
+            bid("me", -1, 600, true),
+        ];
+        assert_eq!(decide(&bids, "me", NOW), Decision::Held);
+    }
+
+    #[test]
+    fn a_lease_ending_exactly_now_is_over() {
+        let bids = [bid("old", -60, 60, true), bid("me", -1, 600, true)];
+        assert_eq!(decide(&bids, "me", NOW), Decision::Held);
+    }
+
+    #[test]
+    fn our_own_dead_bid_never_holds() {
+        let bids = [bid("me", -10, 5, true)];
+        assert_eq!(decide(&bids, "me", NOW), Decision::Lost);
+        let bids = [bid("me", -1, 600, false)];
+        assert_eq!(decide(&bids, "me", NOW), Decision::Lost);
+        assert_eq!(decide(&[], "me", NOW), Decision::Lost);
+    }
+
+    #[test]
+    fn every_run_in_a_contention_agrees_on_one_holder() {
+        // Whatever subset of later bids a run can see, exactly one run concludes Held.
+        let bids: Vec<Bid> = (0..6)
+            .map(|i| bid(&format!("{:x}", 15 - i), i / 2, 600, true))
+            .collect();
+        let held: Vec<&str> = bids
+            .iter()
+            .filter(|me| {
+                // A run sees every bid created no later than its own (the settle argument).
+                let seen: Vec<Bid> = bids
+                    .iter()
+                    .filter(|b| b.created <= me.created)
+                    .cloned()
+                    .collect();
+                decide(&seen, &me.version, NOW + Duration::seconds(10)) == Decision::Held
+            })
+            .map(|b| b.version.as_str())
+            .collect();
+        assert_eq!(held, ["e"]);
+    }
+
+    #[test]
+    fn the_holder_stops_short_of_its_lease() {
+        let until = NOW + Duration::minutes(10);
+        assert!(lease_allows(until, NOW, Duration::minutes(1)));
+        assert!(!lease_allows(
+            until,
+            NOW + Duration::minutes(9),
+            Duration::minutes(1)
+        ));
+    }
+}

@@ -1,0 +1,304 @@
+//! What a rotation run reports: per credential `rotated | up_to_date | planned | locked |
+//! failed`, with version and credential ids and the new expiry. Never a value: the outcome type
+//! has no field that could hold one.
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::config::CredentialSpec;
+use crate::check::dates::rfc3339_utc;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RotationStatus {
+    Rotated,
+    UpToDate,
+    Planned,
+    Locked,
+    Failed,
+}
+
+impl RotationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RotationStatus::Rotated => "rotated",
+            RotationStatus::UpToDate => "up_to_date",
+            RotationStatus::Planned => "planned",
+            RotationStatus::Locked => "locked",
+            RotationStatus::Failed => "failed",
+        }
+    }
+}
+
+/// How one credential's rotation ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CredentialOutcome {
+    pub name: String,
+    pub vault: String,
+    pub generator: &'static str,
+    pub status: RotationStatus,
+    /// Why it was (or would be) rotated.
+    pub reason: Option<String>,
+    pub old_version: Option<String>,
+    pub new_version: Option<String>,
+    /// Entra: the new password's keyId.
+    pub credential_id: Option<String>,
+    #[serde(serialize_with = "rfc3339_opt")]
+    pub new_expires: Option<OffsetDateTime>,
+    pub rotation_id: Option<String>,
+    /// An interrupted rotation this run finished or undid.
+    pub recovered: Option<String>,
+    /// Planned retirements (a dry run shows them; a real run does them).
+    pub to_disable: Vec<String>,
+    pub to_remove: Vec<String>,
+    /// Retirements done.
+    pub disabled: Vec<String>,
+    pub removed: Vec<String>,
+    pub message: Option<String>,
+}
+
+fn rfc3339_opt<S: serde::Serializer>(t: &Option<OffsetDateTime>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_some(&rfc3339_utc(*t)),
+        None => s.serialize_none(),
+    }
+}
+
+impl CredentialOutcome {
+    pub fn new(spec: &CredentialSpec, vault: &str) -> CredentialOutcome {
+        CredentialOutcome {
+            name: spec.name.clone(),
+            vault: vault.to_string(),
+            generator: spec.generator.name(),
+            status: RotationStatus::Failed,
+            reason: None,
+            old_version: None,
+            new_version: None,
+            credential_id: None,
+            new_expires: None,
+            rotation_id: None,
+            recovered: None,
+            to_disable: Vec::new(),
+            to_remove: Vec::new(),
+            disabled: Vec::new(),
+            removed: Vec::new(),
+            message: None,
+        }
+    }
+}
+
+/// The whole run: the `--format json` contract (version 1).
+#[derive(Debug, Clone, Serialize)]
+pub struct RotationReport {
+    pub version: u32,
+    pub run_id: String,
+    pub dry_run: bool,
+    #[serde(serialize_with = "rfc3339")]
+    pub started_at: OffsetDateTime,
+    pub credentials: Vec<CredentialOutcome>,
+    pub counts: Counts,
+}
+
+fn rfc3339<S: serde::Serializer>(t: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&rfc3339_utc(*t))
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub rotated: usize,
+    pub up_to_date: usize,
+    pub planned: usize,
+    pub locked: usize,
+    pub failed: usize,
+}
+
+impl RotationReport {
+    pub fn new(
+        run_id: String,
+        dry_run: bool,
+        started_at: OffsetDateTime,
+        mut credentials: Vec<CredentialOutcome>,
+    ) -> RotationReport {
+        credentials.sort_by(|a, b| (&a.vault, &a.name).cmp(&(&b.vault, &b.name)));
+        let mut counts = Counts::default();
+        for c in &credentials {
+            *match c.status {
+                RotationStatus::Rotated => &mut counts.rotated,
+                RotationStatus::UpToDate => &mut counts.up_to_date,
+                RotationStatus::Planned => &mut counts.planned,
+                RotationStatus::Locked => &mut counts.locked,
+                RotationStatus::Failed => &mut counts.failed,
+            } += 1;
+        }
+        RotationReport {
+            version: 1,
+            run_id,
+            dry_run,
+            started_at,
+            credentials,
+            counts,
+        }
+    }
+
+    /// Exit code: 1 if any failed, else 4 if any was locked by another run, else 0.
+    pub fn exit_code(&self) -> u8 {
+        if self.counts.failed > 0 {
+            1
+        } else if self.counts.locked > 0 {
+            4
+        } else {
+            0
+        }
+    }
+
+    pub fn json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
+        text.push('\n');
+        text
+    }
+
+    /// One JSON object a line per credential, for `--audit-log`.
+    pub fn audit_lines(&self) -> String {
+        self.credentials
+            .iter()
+            .map(|c| {
+                let line = serde_json::json!({
+                    "at": rfc3339_utc(self.started_at),
+                    "run_id": self.run_id,
+                    "dry_run": self.dry_run,
+                    "credential": c,
+                });
+                format!("{line}\n")
+            })
+            .collect()
+    }
+
+    pub fn table(&self) -> String {
+        let header = [
+            "credential",
+            "vault",
+            "status",
+            "old",
+            "new",
+            "expires",
+            "note",
+        ];
+        let rows: Vec<[String; 7]> = self
+            .credentials
+            .iter()
+            .map(|c| {
+                [
+                    c.name.clone(),
+                    crate::report::vault_short(&c.vault),
+                    c.status.as_str().to_string(),
+                    short(c.old_version.as_deref()),
+                    short(c.new_version.as_deref().or(c.credential_id.as_deref())),
+                    c.new_expires
+                        .map(crate::check::dates::utc_date)
+                        .unwrap_or_default(),
+                    note(c),
+                ]
+            })
+            .collect();
+        let mut widths = header.map(str::len);
+        for row in &rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let line = |cells: Vec<&str>| {
+            let mut out = String::new();
+            for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+                if i + 1 == cells.len() {
+                    out.push_str(cell);
+                } else {
+                    out.push_str(&format!("{cell:<w$}  "));
+                }
+            }
+            out.trim_end().to_string() + "\n"
+        };
+        let mut text = line(header.to_vec());
+        for row in &rows {
+            text.push_str(&line(row.iter().map(String::as_str).collect()));
+        }
+        text.push_str(&self.summary_line());
+        text
+    }
+
+    pub fn markdown(&self) -> String {
+        let mut text = String::from(if self.dry_run {
+            "## keyrot rotate (dry run)\n\n"
+        } else {
+            "## keyrot rotate\n\n"
+        });
+        text.push_str("| credential | vault | status | old version | new version | new expiry | note |\n|---|---|---|---|---|---|---|\n");
+        for c in &self.credentials {
+            text.push_str(&format!(
+                "| `{}` | {} | {} | {} | {} | {} | {} |\n",
+                c.name,
+                crate::report::vault_short(&c.vault),
+                c.status.as_str(),
+                short(c.old_version.as_deref()),
+                short(c.new_version.as_deref().or(c.credential_id.as_deref())),
+                c.new_expires.map(rfc3339_utc).unwrap_or_default(),
+                note(c).replace('|', "\\|"),
+            ));
+        }
+        text.push('\n');
+        text.push_str(&self.summary_line());
+        text
+    }
+
+    fn summary_line(&self) -> String {
+        let c = self.counts;
+        format!(
+            "{} rotated, {} up to date, {} planned, {} locked, {} failed{}\n",
+            c.rotated,
+            c.up_to_date,
+            c.planned,
+            c.locked,
+            c.failed,
+            if self.dry_run {
+                " (dry run: nothing changed)"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
+fn short(id: Option<&str>) -> String {
+    id.map(|v| v.chars().take(12).collect()).unwrap_or_default()
+}
+
+fn note(c: &CredentialOutcome) -> String {
+    let mut parts = Vec::new();
+    if let Some(message) = &c.message {
+        parts.push(message.clone());
+    } else if let Some(reason) = &c.reason {
+        parts.push(reason.clone());
+    }
+    if !c.disabled.is_empty() {
+        parts.push(format!("disabled {} old version(s)", c.disabled.len()));
+    } else if !c.to_disable.is_empty() && c.status == RotationStatus::Planned {
+        parts.push(format!(
+            "would disable {} old version(s)",
+            c.to_disable.len()
+        ));
+    }
+    if !c.removed.is_empty() {
+        parts.push(format!("removed {} Entra password(s)", c.removed.len()));
+    } else if !c.to_remove.is_empty() && c.status == RotationStatus::Planned {
+        parts.push(format!(
+            "would remove {} Entra password(s)",
+            c.to_remove.len()
+        ));
+    }
+    if let Some(id) = &c.recovered {
+        parts.push(format!(
+            "recovered interrupted rotation {}",
+            short(Some(id))
+        ));
+    }
+    parts.join("; ")
+}
