@@ -15,7 +15,7 @@ Exit codes:
   1  the gate failed (a credential expired, expires inside the fail window, or --strict and a warning)
   2  usage or configuration error (bad flag, vault name, duration, CA file, …)
   3  runtime error (authentication, network, TLS, permission, vault not found, malformed answer)
-  4  rotation in progress (reserved for `keyrot rotate`)";
+  4  rotation in progress (`keyrot rotate`: another run holds a credential's lock)";
 
 #[derive(Debug, Parser)]
 #[command(

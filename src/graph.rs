@@ -815,14 +815,36 @@ impl Application {
                 held: None,
             }),
         };
+        // Once keyrot has rotated an app, its older passwords are superseded: they stay valid
+        // only for the grace period, so they are reported as stale rather than as failing.
+        let newest_rotated = self
+            .passwords
+            .iter()
+            .filter(|p| {
+                p.display_name
+                    .as_deref()
+                    .and_then(crate::rotate::journal::rotation_id_of)
+                    .is_some()
+            })
+            .filter_map(|p| Some((p.start?, p)))
+            .max_by_key(|(start, _)| *start);
         let passwords = self.passwords.iter().map(|p| {
-            record(
+            let mut r = record(
                 Kind::AppPassword,
                 &p.key_id,
                 &p.display_name,
                 p.start,
                 p.end,
-            )
+            );
+            if let Some((start, newest)) = newest_rotated {
+                if newest.key_id != p.key_id && p.start.is_some_and(|s| s < start) {
+                    r.superseded = Some(crate::model::Superseded {
+                        by_version: newest.key_id.clone(),
+                        at: Some(start),
+                    });
+                }
+            }
+            r
         });
         let certificates = self.certificates.iter().map(|c| {
             record(

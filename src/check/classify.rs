@@ -99,8 +99,15 @@ fn stale_version(
     superseded: &Superseded,
     now: OffsetDateTime,
 ) -> Judgement {
-    let version = record.version.as_deref().unwrap_or("(unknown)");
     let by = &superseded.by_version;
+    if record.kind == crate::model::Kind::AppPassword {
+        let message = format!(
+            "password {} is still valid, superseded by keyrot's password {by}; keyrot rotate removes it after the grace period",
+            record.id
+        );
+        return Judgement::new(State::StaleEnabledVersion, Severity::Warn, message);
+    }
+    let version = record.version.as_deref().unwrap_or("(unknown)");
     // A replacement time in the future can only be clock skew; say nothing rather than "-2
     // days ago".
     let message = match superseded.at.filter(|&at| at <= now) {

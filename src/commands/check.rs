@@ -62,7 +62,11 @@ pub async fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<Outcome, Failu
     .await?;
     link_entra_passwords(&mut records, &applications, &graph).await;
     records.extend(applications.iter().flat_map(Application::records));
-    let records = records.into_iter().filter(|r| filter.matches(r)).collect();
+    // keyrot's own lock and journal secrets are bookkeeping, not credentials.
+    let records = records
+        .into_iter()
+        .filter(|r| filter.matches(r) && !crate::rotate::is_internal(r))
+        .collect();
     let publisher = Publisher {
         system: ci::detect(global.ci, ci::process_env),
         env: &ci::process_env,

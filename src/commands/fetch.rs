@@ -43,10 +43,14 @@ pub async fn run(global: &GlobalArgs, args: &FetchArgs) -> Result<Outcome, Failu
     let vault = Vault::new(vault_url.clone(), credential, client_options(&transport))
         .map_err(|e| Failure::Runtime(e.to_string()))?;
 
-    let listed = vault
+    // keyrot's own lock and journal secrets are bookkeeping, never exported.
+    let listed: Vec<CredentialRecord> = vault
         .list(Kind::Secret)
         .await
-        .map_err(|e| Failure::Runtime(e.to_string()))?;
+        .map_err(|e| Failure::Runtime(e.to_string()))?
+        .into_iter()
+        .filter(|r| !crate::rotate::is_internal(r))
+        .collect();
     let unmatched = filter.unmatched_patterns(&listed);
     if !unmatched.is_empty() {
         return Err(Failure::Usage(format!(

@@ -43,3 +43,9 @@ pub mod plan;
 pub mod report;
 pub mod run;
 pub mod verify;
+
+/// Whether a record is one of keyrot's own lock or journal secrets (tagged `keyrot-internal`),
+/// which `check` and `fetch` leave out.
+pub fn is_internal(record: &crate::model::CredentialRecord) -> bool {
+    record.tags.contains_key(lock::TAG_INTERNAL)
+}
