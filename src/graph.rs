@@ -199,7 +199,7 @@ impl GraphError {
                 format!("{status} {}, {code}", reason(status))
             }
             (GraphErrorKind::Status(status), None) => format!("{status} {}", reason(status)),
-            _ => one_line(self.0.detail.as_deref().unwrap_or("failed")),
+            _ => crate::transport::one_line(400, self.0.detail.as_deref().unwrap_or("failed")),
         }
     }
 }
@@ -219,7 +219,7 @@ impl fmt::Display for GraphError {
             write!(f, "{}{code}", if said { ", " } else { ": " })?;
         }
         if let Some(detail) = &e.detail {
-            write!(f, ": {}", one_line(detail))?;
+            write!(f, ": {}", crate::transport::one_line(400, detail))?;
         }
         match (&e.request_id, &e.date) {
             (Some(id), Some(date)) => write!(f, " (request-id {id}, {date})")?,
@@ -603,7 +603,10 @@ fn explain(call: &Call<'_>, answer: &Answer) -> GraphError {
         Err(_) if answer.body.is_empty() => {}
         Err(_) => {
             // Not Graph's envelope (a proxy's page?): show the start of it.
-            error.detail = Some(one_line(&String::from_utf8_lossy(&answer.body)));
+            error.detail = Some(crate::transport::one_line(
+                400,
+                &String::from_utf8_lossy(&answer.body),
+            ));
         }
     }
     error.fix = match status {
@@ -878,18 +881,6 @@ fn new_guid() -> String {
         &hex[16..20],
         &hex[20..32]
     )
-}
-
-/// Long messages (an HTML page from a proxy) are flattened and cut.
-fn one_line(text: &str) -> String {
-    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    const MAX: usize = 400;
-    if flat.chars().count() > MAX {
-        let cut: String = flat.chars().take(MAX).collect();
-        format!("{cut}…")
-    } else {
-        flat
-    }
 }
 
 #[cfg(test)]

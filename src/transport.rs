@@ -354,6 +354,18 @@ fn error_tree<'a>(error: &'a (dyn StdError + 'static)) -> Vec<&'a (dyn StdError 
     out
 }
 
+/// A service's long message (an HTML error page, say) flattened to one line and cut after
+/// `max` characters, so the cause stays readable in an error.
+pub fn one_line(max: usize, text: &str) -> String {
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() > max {
+        let cut: String = flat.chars().take(max).collect();
+        format!("{cut}…")
+    } else {
+        flat
+    }
+}
+
 /// The error and all its sources on one line, without repeating identical parts.
 pub fn cause_chain(error: &(dyn StdError + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();

@@ -501,7 +501,7 @@ fn is_not_found(error: &azure_core::Error) -> bool {
 /// Turns an SDK error into a message that names the vault, the operation and the fix.
 /// `operation` is the permission's name: `list` or `get`.
 fn explain(error: &azure_core::Error, vault: &VaultUrl, kind: Kind, operation: &str) -> VaultError {
-    let detail = one_line(&cause_chain(error));
+    let detail = crate::transport::one_line(600, &cause_chain(error));
     let plural = kind.plural();
     let doing = match operation {
         "get" => format!("reading a {kind}"),
@@ -543,18 +543,6 @@ fn rbac_role(kind: Kind) -> &'static str {
         Kind::Certificate => "Key Vault Certificate User",
         Kind::Key => "Key Vault Crypto User",
         Kind::AppPassword | Kind::AppCertificate => "(not a Key Vault object)",
-    }
-}
-
-/// Long service messages (an HTML error page, say) are cut so the cause stays readable.
-fn one_line(text: &str) -> String {
-    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    const MAX: usize = 600;
-    if flat.chars().count() > MAX {
-        let cut: String = flat.chars().take(MAX).collect();
-        format!("{cut}…")
-    } else {
-        flat
     }
 }
 

@@ -6,7 +6,7 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::{Harness, Run, CLIENT_ID, CLIENT_SECRET};
@@ -360,15 +360,7 @@ async fn dry_run_plans_and_only_reads() {
 async fn two_runs_at_once_make_exactly_one_new_credential() {
     let f = Fixture::start().await;
     let spawn = || {
-        let mut command = Command::new(common::keyrot_bin());
-        command.env_clear();
-        for key in ["PATH", "HOME", "TMPDIR"] {
-            if let Ok(value) = std::env::var(key) {
-                command.env(key, value);
-            }
-        }
-        command
-            .envs(f.env())
+        common::keyrot_command(&f.env())
             .args(f.args(&[
                 "--format",
                 "json",
@@ -446,15 +438,7 @@ async fn rerun_until_unlocked(f: &Fixture, extra: &[&str]) -> Run {
 
 async fn crash_at(step: &str, name: &str) {
     let f = Fixture::start().await;
-    let mut command = Command::new(common::keyrot_bin());
-    command.env_clear();
-    for key in ["PATH", "HOME", "TMPDIR"] {
-        if let Ok(value) = std::env::var(key) {
-            command.env(key, value);
-        }
-    }
-    let mut child = command
-        .envs(f.env())
+    let mut child = common::keyrot_command(&f.env())
         .env("KEYROT_TEST_PAUSE_AT", step)
         .args(f.args(&["--name", name]))
         .stdout(Stdio::null())

@@ -222,7 +222,9 @@ pub fn keyrot_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_keyrot"))
 }
 
-pub fn keyrot(env: &[(String, String)], args: &[String]) -> Output {
+/// The keyrot binary with exactly `env` (plus PATH, HOME and TMPDIR): nothing from the
+/// developer's or CI's Azure login leaks in.
+pub fn keyrot_command(env: &[(String, String)]) -> Command {
     let mut command = Command::new(keyrot_bin());
     command.env_clear();
     for key in ["PATH", "HOME", "TMPDIR"] {
@@ -231,8 +233,14 @@ pub fn keyrot(env: &[(String, String)], args: &[String]) -> Output {
         }
     }
     command.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    command.args(args);
-    command.output().expect("keyrot binary runs")
+    command
+}
+
+pub fn keyrot(env: &[(String, String)], args: &[String]) -> Output {
+    keyrot_command(env)
+        .args(args)
+        .output()
+        .expect("keyrot binary runs")
 }
 
 pub struct Run {
