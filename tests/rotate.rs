@@ -359,8 +359,12 @@ async fn dry_run_plans_and_only_reads() {
 #[tokio::test(flavor = "multi_thread")]
 async fn two_runs_at_once_make_exactly_one_new_credential() {
     let f = Fixture::start().await;
+    // Both runs plan, then wait at the start signal, so their lock bids really race: the
+    // signal is given only once both runs announced both credentials waiting.
+    let signal = f.dir.path().join("go");
     let spawn = || {
-        common::keyrot_command(&f.env())
+        let mut child = common::keyrot_command(&f.env())
+            .env("KEYROT_TEST_START_SIGNAL", &signal)
             .args(f.args(&[
                 "--format",
                 "json",
@@ -372,13 +376,43 @@ async fn two_runs_at_once_make_exactly_one_new_credential() {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap()
+            .unwrap();
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let stderr = child.stderr.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            use std::io::BufRead;
+            let mut text = String::new();
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if line.contains("waiting for the start signal") {
+                    let _ = tx.send(());
+                }
+                text.push_str(&line);
+                text.push('\n');
+            }
+            text
+        });
+        (child, rx, reader)
     };
-    let (a, b) = (spawn(), spawn());
-    let (a, b) = (
-        Run::from(a.wait_with_output().unwrap()),
-        Run::from(b.wait_with_output().unwrap()),
-    );
+    let runs = [spawn(), spawn()];
+    for (_, waiting, _) in &runs {
+        for _ in 0..2 {
+            waiting
+                .recv_timeout(Duration::from_secs(60))
+                .expect("a run reached the lock");
+        }
+    }
+    std::fs::write(&signal, "").unwrap();
+    let [a, b] = runs.map(|(child, _, reader)| {
+        let output = child.wait_with_output().unwrap();
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: reader.join().unwrap(),
+        }
+    });
     // The lock is per credential: for each one, one run rotated it and the other was locked
     // out and changed nothing (which run won may differ between the two credentials).
     for run in [&a, &b] {
@@ -518,25 +552,39 @@ async fn fault_at(route: &str, kind: &str) {
         }
         "500" => rule.status = Some(500),
         "drop" => rule.drop = true,
+        // The call hangs past the command's whole --timeout budget.
+        "timeout" => rule.latency_ms = Some(20_000),
         _ => unreachable!(),
     }
     rule.count = Some(1);
     f.harness.emulator.add_fault(rule);
-    let run = f.rotate(&["--format", "json"]).await;
+    let started = Instant::now();
+    let run = f.rotate(&["--format", "json", "--timeout", "12s"]).await;
     assert!(
         [0, 1, 3, 4].contains(&run.code),
         "{route}/{kind}: exit {}\n{}",
         run.code,
         run.stderr
     );
-    assert!(
-        f.harness
-            .emulator
-            .requests()
-            .iter()
-            .any(|r| r.route == route),
-        "{route} was never called, so the fault was never met"
-    );
+    if kind == "timeout" {
+        // The hanging call is logged only when the emulator answers, long after keyrot gave
+        // up; that keyrot waited out its budget is the proof the fault was met. (It may still
+        // exit 0: a lock release that times out is only a warning.)
+        assert!(
+            started.elapsed() >= Duration::from_secs(11),
+            "{route}: the run never met the hang (exit {})",
+            run.code
+        );
+    } else {
+        assert!(
+            f.harness
+                .emulator
+                .requests()
+                .iter()
+                .any(|r| r.route == route),
+            "{route} was never called, so the fault was never met"
+        );
+    }
     f.assert_invariant(&format!("after {kind} at {route}"));
     f.harness.emulator.clear_faults();
     let rerun = rerun_until_unlocked(&f, &[]).await;
@@ -584,6 +632,14 @@ fault_tests! {
     fault_429_getting_a_token: "token", "429";
     fault_500_getting_a_token: "token", "500";
     fault_drop_getting_a_token: "token", "drop";
+    timeout_listing_versions: "secrets.versions", "timeout";
+    timeout_reading_a_secret: "secrets.get", "timeout";
+    timeout_writing_a_version: "secrets.set", "timeout";
+    timeout_updating_a_version: "secrets.update", "timeout";
+    timeout_reading_the_app: "graph.applications.get", "timeout";
+    timeout_adding_a_password: "graph.addPassword", "timeout";
+    timeout_removing_a_password: "graph.removePassword", "timeout";
+    timeout_getting_a_token: "token", "timeout";
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -88,6 +88,7 @@ async fn run(
         return Ok(());
     }
 
+    wait_for_start_signal(&spec.name).await;
     let held = match acquire(ctx, vault, &spec.name).await? {
         Acquired::Held(lease) => lease,
         Acquired::Busy(holder) => {
@@ -623,6 +624,18 @@ pub fn new_id() -> Result<String, String> {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).map_err(|e| format!("the OS random source failed: {e}"))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Test hook for the concurrency test: with `KEYROT_TEST_START_SIGNAL=<file>`, every
+/// credential waits here, just before bidding for its lock, until the file exists, so two
+/// processes bid at the same moment however unevenly they started. Unset, it does nothing.
+async fn wait_for_start_signal(credential: &str) {
+    if let Ok(path) = std::env::var("KEYROT_TEST_START_SIGNAL") {
+        eprintln!("keyrot: waiting for the start signal ({credential})");
+        while !std::path::Path::new(&path).exists() {
+            tokio::time::sleep(StdDuration::from_millis(10)).await;
+        }
+    }
 }
 
 /// Test hook for the crash tests: with `KEYROT_TEST_PAUSE_AT=<step>` the process announces the
