@@ -558,6 +558,7 @@ mod tests {
             KeyrotTransport::new(&TransportConfig {
                 extra_roots: vec![],
                 budget: Duration::from_secs(1),
+                scope: crate::transport::BudgetScope::Command,
             })
             .unwrap(),
         )

@@ -41,9 +41,10 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "KEYROT_CA_CERT", value_name = "FILE")]
     pub ca_cert: Option<PathBuf>,
 
-    /// Budget for the whole command's retries and slow answers: 30s, 2m, or bare seconds.
-    /// Transient failures (429, 5xx, resets, timeouts) are retried within it, honouring
-    /// Retry-After; others fail at once.
+    /// Budget for retries and slow answers: 30s, 2m, or bare seconds. For check and fetch it
+    /// bounds the whole command; for rotate, each call (a rotation's length is bounded by its
+    /// lock lease and verify_timeout instead). Transient failures (429, 5xx, resets, timeouts)
+    /// are retried within it, honouring Retry-After; others fail at once.
     #[arg(
         long,
         global = true,

@@ -9,7 +9,8 @@
 //! - **Retries with a budget and a cause**: the SDK's default policy retries for up to 60 s and
 //!   then reports only that it gave up. Here the SDK's retry policy is switched off
 //!   ([`client_options`]) and this transport retries transient failures (429, 408, 500, 502, 503,
-//!   504, resets, timeouts) within one deadline shared by the whole command (`--timeout`),
+//!   504, resets, timeouts) within one deadline shared by the whole command (`--timeout`; for
+//!   `rotate`, a deadline per call, see [`BudgetScope`]),
 //!   honours `Retry-After`, fails at once on what retrying cannot fix (TLS verification, DNS,
 //!   a refused connection on a loopback host) and always names the underlying cause.
 
@@ -30,8 +31,18 @@ use futures::TryStreamExt;
 pub struct TransportConfig {
     /// Extra PEM bundles to trust, with the path each came from (for error messages).
     pub extra_roots: Vec<(String, Vec<u8>)>,
-    /// The whole command's budget for waiting on retries and slow answers.
+    /// The budget for waiting on retries and slow answers.
     pub budget: Duration,
+    /// Whether the budget is one deadline for the whole command (check, fetch: a pipeline
+    /// step must end in bounded time) or applies to each call afresh (rotate: a run lasts as
+    /// long as its lock settles and its verifications wait, and is bounded by those instead).
+    pub scope: BudgetScope,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BudgetScope {
+    Command,
+    EachCall,
 }
 
 /// Transient failures wait at least this long before the next try, doubling up to the cap.
@@ -42,7 +53,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(8);
 #[derive(Debug, Clone)]
 pub struct KeyrotTransport {
     client: reqwest::Client,
-    deadline: Instant,
+    /// The command's deadline, or `None` when each call gets the whole budget.
+    deadline: Option<Instant>,
     budget: Duration,
 }
 
@@ -79,22 +91,23 @@ impl KeyrotTransport {
             .map_err(|e| anyhow::anyhow!("cannot set up HTTPS: {}", cause_chain(&e)))?;
         Ok(Self {
             client,
-            deadline: Instant::now() + config.budget,
+            deadline: (config.scope == BudgetScope::Command)
+                .then(|| Instant::now() + config.budget),
             budget: config.budget,
         })
     }
 
-    fn remaining(&self) -> Duration {
-        self.deadline.saturating_duration_since(Instant::now())
-    }
-
-    async fn attempt(&self, request: &Request) -> Result<AsyncRawResponse, Failure> {
+    async fn attempt(
+        &self,
+        request: &Request,
+        remaining: Duration,
+    ) -> Result<AsyncRawResponse, Failure> {
         let url = request.url().clone();
         let host = url.host_str().unwrap_or("").to_string();
         let mut builder = self
             .client
             .request(to_reqwest_method(request), url.as_str())
-            .timeout(self.remaining().max(Duration::from_millis(1)));
+            .timeout(remaining.max(Duration::from_millis(1)));
         for (name, value) in request.headers().iter() {
             builder = builder.header(name.as_str(), value.as_str());
         }
@@ -142,16 +155,20 @@ impl KeyrotTransport {
 impl HttpClient for KeyrotTransport {
     async fn execute_request(&self, request: &Request) -> azure_core::Result<AsyncRawResponse> {
         let host = request.url().host_str().unwrap_or("").to_string();
+        let deadline = self
+            .deadline
+            .unwrap_or_else(|| Instant::now() + self.budget);
+        let remaining = || deadline.saturating_duration_since(Instant::now());
         let mut backoff = FIRST_BACKOFF;
         let mut attempts = 0u32;
         loop {
             attempts += 1;
-            let (wait, last) = match self.attempt(request).await {
+            let (wait, last) = match self.attempt(request, remaining()).await {
                 Ok(response) if is_transient_status(response.status()) => {
                     let wait = retry_after(response.headers()).unwrap_or(backoff);
                     let status = response.status();
                     let what = describe_status(status, &host);
-                    if wait > self.remaining() {
+                    if wait > remaining() {
                         // Hand the SDK the service's own answer so its error carries the
                         // service's code and message; the budget note goes to the log.
                         tracing::warn!(
@@ -168,7 +185,7 @@ impl HttpClient for KeyrotTransport {
                     return Err(AzError::with_message(ErrorKind::Io, failure.message))
                 }
                 Err(failure) => {
-                    if backoff > self.remaining() {
+                    if backoff > remaining() {
                         return Err(AzError::with_message(
                             ErrorKind::Io,
                             format!(

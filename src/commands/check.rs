@@ -41,7 +41,7 @@ pub async fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<Outcome, Failu
     graph::parse_graph_url(&global.graph_url).map_err(Failure::Usage)?;
     let filter = Filter::new(&args.names, &args.tags).map_err(Failure::Usage)?;
     let kinds: BTreeSet<Kind> = args.kinds.iter().map(|&k| k.into()).collect();
-    let transport = super::transport(global, None)?;
+    let transport = super::transport(global, None, crate::transport::BudgetScope::Command)?;
     let credential: Arc<dyn TokenCredential> = Arc::new(KeyrotCredential::from_env(
         &AuthEnv::from_process(),
         global.auth,

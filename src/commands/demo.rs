@@ -42,6 +42,7 @@ pub async fn run(global: &GlobalArgs, args: &DemoArgs) -> Result<Outcome, Failur
             "the emulator's CA".to_string(),
             emulator.ca_pem().as_bytes().to_vec(),
         )),
+        crate::transport::BudgetScope::Command,
     )?;
     let credential: Arc<dyn TokenCredential> =
         Arc::new(KeyrotCredential::from_env(&env, None, &transport));

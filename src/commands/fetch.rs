@@ -34,7 +34,7 @@ pub async fn run(global: &GlobalArgs, args: &FetchArgs) -> Result<Outcome, Failu
     let system = global.ci.resolve(&ci::process_env);
     let plan = Delivery::plan(args, system, &ci::process_env)?;
 
-    let transport = super::transport(global, None)?;
+    let transport = super::transport(global, None, crate::transport::BudgetScope::Command)?;
     let credential: Arc<dyn TokenCredential> = Arc::new(KeyrotCredential::from_env(
         &AuthEnv::from_process(),
         global.auth,

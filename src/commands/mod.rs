@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::cli::{Cli, Command, GlobalArgs};
 use crate::outcome::{Failure, Outcome};
-use crate::transport::{KeyrotTransport, TransportConfig};
+use crate::transport::{BudgetScope, KeyrotTransport, TransportConfig};
 
 pub async fn run(cli: Cli) -> Result<Outcome, Failure> {
     match &cli.command {
@@ -27,6 +27,7 @@ pub async fn run(cli: Cli) -> Result<Outcome, Failure> {
 fn transport(
     global: &GlobalArgs,
     extra_pem: Option<(String, Vec<u8>)>,
+    scope: BudgetScope,
 ) -> Result<Arc<KeyrotTransport>, Failure> {
     let budget = parse_timeout(&global.timeout)?;
     let mut extra_roots = Vec::new();
@@ -44,6 +45,7 @@ fn transport(
     let transport = KeyrotTransport::new(&TransportConfig {
         extra_roots,
         budget,
+        scope,
     })
     .map_err(|e| Failure::Usage(e.to_string()))?;
     Ok(Arc::new(transport))

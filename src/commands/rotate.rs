@@ -35,7 +35,7 @@ pub async fn run(global: &GlobalArgs, args: &RotateArgs) -> Result<Outcome, Fail
         })
         .collect::<Result<Vec<_>, _>>()?;
 
-    let transport = super::transport(global, None)?;
+    let transport = super::transport(global, None, crate::transport::BudgetScope::EachCall)?;
     let auth_env = AuthEnv::from_process();
     let credential: Arc<dyn TokenCredential> = Arc::new(KeyrotCredential::from_env(
         &auth_env,
