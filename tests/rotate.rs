@@ -680,3 +680,44 @@ async fn the_timeout_bounds_each_call_not_the_whole_rotation() {
     assert!(started.elapsed() > Duration::from_secs(4));
     assert_eq!(run.json()["counts"]["rotated"], 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn superseded_versions_and_keyrot_passwords_retire_after_grace() {
+    let f = Fixture::start().await;
+    // Grace 0: what a rotation supersedes is retired in the same run.
+    let config = std::fs::read_to_string(&f.config)
+        .unwrap()
+        .replace(r#"grace = "7d""#, r#"grace = "0d""#);
+    std::fs::write(&f.config, config).unwrap();
+
+    f.rotate(&[]).await.expect_code(0);
+    let db = f.versions("db-password");
+    assert_eq!(db.len(), 2);
+    assert!(!db[0].enabled, "the superseded version was not disabled");
+    assert!(db[1].enabled);
+    let first_key = f.versions("billing-secret")[1].tags["keyrot-key-id"].clone();
+
+    // A second rotation supersedes keyrot's first password, which is removed; the password
+    // set up by hand is not keyrot's and stays (remove_foreign is off).
+    let run = f
+        .rotate(&["--force", "--name", "billing-secret", "--format", "json"])
+        .await;
+    run.expect_code(0);
+    let passwords = f.harness.emulator.application_passwords(APP);
+    assert!(
+        !passwords.iter().any(|p| p.key_id == first_key),
+        "superseded keyrot password kept"
+    );
+    assert!(passwords
+        .iter()
+        .any(|p| p.display_name.as_deref() == Some("set up by hand")));
+    let billing = f.versions("billing-secret");
+    assert_eq!(billing.len(), 3);
+    assert!(billing[..2].iter().all(|v| !v.enabled));
+    assert_eq!(
+        credential(&run.json(), "billing-secret")["removed"][0],
+        first_key.as_str()
+    );
+    f.assert_invariant("after retirement");
+    f.assert_no_orphans("after retirement");
+}

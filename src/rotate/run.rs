@@ -73,11 +73,8 @@ async fn run(
         return Ok(());
     }
     if ctx.dry_run {
-        outcome.status = if work.reason.is_some() || state.pending().is_some() {
-            RotationStatus::Planned
-        } else {
-            RotationStatus::UpToDate
-        };
+        // Something is to be done (a rotation, a retirement or a recovery): that is the plan.
+        outcome.status = RotationStatus::Planned;
         if let Some(pending) = state.pending() {
             outcome.message = Some(format!(
                 "rotation {} was interrupted at step {}; the next run finishes or undoes it",
