@@ -658,6 +658,16 @@ async fn bad_config_is_a_usage_error_naming_the_line() {
     assert!(run.stderr.contains(":7"), "no line number: {}", run.stderr);
     assert!(f.harness.emulator.requests().is_empty());
 
+    let run = f.rotate(&["--name", "db-pasword"]).await;
+    run.expect_code(2);
+    assert!(
+        run.stderr
+            .contains("--name db-pasword matches no credential"),
+        "{}",
+        run.stderr
+    );
+    assert!(f.harness.emulator.requests().is_empty());
+
     let missing = f.dir.path().join("missing.toml").display().to_string();
     let run = f
         .harness

@@ -4,63 +4,48 @@ use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
 use crate::model::CredentialRecord;
 
-/// Selects credentials by name globs (any may match; none given selects all) and by tags (all
-/// must match exactly).
-///
-/// Globs match case-insensitively because Key Vault object names are case-insensitive: `DB-*`
-/// and `db-*` name the same credentials there. Tag keys and values are matched exactly.
+/// `--name` globs. They match case-insensitively because Key Vault object names are
+/// case-insensitive: `DB-*` and `db-*` name the same credentials there.
 #[derive(Debug, Clone)]
-pub struct Filter {
-    /// `None` when no `--name` was given, so every name matches.
-    names: Option<GlobSet>,
-    /// The `--name` patterns as typed, in the order of the set's indices.
+pub struct NameGlobs {
+    set: GlobSet,
+    /// The patterns as typed, in the order of the set's indices.
     patterns: Vec<String>,
-    tags: Vec<(String, String)>,
 }
 
-impl Filter {
-    /// Builds a filter from the raw `--name` and `--tag` values.
-    pub fn new(names: &[String], tags: &[String]) -> Result<Filter, String> {
-        let names_given = names;
-        let names = if names.is_empty() {
-            None
-        } else {
-            let mut set = GlobSetBuilder::new();
-            for pattern in names {
-                let glob = GlobBuilder::new(pattern)
-                    .case_insensitive(true)
-                    .build()
-                    .map_err(|error| format!("invalid --name pattern \"{pattern}\": {error}"))?;
-                set.add(glob);
-            }
-            let set = set
+impl NameGlobs {
+    /// `None` when no pattern was given: then every name is selected.
+    pub fn new(patterns: &[String]) -> Result<Option<NameGlobs>, String> {
+        if patterns.is_empty() {
+            return Ok(None);
+        }
+        let mut set = GlobSetBuilder::new();
+        for pattern in patterns {
+            let glob = GlobBuilder::new(pattern)
+                .case_insensitive(true)
                 .build()
-                .map_err(|error| format!("invalid --name patterns: {error}"))?;
-            Some(set)
-        };
-        let tags = tags
-            .iter()
-            .map(|tag| parse_tag(tag))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Filter {
-            names,
-            patterns: names_given.to_vec(),
-            tags,
-        })
+                .map_err(|error| format!("invalid --name pattern \"{pattern}\": {error}"))?;
+            set.add(glob);
+        }
+        let set = set
+            .build()
+            .map_err(|error| format!("invalid --name patterns: {error}"))?;
+        Ok(Some(NameGlobs {
+            set,
+            patterns: patterns.to_vec(),
+        }))
     }
 
-    /// The `--name` patterns that select none of `records` (tags taken into account), so a
-    /// typo is reported instead of silently selecting nothing.
-    pub fn unmatched_patterns<'r>(
-        &self,
-        records: impl IntoIterator<Item = &'r CredentialRecord>,
-    ) -> Vec<&str> {
-        let Some(set) = &self.names else {
-            return Vec::new();
-        };
+    pub fn is_match(&self, name: &str) -> bool {
+        self.set.is_match(name)
+    }
+
+    /// The patterns that select none of `names`, so a typo is reported instead of silently
+    /// selecting nothing.
+    pub fn unmatched<'n>(&self, names: impl IntoIterator<Item = &'n str>) -> Vec<&str> {
         let mut hit = vec![false; self.patterns.len()];
-        for record in records.into_iter().filter(|r| self.tags_match(r)) {
-            for index in set.matches(&record.name) {
+        for name in names {
+            for index in self.set.matches(name) {
                 hit[index] = true;
             }
         }
@@ -70,6 +55,44 @@ impl Filter {
             .filter(|(_, hit)| !hit)
             .map(|(pattern, _)| pattern.as_str())
             .collect()
+    }
+}
+
+/// Selects credentials by name globs (any may match; none given selects all) and by tags (all
+/// must match exactly). Tag keys and values are matched exactly.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    names: Option<NameGlobs>,
+    tags: Vec<(String, String)>,
+}
+
+impl Filter {
+    /// Builds a filter from the raw `--name` and `--tag` values.
+    pub fn new(names: &[String], tags: &[String]) -> Result<Filter, String> {
+        let tags = tags
+            .iter()
+            .map(|tag| parse_tag(tag))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Filter {
+            names: NameGlobs::new(names)?,
+            tags,
+        })
+    }
+
+    /// The `--name` patterns that select none of `records` (tags taken into account).
+    pub fn unmatched_patterns<'r>(
+        &self,
+        records: impl IntoIterator<Item = &'r CredentialRecord>,
+    ) -> Vec<&str> {
+        match &self.names {
+            None => Vec::new(),
+            Some(globs) => globs.unmatched(
+                records
+                    .into_iter()
+                    .filter(|r| self.tags_match(r))
+                    .map(|r| r.name.as_str()),
+            ),
+        }
     }
 
     fn tags_match(&self, record: &CredentialRecord) -> bool {
@@ -83,7 +106,7 @@ impl Filter {
         let name_matches = self
             .names
             .as_ref()
-            .is_none_or(|set| set.is_match(&record.name));
+            .is_none_or(|globs| globs.is_match(&record.name));
         name_matches && self.tags_match(record)
     }
 }

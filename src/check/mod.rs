@@ -22,7 +22,7 @@ pub(crate) mod fixtures;
 
 pub use classify::classify;
 pub use duration::parse_duration;
-pub use filter::Filter;
+pub use filter::{Filter, NameGlobs};
 pub use finding::{Finding, Severity, State};
 pub use outcome::{most_urgent_first, CheckReport, Counts, Status};
 pub use policy::{NoExpiry, Policy};

@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use azure_core::credentials::TokenCredential;
 use futures::StreamExt;
-use globset::{GlobBuilder, GlobSetBuilder};
 use time::OffsetDateTime;
 
 use crate::auth::{AuthEnv, KeyrotCredential};
+use crate::check::NameGlobs;
 use crate::ci::{self, CiSystem};
 use crate::cli::{GlobalArgs, RotateArgs, RotateFormat};
 use crate::graph::GraphClient;
@@ -94,37 +94,15 @@ fn select<'c>(
     all: &'c [CredentialSpec],
     names: &[String],
 ) -> Result<Vec<&'c CredentialSpec>, Failure> {
-    if names.is_empty() {
+    let Some(globs) = NameGlobs::new(names).map_err(Failure::Usage)? else {
         return Ok(all.iter().collect());
-    }
-    let mut set = GlobSetBuilder::new();
-    for pattern in names {
-        let glob = GlobBuilder::new(pattern)
-            .case_insensitive(true)
-            .build()
-            .map_err(|e| Failure::Usage(format!("invalid --name pattern {pattern:?}: {e}")))?;
-        set.add(glob);
-    }
-    let set = set
-        .build()
-        .map_err(|e| Failure::Usage(format!("invalid --name patterns: {e}")))?;
-    let mut hit = vec![false; names.len()];
-    let selected: Vec<&CredentialSpec> = all
-        .iter()
-        .filter(|spec| {
-            let matches = set.matches(&spec.name);
-            for &i in &matches {
-                hit[i] = true;
-            }
-            !matches.is_empty()
-        })
-        .collect();
-    if let Some((pattern, _)) = names.iter().zip(&hit).find(|(_, hit)| !**hit) {
+    };
+    if let Some(pattern) = globs.unmatched(all.iter().map(|s| s.name.as_str())).first() {
         return Err(Failure::Usage(format!(
             "--name {pattern} matches no credential of the config"
         )));
     }
-    Ok(selected)
+    Ok(all.iter().filter(|s| globs.is_match(&s.name)).collect())
 }
 
 fn timing(args: &RotateArgs, specs: &[&CredentialSpec]) -> Result<LockTiming, Failure> {
