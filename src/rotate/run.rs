@@ -416,7 +416,8 @@ fn commit_tags(
         .map(|c| c.tags.clone())
         .unwrap_or_default()
         .into_iter()
-        .filter(|(k, _)| !k.starts_with("keyrot-"))
+        // keyrot's own tags describe the previous rotation; they are written afresh below.
+        .filter(|(k, _)| !k.to_ascii_lowercase().starts_with("keyrot"))
         .collect();
     tags.extend(spec.tags.clone());
     tags.insert(plan::TAG_ROTATION_ID.into(), rotation_id.into());
