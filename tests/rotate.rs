@@ -552,6 +552,8 @@ async fn fault_at(route: &str, kind: &str) {
         }
         "500" => rule.status = Some(500),
         "drop" => rule.drop = true,
+        // The call takes effect but its answer is lost: the client cannot know.
+        "lost" => rule.drop_after = true,
         // The call hangs past the command's whole --timeout budget.
         "timeout" => rule.latency_ms = Some(20_000),
         _ => unreachable!(),
@@ -586,6 +588,26 @@ async fn fault_at(route: &str, kind: &str) {
         );
     }
     f.assert_invariant(&format!("after {kind} at {route}"));
+    if kind == "lost" && route == "graph.addPassword" {
+        // The transport retried the POST whose answer was lost, so Entra made two passwords
+        // with the rotation's display name; only one can be committed.
+        let adds = f
+            .harness
+            .emulator
+            .requests()
+            .iter()
+            .filter(|r| r.route == route)
+            .count();
+        assert!(
+            adds >= 2,
+            "the lost addPassword was not retried ({adds} calls)"
+        );
+    }
+    if run.code == 0 {
+        // A run that completed left nothing behind, even when an answer was lost and the
+        // call was made twice.
+        f.assert_no_orphans(&format!("after {kind} at {route}"));
+    }
     f.harness.emulator.clear_faults();
     let rerun = rerun_until_unlocked(&f, &[]).await;
     rerun.expect_code(0);
@@ -632,6 +654,11 @@ fault_tests! {
     fault_429_getting_a_token: "token", "429";
     fault_500_getting_a_token: "token", "500";
     fault_drop_getting_a_token: "token", "drop";
+    lost_answer_writing_a_version: "secrets.set", "lost";
+    lost_answer_updating_a_version: "secrets.update", "lost";
+    lost_answer_adding_a_password: "graph.addPassword", "lost";
+    lost_answer_removing_a_password: "graph.removePassword", "lost";
+    lost_answer_getting_a_token: "token", "lost";
     timeout_listing_versions: "secrets.versions", "timeout";
     timeout_reading_a_secret: "secrets.get", "timeout";
     timeout_writing_a_version: "secrets.set", "timeout";

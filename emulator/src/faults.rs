@@ -28,6 +28,10 @@ pub struct FaultRule {
     /// Close the TCP connection without any response.
     #[serde(default)]
     pub drop: bool,
+    /// Carry the request out, then close the connection without its response: the write
+    /// happened but the client cannot know (a lost answer, as on a flaky network).
+    #[serde(default)]
+    pub drop_after: bool,
     /// Answer 200 with a corrupt body.
     #[serde(default)]
     pub body: Option<FaultBody>,
@@ -46,6 +50,7 @@ impl FaultRule {
             status: None,
             retry_after: None,
             drop: false,
+            drop_after: false,
             body: None,
             count: None,
         }
@@ -71,6 +76,7 @@ pub struct FaultDecision {
 #[derive(Debug, Clone, PartialEq)]
 pub enum FaultAction {
     Drop,
+    DropAfter,
     Status {
         status: u16,
         retry_after: Option<u64>,
@@ -110,6 +116,8 @@ impl Faults {
             }
             let action = if rule.drop {
                 Some(FaultAction::Drop)
+            } else if rule.drop_after {
+                Some(FaultAction::DropAfter)
             } else if let Some(status) = rule.status {
                 Some(FaultAction::Status {
                     status,

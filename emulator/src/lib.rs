@@ -123,6 +123,11 @@
 //! count = 1
 //! ```
 //!
+//! A fault rule also takes `latency_ms`, `drop = true` (close the connection before handling
+//! the request), `drop_after = true` (carry the request out, then close the connection without
+//! its answer: a lost answer, so a client that retries a write makes it twice), `body =
+//! "Html" | "Truncated"` and `vault`; see [`FaultRule`].
+//!
 //! `[[client]]` fields: `client_id` (required), `object_id`, `display_name`, `secrets`,
 //! `certificates`, `federated_subjects`, `owners`, `graph_permissions`. Secret fields: `value`
 //! (required), `key_id` (GUID; default derived from the client id and position), `display_name`,

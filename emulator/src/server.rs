@@ -233,6 +233,7 @@ async fn handle(
     }
 
     let mut body_fault = None;
+    let drop_after = decision.action == Some(FaultAction::DropAfter);
     let resp = match decision.action {
         Some(FaultAction::Drop) => {
             record(&req, 0);
@@ -299,6 +300,9 @@ async fn handle(
         _ => resp,
     };
     record(&req, resp.status);
+    if drop_after {
+        return Err(DropConnection);
+    }
     Ok(to_hyper(resp))
 }
 

@@ -263,3 +263,29 @@ async fn ca_file_and_shutdown() {
     env.emu.shutdown().await;
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
 }
+
+#[tokio::test]
+async fn a_lost_answer_still_carries_the_write_out() {
+    let env = start().await;
+    let t = env.token().await;
+    let url = format!("{}/secrets/lost-answer?api-version=7.5", env.vault("kv1"));
+    env.emu.add_fault(FaultRule {
+        drop_after: true,
+        count: Some(1),
+        ..rule("secrets.set")
+    });
+    let err = env
+        .http
+        .put(&url)
+        .bearer_auth(&t)
+        .json(&serde_json::json!({"value": "written"}))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(!err.is_status(), "{err}");
+    // The client saw nothing, but the version exists, and the log says what it answered.
+    assert_eq!(env.emu.requests().last().unwrap().status, 200);
+    let versions = env.emu.secret_versions("kv1", "lost-answer");
+    assert_eq!(versions.len(), 1);
+    assert_eq!(versions[0].value.as_ref().unwrap().expose(), "written");
+}

@@ -87,17 +87,18 @@ pub enum Decision {
     Lost,
 }
 
-/// Pure: who holds the lock, given every bid, our bid's version and the time.
-pub fn decide(bids: &[Bid], mine: &str, now: OffsetDateTime) -> Decision {
+/// Pure: who holds the lock, given every bid, our run's id and the time. Bids are ours by run
+/// id, not by version: a bid whose write was retried after a lost answer exists twice, and
+/// both are ours.
+pub fn decide(bids: &[Bid], my_run: &str, now: OffsetDateTime) -> Decision {
+    let ours = |b: &Bid| b.run_id.as_deref() == Some(my_run);
     let holder = bids
         .iter()
         .filter(|b| b.live(now))
         .min_by(|a, b| (a.created, &a.version).cmp(&(b.created, &b.version)));
     match holder {
-        Some(bid) if bid.version == mine => Decision::Held,
-        Some(bid) if bids.iter().any(|b| b.version == mine && b.live(now)) => {
-            Decision::HeldBy(bid.clone())
-        }
+        Some(bid) if ours(bid) => Decision::Held,
+        Some(bid) if bids.iter().any(|b| ours(b) && b.live(now)) => Decision::HeldBy(bid.clone()),
         _ => Decision::Lost,
     }
 }
@@ -129,15 +130,18 @@ mod tests {
     #[test]
     fn the_earliest_live_bid_holds_the_lock() {
         let bids = [bid("b", -5, 600, true), bid("a", -3, 600, true)];
-        assert_eq!(decide(&bids, "b", NOW), Decision::Held);
-        assert_eq!(decide(&bids, "a", NOW), Decision::HeldBy(bids[0].clone()));
+        assert_eq!(decide(&bids, "run-b", NOW), Decision::Held);
+        assert_eq!(
+            decide(&bids, "run-a", NOW),
+            Decision::HeldBy(bids[0].clone())
+        );
     }
 
     #[test]
     fn a_tie_in_the_same_second_is_broken_by_version_and_both_runs_agree() {
         let bids = [bid("f00", -1, 600, true), bid("0ab", -1, 600, true)];
-        assert_eq!(decide(&bids, "0ab", NOW), Decision::Held);
-        assert!(matches!(decide(&bids, "f00", NOW), Decision::HeldBy(b) if b.version == "0ab"));
+        assert_eq!(decide(&bids, "run-0ab", NOW), Decision::Held);
+        assert!(matches!(decide(&bids, "run-f00", NOW), Decision::HeldBy(b) if b.version == "0ab"));
     }
 
     #[test]
@@ -148,22 +152,22 @@ mod tests {
             bid("crashed", -90, 60, true),
             bid("me", -1, 600, true),
         ];
-        assert_eq!(decide(&bids, "me", NOW), Decision::Held);
+        assert_eq!(decide(&bids, "run-me", NOW), Decision::Held);
     }
 
     #[test]
     fn a_lease_ending_exactly_now_is_over() {
         let bids = [bid("old", -60, 60, true), bid("me", -1, 600, true)];
-        assert_eq!(decide(&bids, "me", NOW), Decision::Held);
+        assert_eq!(decide(&bids, "run-me", NOW), Decision::Held);
     }
 
     #[test]
     fn our_own_dead_bid_never_holds() {
         let bids = [bid("me", -10, 5, true)];
-        assert_eq!(decide(&bids, "me", NOW), Decision::Lost);
+        assert_eq!(decide(&bids, "run-me", NOW), Decision::Lost);
         let bids = [bid("me", -1, 600, false)];
-        assert_eq!(decide(&bids, "me", NOW), Decision::Lost);
-        assert_eq!(decide(&[], "me", NOW), Decision::Lost);
+        assert_eq!(decide(&bids, "run-me", NOW), Decision::Lost);
+        assert_eq!(decide(&[], "run-me", NOW), Decision::Lost);
     }
 
     #[test]
@@ -181,11 +185,28 @@ mod tests {
                     .filter(|b| b.created <= me.created)
                     .cloned()
                     .collect();
-                decide(&seen, &me.version, NOW + Duration::seconds(10)) == Decision::Held
+                decide(
+                    &seen,
+                    me.run_id.as_deref().unwrap(),
+                    NOW + Duration::seconds(10),
+                ) == Decision::Held
             })
             .map(|b| b.version.as_str())
             .collect();
         assert_eq!(held, ["e"]);
+    }
+
+    #[test]
+    fn a_bid_written_twice_by_one_run_is_still_that_runs() {
+        // The answer to the first write was lost, the transport wrote again: two bids, one run.
+        let mut first = bid("a1", -2, 600, true);
+        let mut again = bid("a2", -1, 600, true);
+        first.run_id = Some("run-a".into());
+        again.run_id = Some("run-a".into());
+        let rival = bid("b", -1, 600, true);
+        let bids = [first, again, rival];
+        assert_eq!(decide(&bids, "run-a", NOW), Decision::Held);
+        assert!(matches!(decide(&bids, "run-b", NOW), Decision::HeldBy(h) if h.version == "a1"));
     }
 
     #[test]

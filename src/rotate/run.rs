@@ -101,12 +101,7 @@ async fn run(
     let result = locked(ctx, vault, spec, &held, outcome).await;
     // Released whatever happened: a held lock only blocks others until its lease ends anyway,
     // and the journal, not the lock, is what the next run recovers from.
-    if let Err(e) = vault
-        .set_version_enabled(&lock::lock_secret_name(&spec.name), &held.version, false)
-        .await
-    {
-        tracing::warn!("cannot release the lock of {}: {e}", spec.name);
-    }
+    withdraw(vault, &spec.name, &held.bids).await;
     result
 }
 
@@ -263,7 +258,7 @@ async fn retire(
     outcome: &mut CredentialOutcome,
 ) -> Result<(), Failed> {
     let now = OffsetDateTime::now_utc();
-    let work = state.work(spec, now, false, outcome.rotation_id.as_deref());
+    let work = state.work(spec, now, false, None);
     for version in &work.disable {
         vault
             .set_version_enabled(&spec.name, version, false)
@@ -502,7 +497,13 @@ impl State {
                 plan::passwords_to_remove(
                     &passwords,
                     &self.versions,
-                    in_flight.or(self.pending().map(|e| e.rotation_id.as_str())),
+                    // Only a rotation that has not committed can have a password no version
+                    // holds yet; once committed, its extra passwords (a retried addPassword
+                    // whose first answer was lost) are orphans like any other.
+                    in_flight.or(self
+                        .pending()
+                        .filter(|e| e.step < Step::Committed)
+                        .map(|e| e.rotation_id.as_str())),
                     spec.grace,
                     *remove_foreign,
                     now,
@@ -554,7 +555,8 @@ async fn write_journal(vault: &Vault, credential: &str, entry: &Entry) -> Result
 
 /// A lock this run holds: its bid's version and lease.
 struct Held {
-    version: String,
+    /// This run's bid versions, all disabled on release.
+    bids: Vec<String>,
     lease_until: OffsetDateTime,
 }
 
@@ -589,10 +591,6 @@ async fn acquire(ctx: &Context, vault: &Vault, credential: &str) -> Result<Acqui
             },
         )
         .await?;
-    let mine = bid
-        .version
-        .clone()
-        .ok_or_else(|| Failed("Key Vault answered the lock bid without a version id".into()))?;
     tokio::time::sleep(ctx.timing.settle).await;
     let bids: Vec<Bid> = vault
         .secret_versions(&name)
@@ -600,19 +598,33 @@ async fn acquire(ctx: &Context, vault: &Vault, credential: &str) -> Result<Acqui
         .iter()
         .filter_map(Bid::from_record)
         .collect();
-    match lock::decide(&bids, &mine, OffsetDateTime::now_utc()) {
+    // Every live bid of this run (one, or two if a lost answer made the write happen twice).
+    let ours: Vec<String> = bids
+        .iter()
+        .filter(|b| b.run_id.as_deref() == Some(ctx.run_id.as_str()) && b.enabled)
+        .map(|b| b.version.clone())
+        .collect();
+    match lock::decide(&bids, &ctx.run_id, OffsetDateTime::now_utc()) {
         Decision::Held => Ok(Acquired::Held(Held {
-            version: mine,
+            bids: ours,
             lease_until: bid.expires.unwrap_or(lease_until),
         })),
         decision => {
-            if let Err(e) = vault.set_version_enabled(&name, &mine, false).await {
-                tracing::warn!("cannot withdraw the lock bid for {credential}: {e}");
-            }
+            withdraw(vault, credential, &ours).await;
             Ok(Acquired::Busy(match decision {
                 Decision::HeldBy(holder) => holder.run_id,
                 _ => None,
             }))
+        }
+    }
+}
+
+/// Disables this run's bids. Best effort: a bid left enabled only blocks until its lease ends.
+async fn withdraw(vault: &Vault, credential: &str, bids: &[String]) {
+    let name = lock::lock_secret_name(credential);
+    for version in bids {
+        if let Err(e) = vault.set_version_enabled(&name, version, false).await {
+            tracing::warn!("cannot withdraw the lock bid of {credential}: {e}");
         }
     }
 }
