@@ -311,20 +311,30 @@ pub async fn client_secret_works(
     transport: &Arc<KeyrotTransport>,
 ) -> Result<(), String> {
     let tenant_id = env.first(TENANT_ID).ok_or_else(|| missing(TENANT_ID))?;
-    let credential = ClientSecretCredential::new(
-        tenant_id,
-        client_id.to_string(),
-        Secret::new(secret.expose().to_string()),
-        Some(ClientSecretCredentialOptions {
-            client_options: identity_options(transport, env),
-        }),
-    )
-    .map_err(|e| summarize(&e))?;
-    credential
+    client_secret_credential(env, tenant_id, client_id, secret.expose(), transport)
+        .map_err(|e| summarize(&e))?
         .get_token(&[scope], None)
         .await
         .map(|_| ())
         .map_err(|e| summarize(&e))
+}
+
+/// A client-secret credential through keyrot's transport and authority host.
+fn client_secret_credential(
+    env: &AuthEnv,
+    tenant_id: &str,
+    client_id: &str,
+    secret: &str,
+    transport: &Arc<KeyrotTransport>,
+) -> azure_core::Result<Arc<ClientSecretCredential>> {
+    ClientSecretCredential::new(
+        tenant_id,
+        client_id.to_string(),
+        Secret::new(secret.to_string()),
+        Some(ClientSecretCredentialOptions {
+            client_options: identity_options(transport, env),
+        }),
+    )
 }
 
 fn missing(names: &[&str]) -> String {
@@ -353,15 +363,8 @@ fn try_build(
                 .ok_or_else(|| missing(&["AZURE_CLIENT_SECRET"]))?;
             let client_id = env.first(CLIENT_ID).ok_or_else(|| missing(CLIENT_ID))?;
             let tenant_id = env.first(TENANT_ID).ok_or_else(|| missing(TENANT_ID))?;
-            let credential = ClientSecretCredential::new(
-                tenant_id,
-                client_id.to_string(),
-                Secret::new(secret.to_string()),
-                Some(ClientSecretCredentialOptions {
-                    client_options: identity_options(transport, env),
-                }),
-            )
-            .map_err(sdk_error)?;
+            let credential = client_secret_credential(env, tenant_id, client_id, secret, transport)
+                .map_err(sdk_error)?;
             ready(
                 format!("client secret for client {client_id} in tenant {tenant_id}"),
                 credential,

@@ -17,8 +17,8 @@
 //! Ids are validated as GUIDs before they go into a URL. The token comes from the same
 //! credential chain as Key Vault's, for the scope `{origin of --graph-url}/.default`
 //! (`https://graph.microsoft.com/.default`; `https://graph.microsoft.us/.default` for US
-//! Government). A loopback `--graph-url` (`https://graph.localhost:8443`, an emulator) stands
-//! in for the public cloud and asks for `https://graph.microsoft.com/.default`.
+//! Government; `https://graph.localhost:8443/.default` for the emulator, whose Entra knows its
+//! own Graph as a sovereign cloud's does).
 //!
 //! Least privilege (Microsoft Graph *application* permissions, admin-consented):
 //! - `keyrot check --app`: `Application.Read.All`.
@@ -55,7 +55,6 @@ pub const TAG_KEY_ID: &str = "keyrot-key-id";
 
 /// The public cloud's Microsoft Graph (`--graph-url`'s default).
 pub const DEFAULT_GRAPH_URL: &str = "https://graph.microsoft.com";
-const PUBLIC_GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
 const SELECT: &str = "id,appId,displayName,passwordCredentials,keyCredentials";
 
 /// What reading needs, and what writing needs (the text of the 403 fix).
@@ -302,22 +301,8 @@ pub fn parse_graph_url(input: &str) -> Result<(String, String), String> {
         ));
     }
     let origin = url.origin().ascii_serialization();
-    let scope = if is_loopback(host) {
-        PUBLIC_GRAPH_SCOPE.to_owned()
-    } else {
-        format!("{origin}/.default")
-    };
+    let scope = format!("{origin}/.default");
     Ok((origin, scope))
-}
-
-fn is_loopback(host: &str) -> bool {
-    let host = host.trim_end_matches('.');
-    host.eq_ignore_ascii_case("localhost")
-        || host.to_ascii_lowercase().ends_with(".localhost")
-        || host
-            .trim_matches(|c| c == '[' || c == ']')
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// What a call is doing, for messages and for the 403 fix.
@@ -1177,15 +1162,14 @@ mod tests {
             ok("https://microsoftgraph.chinacloudapi.cn:443/").1,
             "https://microsoftgraph.chinacloudapi.cn/.default"
         );
-        // An emulator on loopback stands in for the public cloud.
+        // The emulator's Graph is a cloud of its own, port and all.
         assert_eq!(
             ok("https://graph.localhost:8443"),
             (
                 "https://graph.localhost:8443".to_owned(),
-                PUBLIC_GRAPH_SCOPE.to_owned()
+                "https://graph.localhost:8443/.default".to_owned()
             )
         );
-        assert_eq!(ok("https://127.0.0.1:9/").1, PUBLIC_GRAPH_SCOPE);
         for bad in [
             "graph.microsoft.com",
             "http://graph.microsoft.com",

@@ -141,10 +141,9 @@ fn tenant_not_found(shared: &Shared, req: &Req, tenant: &str) -> Resp {
 /// Entra does not know it.
 fn audience_for(resource: &str) -> Option<String> {
     let bare = resource.trim_end_matches('/');
-    KNOWN_RESOURCES
-        .iter()
-        .any(|r| r.eq_ignore_ascii_case(bare))
-        .then(|| resource.to_owned())
+    (KNOWN_RESOURCES.iter().any(|r| r.eq_ignore_ascii_case(bare))
+        || crate::graph::is_graph_audience(bare))
+    .then(|| resource.to_owned())
 }
 
 fn issue_token(shared: &Shared, client_id: &str, object_id: &str, audience: &str) -> (String, i64) {

@@ -56,9 +56,19 @@ const APP_PROPERTIES: &[&str] = &[
     "web",
 ];
 
+/// This emulated cloud's own Graph (`https://graph.localhost[:port]`), as a sovereign cloud
+/// has its own (`https://graph.microsoft.us`): clients ask for `{their --graph-url}/.default`.
+pub const GRAPH_LOCAL_RESOURCE: &str = "https://graph.localhost";
+
 pub fn is_graph_audience(aud: &str) -> bool {
-    let a = aud.trim_end_matches('/');
-    a.eq_ignore_ascii_case(GRAPH_RESOURCE) || a.eq_ignore_ascii_case(GRAPH_APP_ID)
+    let a = aud.trim_end_matches('/').to_ascii_lowercase();
+    let local = a.strip_prefix(GRAPH_LOCAL_RESOURCE).is_some_and(|rest| {
+        rest.is_empty()
+            || rest
+                .strip_prefix(':')
+                .is_some_and(|port| port.parse::<u16>().is_ok())
+    });
+    local || a == GRAPH_RESOURCE || a == GRAPH_APP_ID
 }
 
 /// How a request names an application.

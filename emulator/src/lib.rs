@@ -144,8 +144,9 @@
 //! reads, `hint` is the first three characters) and `keyCredentials` from `certificates`.
 //!
 //! - **Tokens.** Graph accepts only emulator tokens whose audience is
-//!   `https://graph.microsoft.com` (or Graph's app id `00000003-0000-0000-c000-000000000000`),
-//!   i.e. issued for scope `https://graph.microsoft.com/.default`. Such tokens carry the client's
+//!   `https://graph.microsoft.com` (or Graph's app id `00000003-0000-0000-c000-000000000000`)
+//!   or this emulated cloud's own Graph, `https://graph.localhost[:port]` (as a sovereign cloud
+//!   has its own), i.e. issued for scope `{one of those}/.default`. Such tokens carry the client's
 //!   `graph_permissions` as the `roles` claim (captured when the token is issued, as in Entra).
 //!   Missing token → 401 `InvalidAuthenticationToken` "Access token is empty."; a Key Vault token
 //!   → 401 "Access token validation failure. Invalid audience."; expired → 401 "Lifetime

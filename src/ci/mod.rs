@@ -80,11 +80,6 @@ impl CiChoice {
     }
 }
 
-/// The system to speak to for `--ci` (`auto` detects it with [`CiSystem::detect`]).
-pub fn detect(choice: CiChoice, env: impl Fn(&str) -> Option<String>) -> CiSystem {
-    choice.resolve(&env)
-}
-
 /// How serious an annotation is, in either system.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Level {
@@ -119,16 +114,6 @@ pub fn annotate(
         (CiSystem::None, _) => return Ok(()),
     };
     writeln!(out, "{line}")
-}
-
-/// [`annotate`] at error level.
-pub fn error_line(
-    system: CiSystem,
-    out: &mut dyn Write,
-    title: &str,
-    message: &str,
-) -> io::Result<()> {
-    annotate(system, out, Level::Error, title, message)
 }
 
 /// Strings a hostile vault, tag, message or secret could hold, for round-trip tests.
@@ -225,8 +210,7 @@ mod tests {
         assert_eq!(names, ["auto", "github", "azure", "none"]);
         assert_eq!(CiChoice::default(), CiChoice::Auto);
         assert_eq!(
-            detect(CiChoice::Auto, |name| (name == "TF_BUILD")
-                .then(|| "True".into())),
+            CiChoice::Auto.resolve(&|name: &str| (name == "TF_BUILD").then(|| "True".into())),
             CiSystem::Azure
         );
     }
@@ -257,7 +241,7 @@ mod tests {
         );
         assert_eq!(annotated(CiSystem::None, Level::Error), "");
         let mut out = Vec::new();
-        error_line(CiSystem::GitHub, &mut out, "t", "m").unwrap();
+        annotate(CiSystem::GitHub, &mut out, Level::Error, "t", "m").unwrap();
         assert_eq!(out, b"::error title=t::m\n");
     }
 }

@@ -68,7 +68,7 @@ pub async fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<Outcome, Failu
         .filter(|r| filter.matches(r) && !crate::rotate::is_internal(r))
         .collect();
     let publisher = Publisher {
-        system: ci::detect(global.ci, ci::process_env),
+        system: global.ci.resolve(&ci::process_env),
         env: &ci::process_env,
         report_path: args.report.as_deref(),
         temp_dir: std::env::temp_dir(),

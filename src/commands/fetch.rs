@@ -147,7 +147,7 @@ fn refuse(vault: &VaultUrl, refused: &[(String, String)], system: CiSystem) -> O
     for (name, why) in refused {
         let message = format!("{name} in {vault}: {why}");
         let title = format!("keyrot fetch refused {name}");
-        let _ = ci::error_line(system, &mut stdout, &title, &message);
+        let _ = ci::annotate(system, &mut stdout, ci::Level::Error, &title, &message);
     }
     let _ = stdout.flush();
     let lines: Vec<String> = refused
