@@ -10,6 +10,12 @@ use std::fmt;
 use serde::Serialize;
 use time::OffsetDateTime;
 
+/// Tag keyrot writes on each secret version it commits: the instant (RFC 3339, UTC) until
+/// which the versions it superseded stay enabled. `rotate` disables them from then on; `check`
+/// reports them as `in_grace` until then. The contract between rotation and the gate, which
+/// often runs without keyrot.toml.
+pub const TAG_GRACE_ENDS: &str = "keyrot-grace-ends";
+
 /// Where a credential lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -95,6 +95,7 @@
 //! [[vault.secret]]
 //! name = "api-key"
 //! [[vault.secret.version]]          # oldest first; the last is "latest"
+//! id = "f00d0000000000000000000000000001" # optional (random); fixes the version id
 //! value = "v1"
 //! exp = "+10d"
 //! [[vault.secret.version]]

@@ -375,6 +375,10 @@ pub struct SecretSeed {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VersionSeed {
+    /// The version id (32 hex digits in Azure); random when absent. Lets a seed hold versions
+    /// written in the same second whose ids sort against their write order.
+    #[serde(default)]
+    pub id: Option<String>,
     #[serde(default)]
     pub value: Option<Redacted>,
     #[serde(default)]

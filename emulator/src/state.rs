@@ -364,6 +364,7 @@ fn build_client(c: &ClientSeed, start: i64) -> Client {
 }
 
 struct VersionDraft<'a> {
+    id: Option<&'a String>,
     value: Option<&'a Redacted>,
     enabled: Option<bool>,
     nbf: Option<&'a TimeSpec>,
@@ -393,7 +394,7 @@ fn build_versions(
                 .map_or(start - (n - 1 - i as i64) * 30 * 86_400, |t| {
                     t.resolve(start)
                 });
-            new_version(
+            let mut version = new_version(
                 kind,
                 name,
                 d.value.cloned(),
@@ -405,7 +406,11 @@ fn build_versions(
                 d.tags.clone(),
                 subject,
                 kty,
-            )
+            );
+            if let Some(id) = d.id {
+                version.id = id.clone();
+            }
+            version
         })
         .collect();
     out.sort_by_key(|v| v.created);
@@ -477,6 +482,7 @@ pub fn new_version(
 fn secret_item(s: &SecretSeed, start: i64) -> Item {
     let drafts = if s.versions.is_empty() {
         vec![VersionDraft {
+            id: None,
             value: s.value.as_ref(),
             enabled: s.enabled,
             nbf: s.nbf.as_ref(),
@@ -489,6 +495,7 @@ fn secret_item(s: &SecretSeed, start: i64) -> Item {
         s.versions
             .iter()
             .map(|v| VersionDraft {
+                id: v.id.as_ref(),
                 value: v.value.as_ref(),
                 enabled: v.enabled,
                 nbf: v.nbf.as_ref(),
@@ -515,6 +522,7 @@ fn secret_item(s: &SecretSeed, start: i64) -> Item {
 fn object_item(o: &ObjectSeed, kind: ObjectKind, start: i64) -> Item {
     let drafts = if o.versions.is_empty() {
         vec![VersionDraft {
+            id: None,
             value: None,
             enabled: o.enabled,
             nbf: o.nbf.as_ref(),
@@ -527,6 +535,7 @@ fn object_item(o: &ObjectSeed, kind: ObjectKind, start: i64) -> Item {
         o.versions
             .iter()
             .map(|v| VersionDraft {
+                id: None,
                 value: None,
                 enabled: v.enabled,
                 nbf: v.nbf.as_ref(),
