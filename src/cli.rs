@@ -13,8 +13,11 @@ const EXIT_CODES: &str = "\
 Exit codes:
   0  ok: the gate passed (warnings included)
   1  the gate failed (a credential expired, expires inside the fail window, or --strict and a warning)
-  2  usage or configuration error (bad flag, vault name, duration, CA file, …)
-  3  runtime error (authentication, network, TLS, permission, vault not found, malformed answer)
+  2  usage or configuration error (bad flag, vault name, duration, CA file, a --name or --tag
+     that selects nothing, …)
+  3  runtime error (authentication, network, TLS, permission, vault not found, malformed answer);
+     for check: something could not be read, even if what could be read failed the gate (the
+     report still covers everything readable)
   4  rotation in progress (`keyrot rotate`: another run holds a credential's lock)";
 
 #[derive(Debug, Parser)]
@@ -41,7 +44,8 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "KEYROT_CA_CERT", value_name = "FILE")]
     pub ca_cert: Option<PathBuf>,
 
-    /// Budget for retries and slow answers: 30s, 2m, or bare seconds. For check and fetch it
+    /// Budget for retries and slow answers, with its unit: 30s, 2m (a bare number is refused:
+    /// give a unit). For check and fetch it
     /// bounds the whole command; for rotate, each call (a rotation's length is bounded by its
     /// lock lease and verify_timeout instead). Transient failures (429, 5xx, resets, timeouts)
     /// are retried within it, honouring Retry-After; others fail at once.
@@ -174,6 +178,10 @@ pub struct GateArgs {
     pub output: Option<PathBuf>,
 }
 
+/// Version listings in flight by default (`check --versions`). Measured on 1,000 secrets at
+/// 20 ms a request: 8 in flight took 3.46 s, 32 took 1.56 s with the server's latency flat.
+pub const DEFAULT_CONCURRENCY: u16 = 32;
+
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// Vault name (myvault → https://myvault.vault.azure.net) or URL; repeatable. Required
@@ -210,19 +218,25 @@ pub struct CheckArgs {
     )]
     pub kinds: Vec<KindArg>,
 
-    /// Also list each secret's versions and report superseded versions still enabled.
+    /// Also list each secret's versions: report superseded versions still enabled (in_grace
+    /// while keyrot's grace period runs, then stale_enabled_version), and a disabled current
+    /// version whose older version is still enabled (current_disabled). Without it keyrot sees
+    /// only each secret's current version.
     #[arg(long)]
     pub versions: bool,
 
-    /// Most version listings in flight at once (with --versions).
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    /// Most version listings in flight at once, per vault (with --versions); they start as
+    /// the list pages arrive.
+    #[arg(long, default_value_t = DEFAULT_CONCURRENCY, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
 
-    /// Only credentials whose name matches this glob; repeatable.
+    /// Only credentials whose name matches this glob; repeatable. A pattern that selects
+    /// nothing is an error (exit 2).
     #[arg(long = "name", value_name = "GLOB")]
     pub names: Vec<String>,
 
-    /// Only credentials with this tag; repeatable (all must match).
+    /// Only credentials with this tag; repeatable (all must match). Tags that select nothing
+    /// are an error (exit 2). A secret's older versions go with it.
     #[arg(long = "tag", value_name = "KEY=VALUE")]
     pub tags: Vec<String>,
 
@@ -407,8 +421,9 @@ pub struct EmulatorArgs {
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Also report superseded secret versions that are still enabled.
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    /// Also list each secret's versions, like `check --versions` (superseded versions still
+    /// enabled, a disabled current version).
+    #[arg(long)]
     pub versions: bool,
 
     #[command(flatten)]

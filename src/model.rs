@@ -174,6 +174,82 @@ pub struct Superseded {
     pub at: Option<OffsetDateTime>,
 }
 
+/// Something a command was asked to read and could not: a vault's listing of one kind, one
+/// secret's versions, or an Entra application. `check` reports it beside the credentials it
+/// could read instead of discarding them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadError {
+    pub source: Source,
+    /// The vault's URL (Key Vault), or the application id as given (Entra).
+    pub location: String,
+    /// Key Vault only: the kind of object whose listing failed.
+    pub kind: Option<Kind>,
+    /// Set when one secret's versions could not be listed or told apart.
+    pub name: Option<String>,
+    pub reason: ReadFailure,
+    /// What happened and how to fix it, in the reader's words (names the vault or application).
+    pub message: String,
+}
+
+/// Why something could not be read, as scripts may want to tell cases apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadFailure {
+    /// 404: the vault, or the application, does not exist (or the URL is wrong).
+    NotFound,
+    /// 403: the identity lacks a role or permission.
+    Forbidden,
+    /// 401: the service refused the token.
+    Unauthorized,
+    /// No token could be obtained.
+    Authentication,
+    /// 429 after the transport's retries.
+    Throttled,
+    /// 5xx after the transport's retries.
+    ServiceError,
+    /// Any other HTTP status.
+    Http,
+    /// DNS, TLS, a refused or dropped connection, a timeout.
+    Connection,
+    /// The answer was not what the API defines.
+    Malformed,
+    /// A secret changed while keyrot read it, so its current version could not be told apart.
+    Changed,
+    /// Anything else (a client that could not be set up, say).
+    Other,
+}
+
+impl ReadFailure {
+    /// The reason an HTTP error status stands for.
+    pub fn from_status(status: u16) -> ReadFailure {
+        match status {
+            401 => ReadFailure::Unauthorized,
+            403 => ReadFailure::Forbidden,
+            404 => ReadFailure::NotFound,
+            429 => ReadFailure::Throttled,
+            500..=599 => ReadFailure::ServiceError,
+            _ => ReadFailure::Http,
+        }
+    }
+
+    /// The name used in JSON (`not_found`, `forbidden`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReadFailure::NotFound => "not_found",
+            ReadFailure::Forbidden => "forbidden",
+            ReadFailure::Unauthorized => "unauthorized",
+            ReadFailure::Authentication => "authentication",
+            ReadFailure::Throttled => "throttled",
+            ReadFailure::ServiceError => "service_error",
+            ReadFailure::Http => "http",
+            ReadFailure::Connection => "connection",
+            ReadFailure::Malformed => "malformed",
+            ReadFailure::Changed => "changed",
+            ReadFailure::Other => "other",
+        }
+    }
+}
+
 /// A secret's value. It has no `Debug` or `Display` that shows it, so it cannot reach a log,
 /// an error or a panic message by accident; code that must write it calls [`expose`].
 ///

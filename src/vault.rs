@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use azure_core::credentials::TokenCredential;
 use azure_core::error::ErrorKind;
+use azure_core::http::pager::Page;
 use azure_core::http::ClientOptions;
+use azure_core::http::Pager;
 use azure_security_keyvault_certificates::{CertificateClient, CertificateClientOptions};
 use azure_security_keyvault_keys::{KeyClient, KeyClientOptions};
 use azure_security_keyvault_secrets::models::{
@@ -17,11 +19,14 @@ use azure_security_keyvault_secrets::models::{
     SetSecretParameters, UpdateSecretPropertiesParameters,
 };
 use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
-use futures::{StreamExt, TryStreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
+use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 use url::Url;
 
-use crate::model::{CredentialRecord, FetchedSecret, Kind, SecretValue, Source, Superseded};
+use crate::model::{
+    CredentialRecord, FetchedSecret, Kind, ReadFailure, SecretValue, Source, Superseded,
+};
 use crate::transport::cause_chain;
 
 /// A vault's base URL, validated. Built from a name (`myvault`) or a full URL.
@@ -118,8 +123,33 @@ pub struct NewVersion<'a> {
 
 /// A failure to read a vault, with the message a user needs.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct VaultError(String);
+#[error("{message}")]
+pub struct VaultError {
+    message: String,
+    reason: ReadFailure,
+}
+
+impl VaultError {
+    fn new(message: String, reason: ReadFailure) -> VaultError {
+        VaultError { message, reason }
+    }
+
+    /// Why the vault could not be read, for reports that tell cases apart.
+    pub fn reason(&self) -> ReadFailure {
+        self.reason
+    }
+}
+
+/// The secrets of a vault with every version of each (`check --versions`).
+#[derive(Debug, Default)]
+pub struct SecretsWithVersions {
+    /// Each secret's current version as the list API reports it, then every other version,
+    /// marked as superseded by the current one.
+    pub records: Vec<CredentialRecord>,
+    /// The secrets whose versions could not be listed, or whose current version could not be
+    /// told apart among them: the name and why. Their list records are still in `records`.
+    pub failed: Vec<(String, VaultError)>,
+}
 
 /// The SDK clients for one vault.
 pub struct Vault {
@@ -137,8 +167,12 @@ impl Vault {
         credential: Arc<dyn TokenCredential>,
         options: ClientOptions,
     ) -> Result<Vault, VaultError> {
-        let setup =
-            |e: azure_core::Error| VaultError(format!("cannot set up a client for {url}: {e}"));
+        let setup = |e: azure_core::Error| {
+            VaultError::new(
+                format!("cannot set up a client for {url}: {e}"),
+                ReadFailure::Other,
+            )
+        };
         let secrets = SecretClient::new(
             url.as_str(),
             credential.clone(),
@@ -198,18 +232,69 @@ impl Vault {
         }
     }
 
-    /// The superseded versions of each named secret (all but the newest by creation time),
-    /// listed with at most `concurrency` requests in flight.
-    pub async fn superseded_secret_versions(
+    /// Every secret, and every version of each. A secret's versions are listed as soon as the
+    /// list page naming it arrives, with at most `concurrency` listings in flight, while the
+    /// next pages are read: the wall time is the longer of the two, not their sum.
+    ///
+    /// The current version (the one Key Vault serves) is the version whose metadata the list
+    /// answer reports, since the list item *is* the current version's properties: a check needs
+    /// only the list permission and never reads a value. Every other version is marked as
+    /// superseded by it. A listing of the secrets that fails is an error; one secret's versions
+    /// that cannot be listed (or told apart) are reported in [`SecretsWithVersions::failed`].
+    pub async fn secrets_with_versions(
         &self,
-        names: Vec<String>,
         concurrency: usize,
-    ) -> Result<Vec<CredentialRecord>, VaultError> {
-        let per_secret = futures::stream::iter(names)
-            .map(|name| async move { self.secret_versions(&name).await })
-            .buffer_unordered(concurrency.max(1));
-        let lists: Vec<Vec<CredentialRecord>> = per_secret.try_collect().await?;
-        Ok(lists.into_iter().flat_map(mark_superseded).collect())
+    ) -> Result<SecretsWithVersions, VaultError> {
+        let explain_list = |e: azure_core::Error| explain(&e, &self.url, Kind::Secret, "list");
+        let pager = self
+            .secrets
+            .list_secret_properties(None)
+            .map_err(explain_list)?;
+        let (arrived, names) = futures::channel::mpsc::unbounded::<(CredentialRecord, Facts)>();
+        let walk = async move {
+            let mut current = Vec::new();
+            let mut pages = std::pin::pin!(walk_pages(pager));
+            while let Some(page) = pages.try_next().await.map_err(explain_list)? {
+                for facts in page.into_iter().filter_map(Listed::into_facts) {
+                    if let Some(record) = self.record(Kind::Secret, &facts) {
+                        current.push(record.clone());
+                        // The receiver lives as long as this future: sending cannot fail.
+                        let _ = arrived.unbounded_send((record, facts));
+                    }
+                }
+            }
+            Ok::<_, VaultError>(current)
+        };
+        let versions = names
+            .map(|(record, facts)| async move {
+                let outcome = match self.secret_versions_with_facts(&record.name).await {
+                    Ok(versions) => superseded_by_current(&facts, versions).ok_or_else(|| {
+                        VaultError::new(
+                            format!(
+                                "cannot tell which version of secret {:?} in {} Key Vault serves: none of its versions has the metadata the list answer reports (did it change while keyrot read it?); run the check again",
+                                record.name, self.url
+                            ),
+                            ReadFailure::Changed,
+                        )
+                    }),
+                    Err(error) => Err(error),
+                };
+                (record.name, outcome)
+            })
+            .buffer_unordered(concurrency.max(1))
+            .collect::<Vec<_>>();
+        let (current, versions) = futures::join!(walk, versions);
+        let mut out = SecretsWithVersions {
+            records: current?,
+            failed: Vec::new(),
+        };
+        for (name, outcome) in versions {
+            match outcome {
+                Ok(superseded) => out.records.extend(superseded),
+                Err(error) => out.failed.push((name, error)),
+            }
+        }
+        Ok(out)
     }
 
     /// The current version of one secret, value included. Only `fetch` calls this.
@@ -238,13 +323,15 @@ impl Vault {
             not_before: a.not_before,
             expires: a.expires,
             created: a.created,
+            updated: a.updated,
+            content_type: secret.content_type.clone(),
             tags: secret.tags,
         };
-        let record = self.record(Kind::Secret, facts).ok_or_else(|| {
-            VaultError(format!(
-                "{} answered secret {name:?} without a usable id",
-                self.url
-            ))
+        let record = self.record(Kind::Secret, &facts).ok_or_else(|| {
+            VaultError::new(
+                format!("{} answered secret {name:?} without a usable id", self.url),
+                ReadFailure::Malformed,
+            )
         })?;
         Ok(FetchedSecret {
             record,
@@ -353,81 +440,159 @@ impl Vault {
     /// Every version of one secret (metadata and tags; no values). A secret that does not
     /// exist has none.
     pub async fn secret_versions(&self, name: &str) -> Result<Vec<CredentialRecord>, VaultError> {
+        let versions = self.secret_versions_with_facts(name).await?;
+        Ok(versions.into_iter().map(|(_, record)| record).collect())
+    }
+
+    /// [`Vault::secret_versions`], each with the metadata it was read from.
+    async fn secret_versions_with_facts(
+        &self,
+        name: &str,
+    ) -> Result<Vec<(Facts, CredentialRecord)>, VaultError> {
         let explain = |e: azure_core::Error| explain(&e, &self.url, Kind::Secret, "list");
         let pager = self
             .secrets
             .list_secret_properties_versions(name, None)
             .map_err(explain)?;
-        let items: Vec<azure_security_keyvault_secrets::models::SecretProperties> =
-            match pager.try_collect().await {
-                Err(e) if is_not_found(&e) => return Ok(Vec::new()),
-                other => other.map_err(explain)?,
-            };
-        Ok(items
+        let pages: Vec<Vec<_>> = match walk_pages(pager).try_collect().await {
+            Err(e) if is_not_found(&e) => return Ok(Vec::new()),
+            other => other.map_err(explain)?,
+        };
+        Ok(pages
             .into_iter()
-            .filter_map(|item| self.record(Kind::Secret, item.into_facts()?))
+            .flatten()
+            .filter_map(Listed::into_facts)
+            .filter_map(|facts| {
+                let record = self.record(Kind::Secret, &facts)?;
+                Some((facts, record))
+            })
             .collect())
     }
 
     /// Drains a pager of any kind's properties into records.
-    async fn records<T, S>(
+    async fn records<P>(
         &self,
         kind: Kind,
-        pager: azure_core::Result<S>,
+        pager: azure_core::Result<Pager<P>>,
     ) -> Result<Vec<CredentialRecord>, VaultError>
     where
-        T: Listed,
-        S: futures::Stream<Item = azure_core::Result<T>>,
+        P: ListPage + Page + DeserializeOwned + Send + 'static,
     {
         let explain = |e: azure_core::Error| explain(&e, &self.url, kind, "list");
-        let items: Vec<T> = pager
-            .map_err(explain)?
+        let pages: Vec<Vec<P::Entry>> = walk_pages(pager.map_err(explain)?)
             .try_collect()
             .await
             .map_err(explain)?;
-        Ok(items
+        Ok(pages
             .into_iter()
-            .filter_map(|item| self.record(kind, item.into_facts()?))
+            .flatten()
+            .filter_map(Listed::into_facts)
+            .filter_map(|facts| self.record(kind, &facts))
             .collect())
     }
 
-    fn record(&self, kind: Kind, facts: Facts) -> Option<CredentialRecord> {
-        let Facts {
-            id,
-            enabled,
-            not_before,
-            expires,
-            created,
-            tags,
-        } = facts;
-        let (name, version) = split_id(&id, kind)?;
+    fn record(&self, kind: Kind, facts: &Facts) -> Option<CredentialRecord> {
+        let (name, version) = split_id(&facts.id, kind)?;
         Some(CredentialRecord {
             source: Source::KeyVault,
             vault: self.url.to_string(),
             kind,
             name,
             version,
-            id,
+            id: facts.id.clone(),
             // Key Vault treats a missing `enabled` as enabled.
-            enabled: enabled.unwrap_or(true),
-            not_before,
-            expires,
-            created,
-            tags: tags.unwrap_or_default().into_iter().collect(),
+            enabled: facts.enabled.unwrap_or(true),
+            not_before: facts.not_before,
+            expires: facts.expires,
+            created: facts.created,
+            tags: facts
+                .tags
+                .iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             superseded: None,
             entra: None,
         })
     }
 }
 
+/// Walks a listing's pages one at a time, as the service answers them, and yields each page's
+/// items. Every listing goes through here: it is the one place where a page can be checked
+/// (its `nextLink`, its size) before its items are used.
+fn walk_pages<P>(pager: Pager<P>) -> impl Stream<Item = azure_core::Result<Vec<P::Entry>>>
+where
+    P: ListPage + Page + DeserializeOwned + Send + 'static,
+{
+    pager.into_pages().and_then(|response| async move {
+        let page: P = response.into_model()?;
+        Ok(page.entries())
+    })
+}
+
+/// One page of a list answer: its items and the link to the next page.
+trait ListPage {
+    type Entry: Listed;
+    /// The service's `nextLink`, for checks on the page walk.
+    #[allow(dead_code)]
+    fn next_link(&self) -> Option<&str>;
+    fn entries(self) -> Vec<Self::Entry>;
+}
+
+macro_rules! list_page {
+    ($page:ty, $item:ty) => {
+        impl ListPage for $page {
+            type Entry = $item;
+            fn next_link(&self) -> Option<&str> {
+                self.next_link.as_deref()
+            }
+            fn entries(self) -> Vec<$item> {
+                self.value
+            }
+        }
+    };
+}
+
+list_page!(
+    azure_security_keyvault_secrets::models::ListSecretPropertiesResult,
+    azure_security_keyvault_secrets::models::SecretProperties
+);
+list_page!(
+    azure_security_keyvault_certificates::models::ListCertificatePropertiesResult,
+    azure_security_keyvault_certificates::models::CertificateProperties
+);
+list_page!(
+    azure_security_keyvault_keys::models::ListKeyPropertiesResult,
+    azure_security_keyvault_keys::models::KeyProperties
+);
+
 /// What every list item says, whatever its kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Facts {
     id: String,
     enabled: Option<bool>,
     not_before: Option<OffsetDateTime>,
     expires: Option<OffsetDateTime>,
     created: Option<OffsetDateTime>,
+    updated: Option<OffsetDateTime>,
+    /// Secrets only (certificates and keys have none).
+    content_type: Option<String>,
     tags: Option<HashMap<String, String>>,
+}
+
+impl Facts {
+    /// Whether two answers describe versions that agree in every attribute both report (all
+    /// but the id): the list answer's item and the current version in the versions listing do.
+    fn same_metadata(&self, other: &Facts) -> bool {
+        let empty = HashMap::new();
+        self.enabled.unwrap_or(true) == other.enabled.unwrap_or(true)
+            && self.not_before == other.not_before
+            && self.expires == other.expires
+            && self.created == other.created
+            && self.updated == other.updated
+            && self.content_type == other.content_type
+            && self.tags.as_ref().unwrap_or(&empty) == other.tags.as_ref().unwrap_or(&empty)
+    }
 }
 
 /// The SDK's three property types, seen through what a check needs. `None` when the service
@@ -437,9 +602,11 @@ trait Listed {
 }
 
 macro_rules! listed {
-    ($type:ty, $id:ident) => {
+    ($type:ty, $id:ident, $content_type:expr) => {
         impl Listed for $type {
             fn into_facts(self) -> Option<Facts> {
+                let content_type: fn(&Self) -> Option<String> = $content_type;
+                let content_type = content_type(&self);
                 let a = self.attributes.unwrap_or_default();
                 Some(Facts {
                     id: self.$id?,
@@ -447,6 +614,8 @@ macro_rules! listed {
                     not_before: a.not_before,
                     expires: a.expires,
                     created: a.created,
+                    updated: a.updated,
+                    content_type,
                     tags: self.tags,
                 })
             }
@@ -456,13 +625,19 @@ macro_rules! listed {
 
 listed!(
     azure_security_keyvault_secrets::models::SecretProperties,
-    id
+    id,
+    |item| item.content_type.clone()
 );
 listed!(
     azure_security_keyvault_certificates::models::CertificateProperties,
-    id
+    id,
+    |_| None
 );
-listed!(azure_security_keyvault_keys::models::KeyProperties, kid);
+listed!(
+    azure_security_keyvault_keys::models::KeyProperties,
+    kid,
+    |_| None
+);
 
 /// `https://v.vault.azure.net/secrets/name[/version]` → (name, version).
 fn split_id(id: &str, kind: Kind) -> Option<(String, Option<String>)> {
@@ -477,21 +652,38 @@ fn split_id(id: &str, kind: Kind) -> Option<(String, Option<String>)> {
     Some((name, version))
 }
 
-/// Orders one secret's versions newest first and marks every older one as superseded by the
-/// next newer one. Key Vault's "latest" is the most recently created version.
-fn mark_superseded(mut versions: Vec<CredentialRecord>) -> Vec<CredentialRecord> {
-    versions.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| b.id.cmp(&a.id)));
-    let mut out = Vec::new();
-    for pair in versions.windows(2) {
-        let (newer, older) = (&pair[0], &pair[1]);
-        let mut record = older.clone();
-        record.superseded = Some(Superseded {
-            by_version: newer.version.clone().unwrap_or_default(),
-            at: newer.created,
-        });
-        out.push(record);
-    }
-    out
+/// Every version of a secret but the current one, marked as superseded by it; `None` when no
+/// version has the current version's metadata (the secret changed between the two answers).
+///
+/// The current version is found by metadata, never by `(created, version id)` order: Key Vault
+/// stamps `created` in whole seconds and version ids are random, so within one second that
+/// order is noise. Several versions can agree with the list answer only if they agree in every
+/// attribute it reports (dates, enabled, content type, tags); then whichever is taken as
+/// current, every version gets the same judgement, so the smallest version id is taken, to make
+/// the report the same on every run.
+fn superseded_by_current(
+    current: &Facts,
+    versions: Vec<(Facts, CredentialRecord)>,
+) -> Option<Vec<CredentialRecord>> {
+    let current_id = versions
+        .iter()
+        .filter(|(facts, _)| facts.same_metadata(current))
+        .map(|(_, record)| record.version.clone().unwrap_or_default())
+        .min()?;
+    Some(
+        versions
+            .into_iter()
+            .map(|(_, record)| record)
+            .filter(|record| record.version.as_deref() != Some(current_id.as_str()))
+            .map(|mut record| {
+                record.superseded = Some(Superseded {
+                    by_version: current_id.clone(),
+                    at: current.created,
+                });
+                record
+            })
+            .collect(),
+    )
 }
 
 fn is_not_found(error: &azure_core::Error) -> bool {
@@ -534,7 +726,19 @@ fn explain(error: &azure_core::Error, vault: &VaultUrl, kind: Kind, operation: &
         ErrorKind::Credential => format!("cannot get a token for {vault}: {detail}"),
         _ => format!("cannot {operation} {plural} in {vault}: {detail}"),
     };
-    VaultError(message)
+    VaultError::new(message, reason_of(error))
+}
+
+/// The reason behind an SDK error, as reports name it.
+fn reason_of(error: &azure_core::Error) -> ReadFailure {
+    match error.kind() {
+        ErrorKind::HttpResponse { status, .. } => ReadFailure::from_status(u16::from(*status)),
+        ErrorKind::DataConversion => ReadFailure::Malformed,
+        ErrorKind::Credential => ReadFailure::Authentication,
+        // The transport reports DNS, TLS, refused and dropped connections and timeouts as I/O.
+        ErrorKind::Io => ReadFailure::Connection,
+        _ => ReadFailure::Other,
+    }
 }
 
 fn rbac_role(kind: Kind) -> &'static str {
@@ -608,32 +812,55 @@ mod tests {
         );
     }
 
-    fn version(v: &str, created: i64) -> CredentialRecord {
-        CredentialRecord {
-            source: Source::KeyVault,
-            vault: "https://v".into(),
-            kind: Kind::Secret,
-            name: "s".into(),
-            version: Some(v.into()),
-            id: format!("https://v/secrets/s/{v}"),
-            enabled: true,
+    /// One version of secret `s` as the versions listing reports it, created at `created`.
+    fn version(v: &str, created: i64) -> (Facts, CredentialRecord) {
+        let facts = Facts {
+            id: format!("https://v.vault.azure.net/secrets/s/{v}"),
+            enabled: Some(true),
             not_before: None,
             expires: None,
             created: Some(OffsetDateTime::from_unix_timestamp(created).unwrap()),
-            tags: Default::default(),
-            superseded: None,
-            entra: None,
+            updated: Some(OffsetDateTime::from_unix_timestamp(created).unwrap()),
+            content_type: None,
+            tags: None,
+        };
+        let vault = Vault::new(
+            VaultUrl::parse("https://v.vault.azure.net").unwrap(),
+            Arc::new(NoToken),
+            ClientOptions::default(),
+        )
+        .unwrap();
+        let record = vault.record(Kind::Secret, &facts).unwrap();
+        (facts, record)
+    }
+
+    /// The list answer's item for the current version `of`: the same metadata, no version.
+    fn listed(of: &(Facts, CredentialRecord)) -> Facts {
+        Facts {
+            id: "https://v.vault.azure.net/secrets/s".to_owned(),
+            ..of.0.clone()
         }
     }
 
-    #[test]
-    fn all_but_the_newest_version_are_superseded_by_the_next_newer() {
-        let out = mark_superseded(vec![
-            version("a", 100),
-            version("c", 300),
-            version("b", 200),
-        ]);
-        let got: Vec<_> = out
+    #[derive(Debug)]
+    struct NoToken;
+
+    #[async_trait::async_trait]
+    impl TokenCredential for NoToken {
+        async fn get_token(
+            &self,
+            _: &[&str],
+            _: Option<azure_core::credentials::TokenRequestOptions<'_>>,
+        ) -> azure_core::Result<azure_core::credentials::AccessToken> {
+            Err(azure_core::Error::with_message(
+                ErrorKind::Credential,
+                "unit tests send no request",
+            ))
+        }
+    }
+
+    fn superseded_pairs(out: &[CredentialRecord]) -> Vec<(String, String)> {
+        let mut pairs: Vec<_> = out
             .iter()
             .map(|r| {
                 (
@@ -642,10 +869,73 @@ mod tests {
                 )
             })
             .collect();
+        pairs.sort();
+        pairs
+    }
+
+    #[test]
+    fn the_current_version_is_the_one_the_list_answer_describes_not_the_newest_id() {
+        // Three versions written in the same second, ids sorting against the write order:
+        // "c" was written first, "a" last, and Key Vault serves "a". Only `updated` and the
+        // tags tell them apart, as they would on the wire.
+        let (mut c, mut b, mut a) = (version("c", 100), version("b", 100), version("a", 100));
+        c.0.tags = Some(HashMap::from([("run".to_owned(), "1".to_owned())]));
+        b.0.tags = Some(HashMap::from([("run".to_owned(), "2".to_owned())]));
+        a.0.tags = Some(HashMap::from([("run".to_owned(), "3".to_owned())]));
+        let current = listed(&b);
+        let out = superseded_by_current(&current, vec![c.clone(), b.clone(), a.clone()]).unwrap();
         assert_eq!(
-            got,
-            vec![("b".into(), "c".into()), ("a".into(), "b".into())]
+            superseded_pairs(&out),
+            [("a".into(), "b".into()), ("c".into(), "b".into())]
         );
-        assert!(mark_superseded(vec![version("only", 1)]).is_empty());
+        let current = listed(&a);
+        let out = superseded_by_current(&current, vec![c, b, a]).unwrap();
+        assert_eq!(
+            superseded_pairs(&out),
+            [("b".into(), "a".into()), ("c".into(), "a".into())]
+        );
+        assert!(out.iter().all(|r| r.superseded.as_ref().unwrap().at
+            == Some(OffsetDateTime::from_unix_timestamp(100).unwrap())));
+    }
+
+    #[test]
+    fn every_reported_attribute_takes_part_in_the_match() {
+        let base = version("a", 100);
+        let current = listed(&base);
+        let variants: Vec<Box<dyn Fn(&mut Facts)>> = vec![
+            Box::new(|f| f.enabled = Some(false)),
+            Box::new(|f| f.not_before = Some(OffsetDateTime::UNIX_EPOCH)),
+            Box::new(|f| f.expires = Some(OffsetDateTime::UNIX_EPOCH)),
+            Box::new(|f| f.created = Some(OffsetDateTime::UNIX_EPOCH)),
+            Box::new(|f| f.updated = Some(OffsetDateTime::UNIX_EPOCH)),
+            Box::new(|f| f.content_type = Some("text/plain".to_owned())),
+            Box::new(|f| f.tags = Some(HashMap::from([("k".to_owned(), "v".to_owned())]))),
+        ];
+        for change in variants {
+            let mut other = base.clone();
+            change(&mut other.0);
+            assert!(!other.0.same_metadata(&current), "{:?}", other.0);
+        }
+        // Absent and default values agree: `enabled` absent is enabled, no tags is empty tags.
+        let mut defaults = base.clone();
+        defaults.0.enabled = None;
+        defaults.0.tags = Some(HashMap::new());
+        assert!(defaults.0.same_metadata(&current));
+    }
+
+    #[test]
+    fn indistinguishable_versions_give_the_smallest_id_and_no_match_gives_none() {
+        let (x, y) = (version("f00d2", 100), version("f00d1", 100));
+        let out = superseded_by_current(&listed(&x), vec![x.clone(), y.clone()]).unwrap();
+        assert_eq!(superseded_pairs(&out), [("f00d2".into(), "f00d1".into())]);
+
+        let mut changed = listed(&x);
+        changed.updated = Some(OffsetDateTime::from_unix_timestamp(101).unwrap());
+        assert_eq!(superseded_by_current(&changed, vec![x.clone(), y]), None);
+        // A secret with one version has nothing superseded.
+        assert_eq!(
+            superseded_by_current(&listed(&x), vec![x]),
+            Some(Vec::new())
+        );
     }
 }

@@ -3,10 +3,18 @@
 //! Precedence, first match wins:
 //! 1. superseded (an older version listed by `--versions`) and disabled: not reported at all;
 //!    a replaced version nobody can use is exactly what rotation should leave behind.
-//! 2. disabled: `disabled`, ok. Its dates do not matter while nobody can use it.
-//! 3. superseded and enabled: `stale_enabled_version`, warn, whatever its dates: the current
-//!    version is the one a release depends on, so an old version's expiry is not a risk to the
-//!    gate; that it can still be used is.
+//! 2. disabled: `current_disabled`, fail, when an older version of the secret is still enabled
+//!    (every reader gets `403 SecretDisabled`: an outage, most likely a rotation that disabled
+//!    the wrong version); otherwise `disabled`, ok, whatever its dates, since nobody can use it
+//!    (a retired secret). Only `--versions` shows the older versions.
+//! 3. superseded and enabled: `in_grace`, ok, until the instant its current version's
+//!    `keyrot-grace-ends` tag names (keyrot's rotation disables it then; for an Entra password
+//!    keyrot created, the tag on the Key Vault secret holding its replacement, or "after its
+//!    grace period" when the check did not read that vault); otherwise, and from that instant,
+//!    `stale_enabled_version`, warn, whatever its dates: the current version is the one a
+//!    release depends on, so an old version's expiry is not a risk to the gate; that it can
+//!    still be used is. An Entra password keyrot did not create is stale at once, and the
+//!    message says how to remove it: keyrot never removes it unless told to.
 //! 4. otherwise the more severe of the expiry-based state (`expired`, `expiring`, `valid`,
 //!    `no_expiry`) and `not_yet_valid`; on a tie the expiry-based state wins (it is the one to
 //!    act on) and the message also notes the not-before date.
@@ -18,27 +26,41 @@
 //! fail.
 //!
 //! Boundaries: expiring exactly at `now` is expired; expiring exactly at `now + fail_within`
-//! (or `now + warn_within`) is inside that window; a not-before exactly at `now` is valid.
-//! Under `--strict` every warn becomes fail and the message ends with "(strict)".
+//! (or `now + warn_within`) is inside that window; a not-before exactly at `now` is valid; a
+//! grace end exactly at `now` has passed. Under `--strict` every warn becomes fail and the
+//! message ends with "(strict)".
 
 use time::{Duration, OffsetDateTime};
 
-use super::dates::utc_date;
+use super::dates::{rfc3339_utc, utc_date};
 use super::duration::{describe_span, describe_window};
 use super::finding::{Finding, Severity, State};
 use super::policy::{NoExpiry, Policy};
-use crate::model::{CredentialRecord, HeldPassword, Superseded};
+use super::related::{Context, Grace};
+use crate::model::{CredentialRecord, HeldPassword, Kind, Superseded};
 
-/// Judges one record. `None` means the record is not reported (a superseded, disabled version).
+/// Judges one record on its own facts. `None` means the record is not reported (a superseded,
+/// disabled version). [`CheckReport::evaluate`](super::CheckReport::evaluate) judges a run's
+/// records with what they say about each other.
 pub fn classify(
     record: &CredentialRecord,
     policy: &Policy,
     now: OffsetDateTime,
 ) -> Option<Finding> {
+    classify_in(record, &Context::default(), policy, now)
+}
+
+/// [`classify`], with what the run's other records say about this one.
+pub(super) fn classify_in(
+    record: &CredentialRecord,
+    context: &Context,
+    policy: &Policy,
+    now: OffsetDateTime,
+) -> Option<Finding> {
     let judgement = match (&record.superseded, record.enabled) {
         (Some(_), false) => return None,
-        (None, false) => disabled(),
-        (Some(superseded), true) => stale_version(record, superseded, now),
+        (None, false) => disabled(record, context, policy),
+        (Some(superseded), true) => superseded_version(record, superseded, context.grace, now),
         (None, true) => current(record, policy, now),
     };
     let judgement = if policy.strict {
@@ -86,28 +108,59 @@ impl Judgement {
     }
 }
 
-fn disabled() -> Judgement {
-    Judgement::new(
-        State::Disabled,
-        Severity::Ok,
-        "disabled in the vault; reported, never fails the gate".to_owned(),
-    )
+fn disabled(record: &CredentialRecord, context: &Context, policy: &Policy) -> Judgement {
+    if context.older_enabled {
+        return Judgement::new(
+            State::CurrentDisabled,
+            Severity::Fail,
+            "the current version is disabled while an older version is still enabled: every reader gets 403 SecretDisabled".to_owned(),
+        );
+    }
+    let message = if record.kind != Kind::Secret {
+        "disabled in the vault; reported, never fails the gate"
+    } else if policy.versions {
+        "disabled in the vault, and no older version is enabled (retired); reported, never fails the gate"
+    } else {
+        "disabled in the vault; reported, never fails the gate (--versions also checks that no older version is still enabled)"
+    };
+    Judgement::new(State::Disabled, Severity::Ok, message.to_owned())
 }
 
-fn stale_version(
+fn superseded_version(
     record: &CredentialRecord,
     superseded: &Superseded,
+    grace: Grace,
     now: OffsetDateTime,
 ) -> Judgement {
-    let by = &superseded.by_version;
-    if record.kind == crate::model::Kind::AppPassword {
-        let message = format!(
-            "password {} is still valid, superseded by keyrot's password {by}; keyrot rotate removes it after the grace period",
-            record.id
-        );
-        return Judgement::new(State::StaleEnabledVersion, Severity::Warn, message);
+    if record.kind == Kind::AppPassword {
+        return superseded_password(record, superseded, grace, now);
     }
+    let by = &superseded.by_version;
     let version = record.version.as_deref().unwrap_or("(unknown)");
+    match grace {
+        Grace::Until(ends) if ends > now => {
+            return Judgement::new(
+                State::InGrace,
+                Severity::Ok,
+                format!(
+                    "version {version} is still enabled within keyrot's grace period, superseded by {by}; keyrot will disable it at {}",
+                    rfc3339_utc(ends)
+                ),
+            )
+        }
+        Grace::Until(ends) => {
+            return Judgement::new(
+                State::StaleEnabledVersion,
+                Severity::Warn,
+                format!(
+                    "version {version} is still enabled, superseded by {by}; keyrot's grace period for it ended {} ago ({}), so the next keyrot rotate disables it",
+                    describe_span(now - ends),
+                    rfc3339_utc(ends)
+                ),
+            )
+        }
+        Grace::None | Grace::Unknown => {}
+    }
     // A replacement time in the future can only be clock skew; say nothing rather than "-2
     // days ago".
     let message = match superseded.at.filter(|&at| at <= now) {
@@ -118,6 +171,53 @@ fn stale_version(
         None => format!("version {version} is still enabled, superseded by {by}"),
     };
     Judgement::new(State::StaleEnabledVersion, Severity::Warn, message)
+}
+
+/// An Entra password older than the newest one keyrot added to the application.
+fn superseded_password(
+    record: &CredentialRecord,
+    superseded: &Superseded,
+    grace: Grace,
+    now: OffsetDateTime,
+) -> Judgement {
+    let (id, by) = (&record.id, &superseded.by_version);
+    if crate::rotate::journal::rotation_id_of(&record.name).is_none() {
+        // keyrot rotate never removes what it did not create unless told to: say what the
+        // user can do, not what keyrot will do.
+        return Judgement::new(
+            State::StaleEnabledVersion,
+            Severity::Warn,
+            format!(
+                "password {id} was not created by keyrot and is still valid, though keyrot's password {by} replaced it; remove it in Entra once nothing uses it, or set remove_foreign = true for this credential in keyrot.toml so keyrot rotate removes it"
+            ),
+        );
+    }
+    match grace {
+        Grace::Until(ends) if ends > now => Judgement::new(
+            State::InGrace,
+            Severity::Ok,
+            format!(
+                "password {id} is still valid within keyrot's grace period, superseded by keyrot's password {by}; keyrot rotate removes it at or after {}",
+                rfc3339_utc(ends)
+            ),
+        ),
+        Grace::Until(ends) => Judgement::new(
+            State::StaleEnabledVersion,
+            Severity::Warn,
+            format!(
+                "password {id} is still valid, superseded by keyrot's password {by}; keyrot's grace period for it ended {} ago ({}), so the next keyrot rotate removes it",
+                describe_span(now - ends),
+                rfc3339_utc(ends)
+            ),
+        ),
+        Grace::None | Grace::Unknown => Judgement::new(
+            State::InGrace,
+            Severity::Ok,
+            format!(
+                "password {id} is still valid, superseded by keyrot's password {by}; keyrot rotate removes it after its grace period (check the vault holding the new password too to see when)"
+            ),
+        ),
+    }
 }
 
 fn current(record: &CredentialRecord, policy: &Policy, now: OffsetDateTime) -> Judgement {
@@ -425,7 +525,167 @@ mod tests {
         assert_eq!(finding.expires_in_seconds, Some(-10 * 86_400));
         assert_eq!(
             finding.message,
+            "disabled in the vault; reported, never fails the gate (--versions also checks that no older version is still enabled)"
+        );
+        let certificate = CredentialRecord {
+            kind: Kind::Certificate,
+            ..expired_but_disabled
+        };
+        assert_eq!(
+            judge(&certificate, &strict()).message,
             "disabled in the vault; reported, never fails the gate"
+        );
+    }
+
+    fn judge_in(record: &CredentialRecord, context: Context, policy: &Policy) -> Finding {
+        match classify_in(record, &context, policy, NOW) {
+            Some(finding) => finding,
+            None => panic!("{} was not reported", record.name),
+        }
+    }
+
+    #[test]
+    fn a_disabled_current_version_with_an_older_one_enabled_is_an_outage() {
+        let disabled = CredentialRecord {
+            enabled: false,
+            ..expiring("db", Duration::days(90))
+        };
+        let outage = Context {
+            older_enabled: true,
+            ..Context::default()
+        };
+        let finding = judge_in(&disabled, outage, &Policy::default());
+        assert_eq!(
+            (finding.state, finding.severity),
+            (State::CurrentDisabled, Severity::Fail)
+        );
+        assert_eq!(
+            finding.message,
+            "the current version is disabled while an older version is still enabled: every reader gets 403 SecretDisabled"
+        );
+        // Every version disabled: retired, and with --versions keyrot says it looked.
+        let versions = Policy {
+            versions: true,
+            ..strict()
+        };
+        let finding = judge_in(&disabled, Context::default(), &versions);
+        assert_eq!(
+            (finding.state, finding.severity),
+            (State::Disabled, Severity::Ok)
+        );
+        assert_eq!(
+            finding.message,
+            "disabled in the vault, and no older version is enabled (retired); reported, never fails the gate"
+        );
+    }
+
+    fn graced(ends: OffsetDateTime) -> Context {
+        Context {
+            grace: Grace::Until(ends),
+            ..Context::default()
+        }
+    }
+
+    #[test]
+    fn a_superseded_version_is_in_grace_until_the_instant_keyrot_wrote() {
+        let old = superseded("db", "v1", "v2", Some(NOW - Duration::hours(1)));
+        let finding = judge_in(&old, graced(NOW + Duration::seconds(1)), &strict());
+        assert_eq!(
+            (finding.state, finding.severity),
+            (State::InGrace, Severity::Ok)
+        );
+        assert_eq!(
+            finding.message,
+            "version v1 is still enabled within keyrot's grace period, superseded by v2; keyrot will disable it at 2026-11-26T12:00:01Z"
+        );
+        // At the instant itself the grace has ended.
+        let finding = judge_in(&old, graced(NOW), &Policy::default());
+        assert_eq!(
+            (finding.state, finding.severity),
+            (State::StaleEnabledVersion, Severity::Warn)
+        );
+        assert_eq!(
+            finding.message,
+            "version v1 is still enabled, superseded by v2; keyrot's grace period for it ended 0 seconds ago (2026-11-26T12:00:00Z), so the next keyrot rotate disables it"
+        );
+        let finding = judge_in(&old, graced(NOW - Duration::days(2)), &strict());
+        assert_eq!(finding.severity, Severity::Fail);
+        assert!(
+            finding.message.contains("ended 2 days ago"),
+            "{}",
+            finding.message
+        );
+        // No tag (a version keyrot did not write): stale at once.
+        let finding = judge_in(&old, Context::default(), &Policy::default());
+        assert_eq!(finding.state, State::StaleEnabledVersion);
+    }
+
+    fn app_password(name: &str) -> CredentialRecord {
+        CredentialRecord {
+            source: crate::model::Source::Entra,
+            vault: String::new(),
+            kind: Kind::AppPassword,
+            id: "5f0c6a1e-0000-0000-0000-000000000001".to_owned(),
+            ..superseded(
+                name,
+                "unused",
+                "5f0c6a1e-0000-0000-0000-0000000000ff",
+                Some(NOW - Duration::days(1)),
+            )
+        }
+    }
+
+    #[test]
+    fn a_password_keyrot_did_not_create_says_what_the_user_can_do() {
+        let foreign = app_password("ci-pipeline");
+        for context in [Context::default(), graced(NOW + Duration::days(3))] {
+            let finding = judge_in(&foreign, context, &Policy::default());
+            assert_eq!(
+                (finding.state, finding.severity),
+                (State::StaleEnabledVersion, Severity::Warn)
+            );
+            assert_eq!(
+                finding.message,
+                "password 5f0c6a1e-0000-0000-0000-000000000001 was not created by keyrot and is still valid, though keyrot's password 5f0c6a1e-0000-0000-0000-0000000000ff replaced it; remove it in Entra once nothing uses it, or set remove_foreign = true for this credential in keyrot.toml so keyrot rotate removes it"
+            );
+            assert!(!finding.message.contains("keyrot rotate removes it after"));
+        }
+    }
+
+    #[test]
+    fn a_password_keyrot_created_is_in_grace_with_the_date_where_known() {
+        let own = app_password("keyrot:r-20261125");
+        let finding = judge_in(&own, graced(NOW + Duration::days(3)), &strict());
+        assert_eq!(
+            (finding.state, finding.severity),
+            (State::InGrace, Severity::Ok)
+        );
+        assert!(
+            finding
+                .message
+                .ends_with("keyrot rotate removes it at or after 2026-11-29T12:00:00Z"),
+            "{}",
+            finding.message
+        );
+        let finding = judge_in(&own, graced(NOW - Duration::hours(2)), &Policy::default());
+        assert_eq!(finding.state, State::StaleEnabledVersion);
+        assert!(
+            finding.message.contains("ended 2 hours ago"),
+            "{}",
+            finding.message
+        );
+        let unknown = Context {
+            grace: Grace::Unknown,
+            ..Context::default()
+        };
+        let finding = judge_in(&own, unknown, &strict());
+        assert_eq!(
+            (finding.state, finding.severity),
+            (State::InGrace, Severity::Ok)
+        );
+        assert_eq!(
+            finding.message,
+            "password 5f0c6a1e-0000-0000-0000-000000000001 is still valid, superseded by keyrot's password 5f0c6a1e-0000-0000-0000-0000000000ff; keyrot rotate removes it after its grace period (check the vault holding the new password too to see when)"
         );
     }
 

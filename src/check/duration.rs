@@ -1,7 +1,9 @@
 //! Reading durations from the command line and describing them to people.
 //!
-//! Policy windows are given as `30d`, `12h`, `90m`, `45s` or a bare number of days. Units are
-//! lower-case only: `M` could mean months to a reader, and refusing it is cheaper than guessing.
+//! Policy windows are given as `30d`, `12h`, `90m`, `45s` or a bare number of days. Timeouts
+//! and lock timings ([`parse_duration_with_unit`]) need their unit: there a bare number would
+//! be read as seconds by some and days by others. Units are lower-case only: `M` could mean
+//! months to a reader, and refusing it is cheaper than guessing.
 
 use time::Duration;
 
@@ -12,20 +14,39 @@ const SECONDS_PER_DAY: i64 = 24 * SECONDS_PER_HOUR;
 const ACCEPTED: &str =
     "use a whole number with d, h, m or s (30d, 12h, 90m, 45s), or a bare number of days";
 
+const UNIT_REQUIRED: &str = "give a unit: 30s, 5m, 2h or 1d";
+
 /// Parses a policy window such as `30d`, `12h`, `90m`, `45s` or `14` (days).
 ///
 /// The error says what went wrong and what is accepted, so it can be shown to the user as is
 /// (it is shaped to be used as a clap `value_parser`).
 pub fn parse_duration(input: &str) -> Result<Duration, String> {
+    parse(input, ACCEPTED, true)
+}
+
+/// Parses a duration that must carry its unit (`30s`, `5m`, `2h`, `1d`): a timeout or a lock
+/// timing, where a bare number would be ambiguous. A bare number is refused with a message
+/// asking for the unit.
+pub fn parse_duration_with_unit(input: &str) -> Result<Duration, String> {
+    let text = input.trim();
+    if !text.is_empty() && text.chars().all(|c| c.is_ascii_digit()) {
+        return Err(format!(
+            "invalid duration \"{input}\": a bare number is ambiguous here; {UNIT_REQUIRED} (e.g. {text}s)"
+        ));
+    }
+    parse(input, UNIT_REQUIRED, false)
+}
+
+fn parse(input: &str, accepted: &str, bare_days: bool) -> Result<Duration, String> {
     let text = input.trim();
     if text.is_empty() {
         return Err(format!(
-            "invalid duration \"{input}\": it is empty; {ACCEPTED}"
+            "invalid duration \"{input}\": it is empty; {accepted}"
         ));
     }
     if text.starts_with('-') {
         return Err(format!(
-            "invalid duration \"{input}\": it must not be negative; {ACCEPTED}"
+            "invalid duration \"{input}\": it must not be negative; {accepted}"
         ));
     }
 
@@ -34,14 +55,15 @@ pub fn parse_duration(input: &str) -> Result<Duration, String> {
         .unwrap_or(text.len());
     let (digits, unit) = text.split_at(digits_end);
     let seconds_per_unit = match unit {
-        "" | "d" => SECONDS_PER_DAY,
+        "" if bare_days => SECONDS_PER_DAY,
+        "d" => SECONDS_PER_DAY,
         "h" => SECONDS_PER_HOUR,
         "m" => SECONDS_PER_MINUTE,
         "s" => 1,
-        _ => return Err(format!("invalid duration \"{input}\": {ACCEPTED}")),
+        _ => return Err(format!("invalid duration \"{input}\": {accepted}")),
     };
     if digits.is_empty() {
-        return Err(format!("invalid duration \"{input}\": {ACCEPTED}"));
+        return Err(format!("invalid duration \"{input}\": {accepted}"));
     }
 
     // Digits only by construction, so a parse failure can only mean the number is too large.
@@ -86,11 +108,12 @@ pub fn describe_span(span: Duration) -> String {
     plural(amount, unit)
 }
 
-/// Whole days left until an expiry, rounded towards the past: expiring in 23 hours is 0 days
-/// left, expired an hour ago is -1. Rounding down keeps an expired credential from ever
-/// showing 0 days as if it still had some time.
+/// Whole days left until an expiry, rounded towards zero like [`describe_span`], so the days
+/// column and the message agree: expired 3 days 5 hours ago is -3 beside "expired 3 days ago";
+/// expiring in 23 hours is 0 beside "expires in 23 hours", and so is having expired 23 hours
+/// ago (the state says which).
 pub fn whole_days_left(expires_in_seconds: i64) -> i64 {
-    expires_in_seconds.div_euclid(SECONDS_PER_DAY)
+    expires_in_seconds / SECONDS_PER_DAY
 }
 
 fn plural(amount: impl Into<i128>, unit: &str) -> String {
@@ -173,12 +196,51 @@ mod tests {
     }
 
     #[test]
-    fn days_left_round_towards_the_past() {
-        assert_eq!(whole_days_left(0), 0);
-        assert_eq!(whole_days_left(23 * 3600), 0);
-        assert_eq!(whole_days_left(86_400), 1);
-        assert_eq!(whole_days_left(-1), -1);
-        assert_eq!(whole_days_left(-86_400), -1);
-        assert_eq!(whole_days_left(-86_401), -2);
+    fn days_left_and_spans_round_the_same_way_at_every_boundary() {
+        // (seconds until expiry, days left, the span the message shows)
+        let cases = [
+            (0, 0, "0 seconds"),
+            (23 * 3600, 0, "23 hours"),
+            (86_399, 0, "23 hours"),
+            (86_400, 1, "1 day"),
+            (86_401, 1, "1 day"),
+            (2 * 86_400 - 1, 1, "1 day"),
+            (-1, 0, "1 second"),
+            (-86_399, 0, "23 hours"),
+            (-86_400, -1, "1 day"),
+            (-86_401, -1, "1 day"),
+            (-(3 * 86_400 + 5 * 3600), -3, "3 days"),
+            (-(4 * 86_400) + 1, -3, "3 days"),
+            (-(4 * 86_400), -4, "4 days"),
+        ];
+        for (seconds, days, span) in cases {
+            assert_eq!(whole_days_left(seconds), days, "{seconds}");
+            assert_eq!(describe_span(Duration::seconds(seconds)), span, "{seconds}");
+            // Whenever the message counts days, it counts the column's days.
+            if span.ends_with("day") || span.ends_with("days") {
+                assert_eq!(
+                    span.split(' ').next(),
+                    Some(days.abs().to_string().as_str())
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn durations_that_need_a_unit_refuse_bare_numbers() {
+        assert_eq!(parse_duration_with_unit("30s"), Ok(Duration::seconds(30)));
+        assert_eq!(parse_duration_with_unit("5m"), Ok(Duration::minutes(5)));
+        assert_eq!(parse_duration_with_unit("2h"), Ok(Duration::hours(2)));
+        assert_eq!(parse_duration_with_unit(" 1d "), Ok(Duration::days(1)));
+        assert_eq!(
+            parse_duration_with_unit("30").unwrap_err(),
+            "invalid duration \"30\": a bare number is ambiguous here; give a unit: 30s, 5m, 2h or 1d (e.g. 30s)"
+        );
+        for bad in ["", "1.5s", "3w", "-5s", "s"] {
+            let error = parse_duration_with_unit(bad).unwrap_err();
+            assert!(error.contains("give a unit: 30s, 5m"), "{bad}: {error}");
+        }
+        // Policy windows keep bare days.
+        assert_eq!(parse_duration("30"), Ok(Duration::days(30)));
     }
 }

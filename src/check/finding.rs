@@ -20,6 +20,11 @@ pub enum State {
     NotYetValid,
     /// Disabled in the vault: reported, never gating.
     Disabled,
+    /// The current version is disabled while an older version is still enabled: every reader
+    /// gets `403 SecretDisabled` (seen only with `--versions`).
+    CurrentDisabled,
+    /// A superseded version still enabled within the grace period keyrot's rotation gave it.
+    InGrace,
     /// An older version that a newer one replaced, yet still enabled.
     StaleEnabledVersion,
 }
@@ -34,6 +39,8 @@ impl State {
             State::NoExpiry => "no_expiry",
             State::NotYetValid => "not_yet_valid",
             State::Disabled => "disabled",
+            State::CurrentDisabled => "current_disabled",
+            State::InGrace => "in_grace",
             State::StaleEnabledVersion => "stale_enabled_version",
         }
     }
@@ -95,6 +102,8 @@ mod tests {
             State::NoExpiry,
             State::NotYetValid,
             State::Disabled,
+            State::CurrentDisabled,
+            State::InGrace,
             State::StaleEnabledVersion,
         ];
         for state in states {
@@ -111,5 +120,7 @@ mod tests {
         }
         assert_eq!(State::StaleEnabledVersion.as_str(), "stale_enabled_version");
         assert_eq!(State::NotYetValid.as_str(), "not_yet_valid");
+        assert_eq!(State::CurrentDisabled.as_str(), "current_disabled");
+        assert_eq!(State::InGrace.as_str(), "in_grace");
     }
 }

@@ -6,7 +6,8 @@
 //! - [`policy`]: the thresholds (`--warn-within`, `--fail-within`, `--no-expiry`, `--strict`);
 //! - [`duration`]: reading `30d`-style durations and describing spans to people;
 //! - [`classify()`]: judging one record (its module documents the precedence of states);
-//! - [`CheckReport`]: judging a whole run, its order and its verdict;
+//! - [`CheckReport`]: judging a whole run, its order and its verdict, with what its records
+//!   say about each other (`related`: a version's grace, a disabled current version);
 //! - [`Filter`]: choosing records by `--name` and `--tag`.
 
 mod classify;
@@ -16,13 +17,15 @@ mod filter;
 mod finding;
 mod outcome;
 mod policy;
+mod related;
 
 #[cfg(test)]
 pub(crate) mod fixtures;
 
 pub use classify::classify;
-pub use duration::parse_duration;
+pub use duration::{parse_duration, parse_duration_with_unit};
 pub use filter::{Filter, NameGlobs};
 pub use finding::{Finding, Severity, State};
 pub use outcome::{most_urgent_first, CheckReport, Counts, Status};
 pub use policy::{NoExpiry, Policy};
+pub use related::is_secret_version;

@@ -5,10 +5,11 @@ use std::cmp::Ordering;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::classify::classify;
+use super::classify::classify_in;
 use super::finding::{Finding, Severity};
 use super::policy::Policy;
-use crate::model::CredentialRecord;
+use super::related::Related;
+use crate::model::{CredentialRecord, ReadError};
 
 /// The gate's verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -75,12 +76,15 @@ impl<'a> FromIterator<&'a Finding> for Counts {
     }
 }
 
-/// Every finding of one `keyrot check` run, most urgent first.
+/// Every finding of one `keyrot check` run, most urgent first, and what could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckReport {
     pub checked_at: OffsetDateTime,
     pub policy: Policy,
     pub findings: Vec<Finding>,
+    /// The vaults' listings, secrets' versions and applications that could not be read: the
+    /// findings cover everything else.
+    pub errors: Vec<ReadError>,
 }
 
 impl CheckReport {
@@ -92,21 +96,44 @@ impl CheckReport {
         policy: &Policy,
         now: OffsetDateTime,
     ) -> CheckReport {
+        Self::evaluate_selected(records, |_| true, policy, now)
+    }
+
+    /// [`evaluate`](Self::evaluate), reporting only the records `selected` picks (`--name`,
+    /// `--tag`) but judging each with what all the records say about it (see
+    /// [`super::related`]): a superseded version is picked with its secret.
+    pub fn evaluate_selected(
+        records: Vec<CredentialRecord>,
+        selected: impl Fn(&CredentialRecord) -> bool,
+        policy: &Policy,
+        now: OffsetDateTime,
+    ) -> CheckReport {
+        let related = Related::new(&records);
         let mut findings: Vec<Finding> = records
             .iter()
-            .filter_map(|record| classify(record, policy, now))
+            .filter(|record| related.is_selected(record, &selected))
+            .filter_map(|record| classify_in(record, &related.context(record), policy, now))
             .collect();
         findings.sort_by(most_urgent_first);
         CheckReport {
             checked_at: now,
             policy: *policy,
             findings,
+            errors: Vec::new(),
         }
     }
 
-    /// `fail` if anything failed, else `warn` if anything warned, else `pass` (also when
-    /// nothing was checked).
+    /// The report with what could not be read.
+    pub fn with_errors(self, errors: Vec<ReadError>) -> CheckReport {
+        CheckReport { errors, ..self }
+    }
+
+    /// `fail` if anything failed or could not be read (the gate cannot pass what it did not
+    /// see), else `warn` if anything warned, else `pass` (also when nothing was checked).
     pub fn status(&self) -> Status {
+        if !self.errors.is_empty() {
+            return Status::Fail;
+        }
         match self.findings.iter().map(|finding| finding.severity).max() {
             Some(Severity::Fail) => Status::Fail,
             Some(Severity::Warn) => Status::Warn,

@@ -43,6 +43,9 @@ pub struct Policy {
     pub no_expiry: NoExpiry,
     /// Every warning fails the gate (`--strict`).
     pub strict: bool,
+    /// Older secret versions were listed (`--versions`): only then can a disabled current
+    /// version be told from a retired secret, and superseded versions be judged.
+    pub versions: bool,
 }
 
 impl Default for Policy {
@@ -52,12 +55,13 @@ impl Default for Policy {
             fail_within: Duration::days(7),
             no_expiry: NoExpiry::Warn,
             strict: false,
+            versions: false,
         }
     }
 }
 
 impl Policy {
-    /// Builds a policy, refusing windows that make no sense together.
+    /// Builds a policy, refusing windows that make no sense together (`versions` off).
     pub fn new(
         warn_within: Duration,
         fail_within: Duration,
@@ -69,6 +73,7 @@ impl Policy {
             fail_within,
             no_expiry,
             strict,
+            versions: false,
         };
         policy.validate()?;
         Ok(policy)

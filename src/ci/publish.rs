@@ -1,10 +1,12 @@
 //! What `keyrot check` tells the CI system about a report.
 //!
-//! - GitHub Actions: one `::error` (fail) or `::warning` (warn) annotation per credential,
-//!   most urgent first; step outputs `status`, `failed`, `warned` and `report` through
+//! - GitHub Actions: one `::error` annotation per source that could not be read, then one
+//!   `::error` (fail) or `::warning` (warn) annotation per credential, most urgent first; step
+//!   outputs `status`, `failed`, `warned` and `report` through
 //!   `$GITHUB_OUTPUT`; the Markdown report appended to `$GITHUB_STEP_SUMMARY` within GitHub's
 //!   size limit; the JSON report written to a file (`report`).
-//! - Azure Pipelines: one `task.logissue` per credential; output variables `KEYROT_STATUS`,
+//! - Azure Pipelines: one `task.logissue` per unreadable source and per credential; output
+//!   variables `KEYROT_STATUS`,
 //!   `KEYROT_FAILED`, `KEYROT_WARNED`, `KEYROT_REPORT` (`isOutput=true`); the JSON report
 //!   file; `task.complete result=SucceededWithIssues` when the gate passed with warnings. A
 //!   failed gate exits 1 and the agent fails the step by itself.
@@ -21,9 +23,11 @@ use std::path::{Path, PathBuf};
 use super::{azure, github, CiSystem, Env};
 use crate::check::duration::describe_span;
 use crate::check::{CheckReport, Finding, Severity, State, Status};
-use crate::model::Kind;
+use crate::model::{Kind, ReadError};
 use crate::outcome::Failure;
-use crate::report::{self, location, location_long, GITHUB_STEP_SUMMARY_LIMIT};
+use crate::report::{
+    self, display_name, location, location_long, unreadable_what, GITHUB_STEP_SUMMARY_LIMIT,
+};
 
 /// The report's file name in the runner's temporary folder.
 pub const REPORT_FILE_NAME: &str = "keyrot-check-report.json";
@@ -70,6 +74,17 @@ impl Publisher<'_> {
     }
 
     fn github(&self, report: &CheckReport, out: &mut dyn Write) -> Result<Published, Failure> {
+        for error in &report.errors {
+            let title = error_title(error);
+            let annotation = github::Annotation {
+                title: Some(&title),
+                ..github::Annotation::default()
+            };
+            line(
+                out,
+                &github::annotation(github::Level::Error, &annotation, &error_message(error)),
+            )?;
+        }
         for finding in urgent(report) {
             let level = match finding.severity {
                 Severity::Fail => github::Level::Error,
@@ -158,6 +173,10 @@ impl Publisher<'_> {
     }
 
     fn azure(&self, report: &CheckReport, out: &mut dyn Write) -> Result<Published, Failure> {
+        for error in &report.errors {
+            let text = format!("{}: {}", error_title(error), error_message(error));
+            line(out, &azure::log_issue(azure::IssueType::Error, &text))?;
+        }
         for finding in urgent(report) {
             let kind = match finding.severity {
                 Severity::Fail => azure::IssueType::Error,
@@ -254,13 +273,32 @@ pub fn title(finding: &Finding) -> String {
         },
         State::NoExpiry => "has no expiry date".to_owned(),
         State::NotYetValid => "is not valid yet".to_owned(),
+        State::StaleEnabledVersion if finding.record.kind == Kind::AppPassword => {
+            "old password still valid".to_owned()
+        }
         State::StaleEnabledVersion => "old version still enabled".to_owned(),
+        State::InGrace => "old version in its grace period".to_owned(),
+        State::CurrentDisabled => "current version is disabled".to_owned(),
         State::Disabled => "is disabled".to_owned(),
     };
     format!(
         "keyrot: {} {what} ({})",
         display_name(finding),
         location(&finding.record)
+    )
+}
+
+/// `keyrot: cannot read secrets in prod-vault`.
+pub fn error_title(error: &ReadError) -> String {
+    format!("keyrot: cannot read {}", unreadable_what(error, false))
+}
+
+/// What could not be read, why, and that the gate failed for it.
+pub fn error_message(error: &ReadError) -> String {
+    format!(
+        "{} ({}). The gate fails (exit 3) until keyrot can read it; everything else was checked.",
+        error.message.trim_end_matches('.'),
+        error.reason.as_str()
     )
 }
 
@@ -297,6 +335,9 @@ fn advice(finding: &Finding) -> &'static str {
         (State::Expiring, Kind::AppCertificate) => {
             "Upload a renewed certificate to the app registration before it expires."
         }
+        // The check's sentence says what to do: remove a password keyrot did not create, or
+        // run keyrot rotate, which removes its own once their grace period has ended.
+        (State::StaleEnabledVersion | State::InGrace, Kind::AppPassword) => "",
         _ => kv_advice(finding.state, kind.is_certificate()),
     }
 }
@@ -319,16 +360,10 @@ fn kv_advice(state: State, certificate: bool) -> &'static str {
             "It cannot be used until then; check its activation date if a release needs it now."
         }
         (State::StaleEnabledVersion, _) => "Disable the old version once nothing uses it.",
-        (State::Valid | State::Disabled, _) => "",
-    }
-}
-
-/// The credential's name, with `@version` for an older version (as the report tables show it).
-fn display_name(finding: &Finding) -> String {
-    let record = &finding.record;
-    match (&record.superseded, &record.version) {
-        (Some(_), Some(version)) => format!("{}@{version}", record.name),
-        _ => record.name.clone(),
+        (State::CurrentDisabled, _) => {
+            "Enable the current version again, or write a new version: Key Vault serves only the current one."
+        }
+        (State::Valid | State::Disabled | State::InGrace, _) => "",
     }
 }
 
@@ -367,6 +402,7 @@ mod tests {
     use crate::ci::azure::parse as ado;
     use crate::ci::github::parse as gh;
     use crate::model::CredentialRecord;
+    use crate::model::ReadError;
 
     const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/ci/");
 
@@ -386,6 +422,33 @@ mod tests {
             id: "https://shared-vault.vault.azure.net/secrets/api-key".to_owned(),
             ..expiring("api-key", Duration::days(20))
         };
+        let mut graced = expiring("graced", Duration::days(200));
+        graced.tags.insert(
+            crate::model::TAG_GRACE_ENDS.to_owned(),
+            "2026-11-28T12:00:00Z".to_owned(),
+        );
+        let foreign_password = CredentialRecord {
+            source: crate::model::Source::Entra,
+            vault: String::new(),
+            kind: Kind::AppPassword,
+            version: None,
+            id: "5f0c6a1e-2b3d-4c5e-8f90-a1b2c3d4e501".to_owned(),
+            entra: Some(crate::model::EntraLink {
+                app: Some(crate::model::AppRef {
+                    object_id: "0b8e2f4a-1c3d-4e5f-8a9b-0c1d2e3f4a5b".to_owned(),
+                    app_id: "dddddddd-0000-0000-0000-000000000001".to_owned(),
+                    display_name: Some("billing-api".to_owned()),
+                }),
+                key_id: "5f0c6a1e-2b3d-4c5e-8f90-a1b2c3d4e501".to_owned(),
+                held: None,
+            }),
+            ..superseded(
+                "ci-pipeline",
+                "-",
+                "5f0c6a1e-2b3d-4c5e-8f90-a1b2c3d4e5ff",
+                Some(NOW - Duration::days(1)),
+            )
+        };
         let records = vec![
             expiring("healthy", Duration::days(200)),
             expiring("db-password", Duration::days(3)),
@@ -399,8 +462,25 @@ mod tests {
                 enabled: false,
                 ..expiring("switched-off", Duration::days(-10))
             },
+            // Rotated by keyrot an hour ago: the old version is in its grace period.
+            graced,
+            superseded("graced", "g1", "g2", Some(NOW - Duration::hours(1))),
+            // The current version disabled, an older one enabled: an outage.
+            CredentialRecord {
+                enabled: false,
+                ..expiring("outage", Duration::days(60))
+            },
+            superseded("outage", "o1", "o2", Some(NOW - Duration::days(1))),
+            foreign_password,
         ];
-        CheckReport::evaluate(records, &Policy::default(), NOW)
+        CheckReport::evaluate(records, &Policy::default(), NOW).with_errors(vec![ReadError {
+            source: crate::model::Source::KeyVault,
+            location: "https://locked-vault.vault.azure.net".to_owned(),
+            kind: Some(Kind::Secret),
+            name: None,
+            reason: crate::model::ReadFailure::Forbidden,
+            message: "permission denied: cannot list secrets in https://locked-vault.vault.azure.net. The identity needs the RBAC role 'Key Vault Secrets User'".to_owned(),
+        }])
     }
 
     fn warn_only() -> CheckReport {
@@ -555,9 +635,19 @@ mod tests {
             .filter(|c| c.name == "error" || c.name == "warning")
             .collect();
         let urgent: Vec<&Finding> = urgent(&report).collect();
-        assert_eq!(annotations.len(), urgent.len());
-        assert_eq!(annotations.len(), 7, "{}", run.stdout);
-        for (annotation, finding) in annotations.iter().zip(&urgent) {
+        assert_eq!(annotations.len(), urgent.len() + report.errors.len());
+        assert_eq!(annotations.len(), 11, "{}", run.stdout);
+        // What could not be read comes first, as an error.
+        let unreadable = annotations[0];
+        assert_eq!(unreadable.name, "error");
+        assert_eq!(
+            unreadable.properties["title"],
+            "keyrot: cannot read secrets in locked-vault"
+        );
+        assert!(unreadable.data.ends_with(
+            "(forbidden). The gate fails (exit 3) until keyrot can read it; everything else was checked."
+        ));
+        for (annotation, finding) in annotations[1..].iter().zip(&urgent) {
             let expected = if finding.severity == Severity::Fail {
                 "error"
             } else {
@@ -568,15 +658,31 @@ mod tests {
             assert_eq!(annotation.data, message(finding));
         }
         assert_eq!(
-            annotations[0].properties["title"],
+            annotations[1].properties["title"],
             "keyrot: expired-secret expired 3 days ago (prod-vault)"
         );
-        // Healthy and disabled credentials are not annotated.
+        // Healthy, disabled and in-grace credentials are not annotated.
         assert!(!run.stdout.contains("healthy"));
         assert!(!run.stdout.contains("switched-off"));
+        assert!(!run.stdout.contains("graced"));
+        // No app password is told to "disable the old version".
+        let password = annotations
+            .iter()
+            .find(|a| a.data.starts_with("app-password"))
+            .unwrap();
+        assert_eq!(
+            password.properties["title"],
+            "keyrot: ci-pipeline old password still valid (entra:billing-api)"
+        );
+        assert!(!password.data.contains("isable"), "{}", password.data);
+        assert!(
+            password.data.contains("remove it in Entra"),
+            "{}",
+            password.data
+        );
         // The verbose part is folded.
         let names: Vec<&str> = commands.iter().map(|c| c.name.as_str()).collect();
-        assert_eq!(names[7..], ["group", "endgroup"]);
+        assert_eq!(names[11..], ["group", "endgroup"]);
     }
 
     #[test]
@@ -600,8 +706,8 @@ mod tests {
             files.outputs(),
             [
                 ("status".to_owned(), "fail".to_owned()),
-                ("failed".to_owned(), "3".to_owned()),
-                ("warned".to_owned(), "4".to_owned()),
+                ("failed".to_owned(), "4".to_owned()),
+                ("warned".to_owned(), "6".to_owned()),
                 ("report".to_owned(), report_file.display().to_string()),
             ]
         );
@@ -612,6 +718,7 @@ mod tests {
             json["credentials"].as_array().unwrap().len(),
             report.findings.len()
         );
+        assert_eq!(json["errors"][0]["reason"], "forbidden");
         let summary = std::fs::read_to_string(files.path("summary.md")).unwrap();
         assert_eq!(summary, report::markdown::render(&report));
         // A second run in the same step appends.

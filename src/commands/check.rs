@@ -4,29 +4,37 @@
 //! applications of `--config keyrot.toml`) are read at the same time and judged by one policy.
 //! A Key Vault secret tagged `keyrot-app` + `keyrot-key-id` (written by rotation) holds an Entra
 //! password: it is judged by the earlier of its own `exp` and the password's end date.
+//!
+//! A vault listing or an application that cannot be read does not discard the rest: the report,
+//! the CI outputs, the step summary and the annotations come out for everything readable, with
+//! an error entry for each unreadable source, and the command exits 3 (the gate could not see
+//! everything, which outranks what it saw failing).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 
 use azure_core::credentials::TokenCredential;
 use time::OffsetDateTime;
 
 use crate::auth::{AuthEnv, KeyrotCredential};
-use crate::check::{CheckReport, Filter, Policy, Status};
+use crate::check::{is_secret_version, CheckReport, Filter, Policy, Status};
 use crate::ci::{self, publish::Publisher};
 use crate::cli::{CheckArgs, GateArgs, GlobalArgs};
 use crate::graph::{self, Application, GraphClient, GraphError, GraphErrorKind};
-use crate::model::{CredentialRecord, EntraLink, HeldPassword, Kind, Source};
+use crate::model::{
+    CredentialRecord, EntraLink, HeldPassword, Kind, ReadError, ReadFailure, Source,
+};
 use crate::outcome::{Failure, Outcome};
 use crate::report::{self, Format};
 use crate::transport::{client_options, KeyrotTransport};
-use crate::vault::{Vault, VaultUrl};
+use crate::vault::{Vault, VaultError, VaultUrl};
 
 pub async fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<Outcome, Failure> {
     // Validate everything the user typed before any network call.
-    let policy = policy(&args.gate)?;
+    let mut policy = policy(&args.gate)?;
+    policy.versions = args.versions;
     let vaults = if args.vaults.iter().any(|v| !v.trim().is_empty()) {
         vault_urls(&args.vaults)?
     } else {
@@ -55,31 +63,85 @@ pub async fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<Outcome, Failu
     };
     let graph = GraphClient::new(&global.graph_url, credential.clone(), transport.clone())
         .map_err(graph_failure)?;
-    let (mut records, applications) = futures::future::try_join(
+    let (collected, applications) = futures::future::join(
         collect(&scope, credential, &transport),
         applications(&graph, &apps),
     )
-    .await?;
+    .await;
+    let Collected {
+        mut records,
+        mut errors,
+    } = collected?;
+    let (applications, unreadable_apps) = applications?;
+    errors.extend(unreadable_apps);
     link_entra_passwords(&mut records, &applications, &graph).await;
     records.extend(applications.iter().flat_map(Application::records));
+    // A filter that selects nothing is a typo until proven otherwise; when a source could not
+    // be read, it may have held the match, and that error (exit 3) is the one to report.
+    if errors.is_empty() {
+        filters_select_something(&filter, args, &records)?;
+    }
     // keyrot's own lock and journal secrets are bookkeeping, not credentials.
-    let records = records
-        .into_iter()
-        .filter(|r| filter.matches(r) && !crate::rotate::is_internal(r))
-        .collect();
+    let report = CheckReport::evaluate_selected(
+        records,
+        |r| filter.matches(r) && !crate::rotate::is_internal(r),
+        &policy,
+        OffsetDateTime::now_utc(),
+    )
+    .with_errors(errors);
     let publisher = Publisher {
         system: global.ci.resolve(&ci::process_env),
         env: &ci::process_env,
         report_path: args.report.as_deref(),
         temp_dir: std::env::temp_dir(),
     };
-    gate_in_ci(
-        records,
-        &policy,
-        &args.gate,
-        OffsetDateTime::now_utc(),
-        Some(&publisher),
-    )
+    gate_in_ci(&report, &args.gate, Some(&publisher))
+}
+
+/// `--name` patterns that select no credential, or `--name`/`--tag` filters that together
+/// select none, are a usage error (exit 2) naming the filters, as in `fetch`: otherwise a
+/// typo would pass the gate with nothing checked.
+fn filters_select_something(
+    filter: &Filter,
+    args: &CheckArgs,
+    records: &[CredentialRecord],
+) -> Result<(), Failure> {
+    if args.names.is_empty() && args.tags.is_empty() {
+        return Ok(());
+    }
+    // Older versions are selected with their secret, and keyrot's bookkeeping never is.
+    let candidates: Vec<&CredentialRecord> = records
+        .iter()
+        .filter(|r| !is_secret_version(r) && !crate::rotate::is_internal(r))
+        .collect();
+    let tags = args
+        .tags
+        .iter()
+        .map(|tag| format!("--tag {tag:?}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let with_tags = if tags.is_empty() {
+        String::new()
+    } else {
+        format!(" with {tags}")
+    };
+    let unmatched = filter.unmatched_patterns(candidates.iter().copied());
+    if !unmatched.is_empty() {
+        let patterns = unmatched
+            .iter()
+            .map(|p| format!("--name {p:?}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(Failure::Usage(format!(
+            "{patterns} selects no credential{with_tags} in what keyrot read; check the spelling (globs use * and ?, and ignore case), or remove the filter"
+        )));
+    }
+    if !candidates.iter().any(|r| filter.matches(r)) {
+        return Err(Failure::Usage(format!(
+            "{tags} selects no credential in what keyrot read; check the tag's key and value (both exact), or remove the filter"
+        )));
+    }
+    Ok(())
 }
 
 /// What to read: which vaults, which kinds, and whether to look at versions.
@@ -145,20 +207,47 @@ fn graph_failure(error: GraphError) -> Failure {
     }
 }
 
-/// Reads the named applications, a few at a time. One an id names twice (by appId and by
-/// object id) is kept once.
-async fn applications(graph: &GraphClient, ids: &[String]) -> Result<Vec<Application>, Failure> {
-    let fetched: Vec<Application> = futures::stream::iter(ids)
-        .map(|id| graph.application(id))
+/// Reads the named applications, a few at a time, and says which could not be read. One an
+/// id names twice (by appId and by object id) is kept once.
+async fn applications(
+    graph: &GraphClient,
+    ids: &[String],
+) -> Result<(Vec<Application>, Vec<ReadError>), Failure> {
+    let fetched: Vec<(&String, Result<Application, GraphError>)> = futures::stream::iter(ids)
+        .map(|id| async move { (id, graph.application(id).await) })
         .buffered(8)
-        .try_collect()
-        .await
-        .map_err(graph_failure)?;
+        .collect()
+        .await;
     let mut seen = BTreeSet::new();
-    Ok(fetched
-        .into_iter()
-        .filter(|app| seen.insert(app.object_id.to_ascii_lowercase()))
-        .collect())
+    let mut read = Vec::new();
+    let mut unreadable = Vec::new();
+    for (id, result) in fetched {
+        match result {
+            Ok(app) => {
+                if seen.insert(app.object_id.to_ascii_lowercase()) {
+                    read.push(app);
+                }
+            }
+            Err(error) if error.kind() == GraphErrorKind::InvalidInput => {
+                return Err(graph_failure(error))
+            }
+            Err(error) => unreadable.push(ReadError {
+                source: Source::Entra,
+                location: id.clone(),
+                kind: None,
+                name: None,
+                reason: match error.kind() {
+                    GraphErrorKind::Status(status) => ReadFailure::from_status(status),
+                    GraphErrorKind::Credential => ReadFailure::Authentication,
+                    GraphErrorKind::Transport => ReadFailure::Connection,
+                    GraphErrorKind::Malformed => ReadFailure::Malformed,
+                    GraphErrorKind::InvalidInput => ReadFailure::Other,
+                },
+                message: error.to_string(),
+            }),
+        }
+    }
+    Ok((read, unreadable))
 }
 
 /// Ties each current Key Vault secret that carries keyrot's `keyrot-app` and `keyrot-key-id`
@@ -243,66 +332,90 @@ async fn link_entra_passwords(
     }
 }
 
+/// What was read, and what could not be.
+#[derive(Debug, Default)]
+pub struct Collected {
+    pub records: Vec<CredentialRecord>,
+    pub errors: Vec<ReadError>,
+}
+
 /// Lists every (vault, kind) at once: the wall time is the slowest listing, not their sum.
+/// With `--versions`, each secret's versions are listed as the secrets' pages arrive. A
+/// listing that fails is an error entry; the others are kept.
 pub async fn collect(
     scope: &Scope,
     credential: Arc<dyn TokenCredential>,
     transport: &Arc<KeyrotTransport>,
-) -> Result<Vec<CredentialRecord>, Failure> {
+) -> Result<Collected, Failure> {
     let vaults = scope
         .vaults
         .iter()
         .map(|url| Vault::new(url.clone(), credential.clone(), client_options(transport)))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| Failure::Runtime(e.to_string()))?;
-    let listings = vaults.iter().map(|vault| async move {
-        let per_kind = scope.kinds.iter().map(|&kind| vault.list(kind));
-        let mut records: Vec<CredentialRecord> = futures::future::try_join_all(per_kind)
-            .await?
-            .into_iter()
-            .flatten()
-            .collect();
-        if scope.versions && scope.kinds.contains(&Kind::Secret) {
-            let names = records
-                .iter()
-                .filter(|r| r.kind == Kind::Secret)
-                .map(|r| r.name.clone())
-                .collect();
-            records.extend(
-                vault
-                    .superseded_secret_versions(names, scope.concurrency)
-                    .await?,
-            );
-        }
-        Ok::<_, crate::vault::VaultError>(records)
+    let listings = vaults.iter().flat_map(|vault| {
+        scope
+            .kinds
+            .iter()
+            .map(move |&kind| async move { (vault, kind, list_kind(vault, kind, scope).await) })
     });
-    let all = futures::future::try_join_all(listings)
-        .await
-        .map_err(|e| Failure::Runtime(e.to_string()))?;
-    Ok(all.into_iter().flatten().collect())
+    let mut collected = Collected::default();
+    for (vault, kind, result) in futures::future::join_all(listings).await {
+        match result {
+            Ok((records, failed)) => {
+                collected.records.extend(records);
+                collected.errors.extend(
+                    failed
+                        .into_iter()
+                        .map(|(name, error)| unreadable(vault, kind, Some(name), &error)),
+                );
+            }
+            Err(error) => collected.errors.push(unreadable(vault, kind, None, &error)),
+        }
+    }
+    Ok(collected)
 }
 
-/// Judges the records, writes the report, and maps the status to the outcome.
-pub fn gate(
-    records: Vec<CredentialRecord>,
-    policy: &Policy,
-    args: &GateArgs,
-    now: OffsetDateTime,
-) -> Result<Outcome, Failure> {
-    gate_in_ci(records, policy, args, now, None)
+/// One vault's listing of one kind, with the secrets' versions when asked for: the records and
+/// the secrets whose versions could not be listed.
+async fn list_kind(
+    vault: &Vault,
+    kind: Kind,
+    scope: &Scope,
+) -> Result<(Vec<CredentialRecord>, Vec<(String, VaultError)>), VaultError> {
+    if kind == Kind::Secret && scope.versions {
+        let listing = vault.secrets_with_versions(scope.concurrency).await?;
+        Ok((listing.records, listing.failed))
+    } else {
+        Ok((vault.list(kind).await?, Vec::new()))
+    }
+}
+
+fn unreadable(vault: &Vault, kind: Kind, name: Option<String>, error: &VaultError) -> ReadError {
+    ReadError {
+        source: Source::KeyVault,
+        location: vault.url().to_string(),
+        kind: Some(kind),
+        name,
+        reason: error.reason(),
+        message: error.to_string(),
+    }
+}
+
+/// Writes the report, and maps its status to the outcome.
+pub fn gate(report: &CheckReport, args: &GateArgs) -> Result<Outcome, Failure> {
+    gate_in_ci(report, args, None)
 }
 
 /// [`gate`], also telling the CI system (annotations, outputs, summary) when `publisher` is
 /// given. The CI lines go to stdout before the report; the report is written even when a
-/// runner file cannot be, and that failure is returned afterwards.
+/// runner file cannot be, and that failure is returned afterwards. When something could not
+/// be read, everything is still written and the command fails with exit 3.
 pub fn gate_in_ci(
-    records: Vec<CredentialRecord>,
-    policy: &Policy,
+    report: &CheckReport,
     args: &GateArgs,
-    now: OffsetDateTime,
     publisher: Option<&Publisher<'_>>,
 ) -> Result<Outcome, Failure> {
-    let report = CheckReport::evaluate(records, policy, now);
     let published = match publisher {
         Some(publisher) => {
             use std::io::Write;
@@ -315,7 +428,7 @@ pub fn gate_in_ci(
             } else {
                 Box::new(std::io::stdout().lock())
             };
-            let published = publisher.publish(&report, &mut out);
+            let published = publisher.publish(report, &mut out);
             out.flush()
                 .map_err(|e| Failure::Runtime(format!("cannot write CI commands: {e}")))?;
             published.map(|_| ())
@@ -323,7 +436,7 @@ pub fn gate_in_ci(
         None => Ok(()),
     };
     let color = args.output.is_none() && is_terminal::is_terminal(std::io::stdout());
-    let text = report::render(&report, args.format, color);
+    let text = report::render(report, args.format, color);
     match &args.output {
         Some(path) => std::fs::write(path, text).map_err(|e| {
             Failure::Runtime(format!(
@@ -338,6 +451,24 @@ pub fn gate_in_ci(
                 .and_then(|_| out.flush())
                 .map_err(|e| Failure::Runtime(format!("cannot write the report: {e}")))?;
         }
+    }
+    if !report.errors.is_empty() {
+        let mut message = format!(
+            "keyrot could not read everything it was asked to check, so the gate fails (exit 3); the report covers the rest ({}):",
+            report::counts_line(report.counts())
+        );
+        for error in &report.errors {
+            message.push_str(&format!(
+                "\n  cannot read {} ({}): {}",
+                report::unreadable_what(error, true),
+                error.reason.as_str(),
+                error.message
+            ));
+        }
+        if let Err(also) = published {
+            message.push_str(&format!("\nalso: {also}"));
+        }
+        return Err(Failure::Runtime(message));
     }
     published?;
     Ok(match report.status() {

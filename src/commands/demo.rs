@@ -9,12 +9,14 @@ use time::OffsetDateTime;
 
 use super::check::{collect, gate, policy, vault_urls, Scope};
 use crate::auth::{AuthEnv, KeyrotCredential};
+use crate::check::CheckReport;
 use crate::cli::{DemoArgs, GlobalArgs};
 use crate::model::Kind;
 use crate::outcome::{Failure, Outcome};
 
 pub async fn run(global: &GlobalArgs, args: &DemoArgs) -> Result<Outcome, Failure> {
-    let policy = policy(&args.gate)?;
+    let mut policy = policy(&args.gate)?;
+    policy.versions = args.versions;
     let seed = Seed::demo();
     let names: Vec<String> = seed.vaults.iter().map(|v| v.name.clone()).collect();
     let emulator = Emulator::start(EmulatorConfig::new(seed))
@@ -50,11 +52,14 @@ pub async fn run(global: &GlobalArgs, args: &DemoArgs) -> Result<Outcome, Failur
         vaults: vault_urls(&vault_inputs)?,
         kinds: Kind::ALL.into_iter().collect(),
         versions: args.versions,
-        concurrency: 8,
+        concurrency: crate::cli::DEFAULT_CONCURRENCY.into(),
     };
-    let records = collect(&scope, credential, &transport).await;
+    let collected = collect(&scope, credential, &transport).await;
     emulator.shutdown().await;
-    let outcome = gate(records?, &policy, &args.gate, OffsetDateTime::now_utc())?;
+    let collected = collected?;
+    let report = CheckReport::evaluate(collected.records, &policy, OffsetDateTime::now_utc())
+        .with_errors(collected.errors);
+    let outcome = gate(&report, &args.gate)?;
     if outcome == Outcome::GateFailed {
         // The demo vaults hold expired credentials on purpose; the demo itself succeeded.
         tracing::info!("demo: in a pipeline, `keyrot check` would exit 1 here: the gate failed");

@@ -51,21 +51,21 @@ fn transport(
     Ok(Arc::new(transport))
 }
 
-/// `--timeout`: like the policy durations, but a bare number means seconds.
+/// `--timeout`: a positive duration with its unit (`30s`, `2m`); a bare number is refused,
+/// since it would mean seconds to some readers and days (as in the policy windows) to others.
 fn parse_timeout(text: &str) -> Result<Duration, Failure> {
-    let text = text.trim();
-    let parsed = if !text.is_empty() && text.chars().all(|c| c.is_ascii_digit()) {
-        text.parse::<u64>().ok().map(Duration::from_secs)
-    } else {
-        crate::check::parse_duration(text)
-            .ok()
-            .and_then(|d| u64::try_from(d.whole_milliseconds()).ok())
-            .map(Duration::from_millis)
-    };
-    match parsed {
-        Some(d) if !d.is_zero() => Ok(d),
+    parse_duration_flag("--timeout", text)
+}
+
+/// A positive duration flag that needs its unit (`--timeout`, `--lock-settle`, …), as a std
+/// `Duration`; the error names the flag and asks for a unit (exit 2).
+pub(crate) fn parse_duration_flag(flag: &str, text: &str) -> Result<Duration, Failure> {
+    let parsed = crate::check::parse_duration_with_unit(text)
+        .map_err(|e| Failure::Usage(format!("{flag}: {e}")))?;
+    match u64::try_from(parsed.whole_milliseconds()) {
+        Ok(millis) if millis > 0 => Ok(Duration::from_millis(millis)),
         _ => Err(Failure::Usage(format!(
-            "invalid --timeout {text:?}: use a positive duration like 30s, 2m or a bare number of seconds"
+            "{flag}: invalid duration {text:?}: it must be positive, like 30s or 2m"
         ))),
     }
 }
@@ -74,15 +74,25 @@ fn parse_timeout(text: &str) -> Result<Duration, Failure> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn timeouts_parse_with_units_or_bare_seconds() {
-        assert_eq!(parse_timeout("30").unwrap(), Duration::from_secs(30));
-        assert_eq!(parse_timeout("2m").unwrap(), Duration::from_secs(120));
-        for bad in ["", "0", "-1", "soon"] {
-            assert!(
-                matches!(parse_timeout(bad), Err(Failure::Usage(_))),
-                "{bad}"
-            );
+    fn usage(result: Result<Duration, Failure>) -> String {
+        match result {
+            Err(Failure::Usage(message)) => message,
+            other => panic!("expected a usage error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn timeouts_need_a_unit() {
+        assert_eq!(parse_timeout("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_timeout("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_timeout("1d").unwrap(), Duration::from_secs(86_400));
+        let bare = usage(parse_timeout("30"));
+        assert!(bare.starts_with("--timeout: "), "{bare}");
+        assert!(bare.contains("give a unit: 30s, 5m"), "{bare}");
+        for bad in ["", "0s", "-1s", "soon"] {
+            let message = usage(parse_timeout(bad));
+            assert!(message.starts_with("--timeout: "), "{bad}: {message}");
+        }
+        assert!(usage(parse_timeout("0s")).contains("must be positive"));
     }
 }

@@ -4,8 +4,8 @@ use url::{Host, Url};
 
 use crate::check::dates::utc_date;
 use crate::check::duration::whole_days_left;
-use crate::check::{Counts, Finding, Status};
-use crate::model::{CredentialRecord, Source};
+use crate::check::{CheckReport, Counts, Finding, Status};
+use crate::model::{CredentialRecord, ReadError, Source};
 
 /// The vault's short name: the first label of its host name (`prod-vault` for
 /// `https://prod-vault.vault.azure.net`). An IP address (an emulator) is shown whole, and text
@@ -73,7 +73,8 @@ pub fn expires_date(finding: &Finding) -> String {
         .map_or_else(|| "-".to_owned(), utc_date)
 }
 
-/// Whole days left, rounded towards the past (`-3` once expired), or `-` without an expiry.
+/// Whole days left, rounded towards zero like the message's span (`-3` beside "expired 3 days
+/// ago"), or `-` without an expiry.
 pub fn days_left(finding: &Finding) -> String {
     finding.expires_in_seconds.map_or_else(
         || "-".to_owned(),
@@ -87,6 +88,43 @@ pub fn counts_line(counts: Counts) -> String {
         "{} fail, {} warn, {} ok",
         counts.fail, counts.warn, counts.ok
     )
+}
+
+/// The summary line: the counts and the verdict; when something could not be read, that the
+/// counts cover only what could, and that the gate failed for it (exit 3).
+pub fn summary(report: &CheckReport) -> String {
+    let counts = counts_line(report.counts());
+    match report.errors.len() {
+        0 => format!("{counts} — {}", verdict(report.status())),
+        unread => format!(
+            "{counts} in what could be read; {unread} could not be read — gate FAILED: keyrot could not see everything"
+        ),
+    }
+}
+
+/// What could not be read, short, for the table: `secrets in prod-vault (forbidden): …`.
+pub fn unreadable(error: &ReadError) -> String {
+    format!(
+        "{} ({}): {}",
+        unreadable_what(error, false),
+        error.reason.as_str(),
+        error.message
+    )
+}
+
+/// What could not be read: `secrets in prod-vault`, `the versions of secret db in prod-vault`,
+/// `application 0b8e…`; with `long`, the vault's URL instead of its short name.
+pub fn unreadable_what(error: &ReadError, long: bool) -> String {
+    let place = match (error.source, long) {
+        (Source::KeyVault, false) => vault_short(&error.location),
+        (Source::KeyVault, true) => error.location.clone(),
+        (Source::Entra, _) => return format!("application {}", error.location),
+    };
+    match (&error.name, error.kind) {
+        (Some(name), _) => format!("the versions of secret {name} in {place}"),
+        (None, Some(kind)) => format!("{} in {place}", kind.plural()),
+        (None, None) => place,
+    }
 }
 
 /// The verdict as the end of the summary line: `gate FAILED`, `passed with warnings`, `passed`.
@@ -185,7 +223,11 @@ mod tests {
     fn dates_and_days_left() {
         let expired = finding(&expiring("a", Duration::hours(-1)));
         assert_eq!(expires_date(&expired), "2026-11-26");
-        assert_eq!(days_left(&expired), "-1");
+        // Rounded towards zero, as the message's "expired 1 hour ago" is.
+        assert_eq!(days_left(&expired), "0");
+        let days_ago = finding(&expiring("a", -Duration::hours(3 * 24 + 5)));
+        assert_eq!(days_left(&days_ago), "-3");
+        assert_eq!(days_ago.message, "expired 3 days ago (2026-11-23)");
         let soon = finding(&expiring("a", Duration::hours(47)));
         assert_eq!(days_left(&soon), "1");
         let never = finding(&record("a"));

@@ -9,6 +9,14 @@
 //! or for an Entra credential, and for a Key Vault secret that holds an Entra password,
 //! `{"id", "app_id", "display_name", "key_id"}` (the application's object id, appId, display
 //! name, and the password's or certificate's keyId).
+//!
+//! Also additions within version 1: the states `current_disabled` and `in_grace`;
+//! `policy.versions` (whether `--versions` listed older versions); and `errors`, always present,
+//! one object per thing that could not be read: `{"source", "vault", "application", "kind",
+//! "name", "reason", "message"}` (`vault` the URL or null, `application` the id as given or
+//! null, `kind` the Key Vault kind whose listing failed or null, `name` the secret whose
+//! versions could not be listed or told apart, or null). When `errors` is not empty, `status`
+//! is `fail` and the command exits 3: the gate cannot pass what it could not see.
 
 use std::collections::BTreeMap;
 
@@ -16,7 +24,7 @@ use serde::Serialize;
 
 use crate::check::dates::rfc3339_utc;
 use crate::check::{CheckReport, Counts, Finding, NoExpiry, Severity, State, Status};
-use crate::model::{EntraLink, Kind, Source};
+use crate::model::{EntraLink, Kind, ReadError, ReadFailure, Source};
 
 /// Bumped only for changes that break readers; new keys may be added within a version.
 pub const JSON_VERSION: u32 = 1;
@@ -29,6 +37,7 @@ struct Document<'a> {
     policy: PolicyJson,
     credentials: Vec<CredentialJson<'a>>,
     counts: Counts,
+    errors: Vec<ErrorJson<'a>>,
 }
 
 #[derive(Serialize)]
@@ -37,6 +46,36 @@ struct PolicyJson {
     fail_within_seconds: i64,
     no_expiry: NoExpiry,
     strict: bool,
+    versions: bool,
+}
+
+#[derive(Serialize)]
+struct ErrorJson<'a> {
+    source: Source,
+    vault: Option<&'a str>,
+    application: Option<&'a str>,
+    kind: Option<Kind>,
+    name: Option<&'a str>,
+    reason: ReadFailure,
+    message: &'a str,
+}
+
+impl<'a> ErrorJson<'a> {
+    fn new(error: &'a ReadError) -> Self {
+        let (vault, application) = match error.source {
+            Source::KeyVault => (Some(error.location.as_str()), None),
+            Source::Entra => (None, Some(error.location.as_str())),
+        };
+        ErrorJson {
+            source: error.source,
+            vault,
+            application,
+            kind: error.kind,
+            name: error.name.as_deref(),
+            reason: error.reason,
+            message: &error.message,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -117,9 +156,11 @@ pub fn render(report: &CheckReport) -> String {
             fail_within_seconds: report.policy.fail_within.whole_seconds(),
             no_expiry: report.policy.no_expiry,
             strict: report.policy.strict,
+            versions: report.policy.versions,
         },
         credentials: report.findings.iter().map(CredentialJson::new).collect(),
         counts: report.counts(),
+        errors: report.errors.iter().map(ErrorJson::new).collect(),
     };
     // Serialising plain structs with string-keyed maps cannot fail; should serde_json ever
     // report an error, emit a document that still parses and still fails the reader's checks
@@ -197,6 +238,7 @@ mod tests {
                 "checked_at",
                 "counts",
                 "credentials",
+                "errors",
                 "policy",
                 "status",
                 "version"
@@ -212,9 +254,11 @@ mod tests {
                 "fail_within_seconds": 604_800,
                 "no_expiry": "warn",
                 "strict": false,
+                "versions": false,
             })
         );
         assert_eq!(value["counts"], json!({"ok": 1, "warn": 2, "fail": 1}));
+        assert_eq!(value["errors"], json!([]));
     }
 
     #[test]
@@ -307,6 +351,49 @@ mod tests {
         assert_eq!(value["counts"], json!({"ok": 0, "warn": 0, "fail": 0}));
         assert_eq!(value["policy"]["no_expiry"], json!("ignore"));
         assert_eq!(value["policy"]["strict"], json!(true));
+    }
+
+    #[test]
+    fn unreadable_sources_are_errors_and_fail_the_status() {
+        use crate::model::ReadError;
+        let errors = vec![
+            ReadError {
+                source: Source::KeyVault,
+                location: VAULT.to_owned(),
+                kind: Some(Kind::Secret),
+                name: None,
+                reason: ReadFailure::Forbidden,
+                message: "permission denied".to_owned(),
+            },
+            ReadError {
+                source: Source::Entra,
+                location: "dddddddd-0000-0000-0000-000000000001".to_owned(),
+                kind: None,
+                name: None,
+                reason: ReadFailure::NotFound,
+                message: "no such application".to_owned(),
+            },
+        ];
+        // What could be read passed; the gate still fails: it could not see everything.
+        let report = CheckReport::evaluate(
+            vec![expiring("ok", Duration::days(90))],
+            &Policy::default(),
+            NOW,
+        )
+        .with_errors(errors);
+        let value = parse(&render(&report));
+        assert_eq!(value["status"], json!("fail"));
+        assert_eq!(value["counts"], json!({"ok": 1, "warn": 0, "fail": 0}));
+        assert_eq!(
+            value["errors"],
+            json!([
+                {"source": "keyvault", "vault": VAULT, "application": null, "kind": "secret",
+                 "name": null, "reason": "forbidden", "message": "permission denied"},
+                {"source": "entra", "vault": null,
+                 "application": "dddddddd-0000-0000-0000-000000000001", "kind": null,
+                 "name": null, "reason": "not_found", "message": "no such application"},
+            ])
+        );
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //! - fail: a `<failure>` whose `type` is the state;
 //! - warn: a passing test case with `<system-out>WARN: …</system-out>`, visible in the test's
 //!   details yet not counted as failed, nor as skipped (which would hide it in most UIs);
-//! - ok: a passing test case with `<system-out>OK: …</system-out>`.
+//! - ok: a passing test case with `<system-out>OK: …</system-out>`;
+//! - something that could not be read (a vault's listing, an application): a test case with
+//!   an `<error>` whose `type` is the reason, counted in `errors`.
 //!
 //! Every text goes through [`escape_with`], which escapes the five XML specials and drops the
 //! characters XML 1.0 cannot carry at all (most control characters), so no vault content can
@@ -20,8 +22,9 @@ use time::UtcOffset;
 use crate::check::dates::rfc3339_utc;
 use crate::check::duration::describe_window;
 use crate::check::{CheckReport, Finding, Severity};
+use crate::model::ReadError;
 
-use super::cells::{display_name, location};
+use super::cells::{display_name, location, unreadable_what, vault_short};
 
 pub const SUITE_NAME: &str = "keyrot check";
 
@@ -32,7 +35,8 @@ const TIMESTAMP: &[FormatItem<'static>] =
 /// Renders the report as a JUnit XML document ending with a newline.
 pub fn render(report: &CheckReport) -> String {
     let counts = report.counts();
-    let tests = report.findings.len();
+    let errors = report.errors.len();
+    let tests = report.findings.len() + errors;
     let checked_at = report.checked_at.to_offset(UtcOffset::UTC);
     let timestamp = checked_at
         .format(TIMESTAMP)
@@ -42,14 +46,17 @@ pub fn render(report: &CheckReport) -> String {
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     out.push_str(&format!(
         "<testsuites name=\"{SUITE_NAME}\" tests=\"{tests}\" failures=\"{failures}\" \
-         errors=\"0\" skipped=\"0\" time=\"0\">\n"
+         errors=\"{errors}\" skipped=\"0\" time=\"0\">\n"
     ));
     out.push_str(&format!(
         "  <testsuite name=\"{SUITE_NAME}\" tests=\"{tests}\" failures=\"{failures}\" \
-         errors=\"0\" skipped=\"0\" time=\"0\" timestamp=\"{}\">\n",
+         errors=\"{errors}\" skipped=\"0\" time=\"0\" timestamp=\"{}\">\n",
         escape(&timestamp)
     ));
     push_properties(&mut out, report);
+    for error in &report.errors {
+        push_error_case(&mut out, error);
+    }
     for finding in &report.findings {
         push_test_case(&mut out, finding);
     }
@@ -102,6 +109,33 @@ fn push_test_case(out: &mut String, finding: &Finding) {
             escape_text(&finding.message)
         )),
     }
+    out.push_str("    </testcase>\n");
+}
+
+/// Something that could not be read, as a test case in error: the gate could not judge it.
+fn push_error_case(out: &mut String, error: &ReadError) {
+    let place = match error.source {
+        crate::model::Source::KeyVault => vault_short(&error.location),
+        crate::model::Source::Entra => format!("entra:{}", error.location),
+    };
+    let name = match (&error.name, error.kind) {
+        (Some(name), _) => format!("{name} versions"),
+        (None, Some(kind)) => kind.plural().to_owned(),
+        (None, None) => "application".to_owned(),
+    };
+    let what = unreadable_what(error, true);
+    out.push_str(&format!(
+        "    <testcase classname=\"{}\" name=\"{}\" time=\"0\">\n",
+        escape(&format!("keyrot.{place}.unreadable")),
+        escape(&name)
+    ));
+    out.push_str(&format!(
+        "      <error message=\"{}\" type=\"{}\">cannot read {}: {}\n</error>\n",
+        escape(&format!("cannot read {what}")),
+        error.reason.as_str(),
+        escape_text(&what),
+        escape_text(&error.message)
+    ));
     out.push_str("    </testcase>\n");
 }
 

@@ -2,13 +2,14 @@
 //!
 //! GitHub refuses a step summary over 1 MiB, so [`render_limited`] degrades in steps: the full
 //! table; then only the fail and warn rows with the ok rows counted; then as many of those rows
-//! as fit, with a line saying how many more were left out.
+//! as fit, with a line saying how many more were left out. What could not be read is listed
+//! before the table and never left out.
 
 use crate::check::dates::rfc3339_utc;
 use crate::check::duration::describe_window;
 use crate::check::{CheckReport, Counts, Finding, Severity};
 
-use super::cells::{counts_line, days_left, display_name, expires_date, location};
+use super::cells::{counts_line, days_left, display_name, expires_date, location, unreadable_what};
 
 /// The most a GitHub step summary may hold.
 pub const GITHUB_STEP_SUMMARY_LIMIT: usize = 1024 * 1024;
@@ -21,7 +22,9 @@ const TABLE_HEADER: &str =
 pub fn render(report: &CheckReport) -> String {
     let mut out = preamble(report);
     if report.findings.is_empty() {
-        out.push_str("No credentials matched.\n");
+        if report.errors.is_empty() {
+            out.push_str("No credentials matched.\n");
+        }
     } else {
         out.push_str(TABLE_HEADER);
         for finding in &report.findings {
@@ -77,10 +80,11 @@ pub fn render_limited(report: &CheckReport, max_bytes: usize) -> String {
     truncate_at_char_boundary(out, max_bytes)
 }
 
-/// The heading and the counts paragraph, each followed by a blank line.
+/// The heading, the counts paragraph and the list of what could not be read, each followed by
+/// a blank line.
 fn preamble(report: &CheckReport) -> String {
     let policy = &report.policy;
-    format!(
+    let mut out = format!(
         "### keyrot check: {status}\n\n\
          {counts} — checked at {checked_at}; warn within {warn}, fail within {fail}, \
          no expiry: {no_expiry}{strict}\n\n",
@@ -91,7 +95,22 @@ fn preamble(report: &CheckReport) -> String {
         fail = describe_window(policy.fail_within),
         no_expiry = policy.no_expiry.as_str(),
         strict = if policy.strict { ", strict" } else { "" },
-    )
+    );
+    if !report.errors.is_empty() {
+        out.push_str(
+            "**Could not be read**, so the gate fails (keyrot could not see everything); the counts cover the rest:\n\n",
+        );
+        for error in &report.errors {
+            out.push_str(&format!(
+                "- {} ({}): {}\n",
+                escape_cell(&unreadable_what(error, true)),
+                error.reason.as_str(),
+                escape_cell(&error.message)
+            ));
+        }
+        out.push('\n');
+    }
+    out
 }
 
 fn row(finding: &Finding) -> String {

@@ -7,9 +7,11 @@
 //! - [`json`]: the versioned machine contract;
 //! - [`markdown`]: a GitHub step summary, with a size-limited variant;
 //! - [`junit`]: test results for Azure DevOps;
-//! - `cells`: what each column shows, shared by the human formats.
+//! - `cells`: what each column shows, shared by the human formats;
+//! - [`grid`]: the aligned columns of every plain-text table keyrot prints (`rotate`'s too).
 
 mod cells;
+pub mod grid;
 pub mod json;
 pub mod junit;
 pub mod markdown;
@@ -17,7 +19,7 @@ pub mod table;
 
 use crate::check::CheckReport;
 
-pub use cells::{location, location_long, vault_short};
+pub use cells::{counts_line, display_name, location, location_long, unreadable_what, vault_short};
 pub use markdown::{render_limited as render_markdown_limited, GITHUB_STEP_SUMMARY_LIMIT};
 
 /// The output format of `keyrot check` (`--format`).

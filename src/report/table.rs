@@ -2,53 +2,55 @@
 //!
 //! Names are never truncated (someone has to find the credential); messages are not either,
 //! but they are the last column so a long one only wraps without breaking the alignment.
-//! Control characters in any cell are replaced, so a hostile name cannot move the cursor or
-//! paint the log.
+//! The columns are drawn by [`super::grid`], which replaces control characters in any cell.
+//! What could not be read follows the table, one line each, before the summary line.
 
 use crate::check::{CheckReport, Finding, Severity, State, Status};
 
-use super::cells::{counts_line, days_left, display_name, expires_date, location, verdict};
+use super::cells::{days_left, display_name, expires_date, location, summary, unreadable};
+use super::grid::{self, Column, RESET};
 
-const HEADERS: [&str; COLUMNS] = [
-    "SEVERITY",
-    "STATE",
-    "VAULT",
-    "KIND",
-    "NAME",
-    "EXPIRES",
-    "DAYS LEFT",
-    "MESSAGE",
+const COLUMNS: [Column; 8] = [
+    Column::left("severity"),
+    Column::left("state"),
+    Column::left("vault"),
+    Column::left("kind"),
+    Column::left("name"),
+    Column::left("expires"),
+    Column::right("days left"),
+    Column::left("message"),
 ];
-const COLUMNS: usize = 8;
-const DAYS_LEFT_COLUMN: usize = 6;
-const GAP: &str = "  ";
 
 const RED: &str = "\x1b[31m";
 const YELLOW: &str = "\x1b[33m";
 const GREEN: &str = "\x1b[32m";
 const DIM: &str = "\x1b[2m";
 const BOLD_RED: &str = "\x1b[1;31m";
-const RESET: &str = "\x1b[0m";
 
-/// Renders the table, then a blank line and the summary line. `color` adds ANSI colours.
+/// Renders the table, the lines about what could not be read, then a blank line and the
+/// summary line. `color` adds ANSI colours.
 pub fn render(report: &CheckReport, color: bool) -> String {
     let mut out = String::new();
-    if report.findings.is_empty() {
+    if !report.findings.is_empty() {
+        let rows: Vec<Vec<String>> = report.findings.iter().map(row).collect();
+        out.push_str(&grid::render(&COLUMNS, &rows, |index, column| {
+            cell_color(&report.findings[index], column, color)
+        }));
+    } else if report.errors.is_empty() {
         out.push_str("no credentials matched\n");
-    } else {
-        let rows: Vec<[String; COLUMNS]> = report.findings.iter().map(row).collect();
-        let widths = column_widths(&rows);
-        push_line(&mut out, &HEADERS.map(str::to_owned), &widths, |_| None);
-        for (finding, cells) in report.findings.iter().zip(&rows) {
-            push_line(&mut out, cells, &widths, |column| {
-                cell_color(finding, column, color)
-            });
+    }
+    for error in &report.errors {
+        let line = grid::printable(&format!("ERROR {}", unreadable(error)));
+        match color {
+            true => out.push_str(&format!("{RED}{line}{RESET}\n")),
+            false => out.push_str(&format!("{line}\n")),
         }
+    }
+    if !report.findings.is_empty() || !report.errors.is_empty() {
         out.push('\n');
     }
-    let status = report.status();
-    let summary = format!("{} — {}", counts_line(report.counts()), verdict(status));
-    match (color, status) {
+    let summary = summary(report);
+    match (color, report.status()) {
         (true, Status::Fail) => out.push_str(&format!("{BOLD_RED}{summary}{RESET}")),
         (true, Status::Warn) => out.push_str(&format!("{YELLOW}{summary}{RESET}")),
         _ => out.push_str(&summary),
@@ -57,8 +59,8 @@ pub fn render(report: &CheckReport, color: bool) -> String {
     out
 }
 
-fn row(finding: &Finding) -> [String; COLUMNS] {
-    [
+fn row(finding: &Finding) -> Vec<String> {
+    vec![
         finding.severity.as_str().to_owned(),
         finding.state.as_str().to_owned(),
         location(&finding.record),
@@ -68,48 +70,6 @@ fn row(finding: &Finding) -> [String; COLUMNS] {
         days_left(finding),
         finding.message.clone(),
     ]
-    .map(|cell| printable(&cell))
-}
-
-fn column_widths(rows: &[[String; COLUMNS]]) -> [usize; COLUMNS] {
-    let mut widths = HEADERS.map(|header| header.chars().count());
-    for cells in rows {
-        for (width, cell) in widths.iter_mut().zip(cells) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    widths
-}
-
-/// Writes one padded line; `color_of(column)` may wrap a cell in a colour after padding, so the
-/// escape codes never count towards the width.
-fn push_line(
-    out: &mut String,
-    cells: &[String; COLUMNS],
-    widths: &[usize; COLUMNS],
-    color_of: impl Fn(usize) -> Option<&'static str>,
-) {
-    let mut line = String::new();
-    for (column, (cell, &width)) in cells.iter().zip(widths).enumerate() {
-        let is_last = column == COLUMNS - 1;
-        let padded = if is_last {
-            // No trailing spaces after the last column.
-            cell.clone()
-        } else if column == DAYS_LEFT_COLUMN {
-            format!("{cell:>width$}")
-        } else {
-            format!("{cell:<width$}")
-        };
-        match color_of(column) {
-            Some(code) => line.push_str(&format!("{code}{padded}{RESET}")),
-            None => line.push_str(&padded),
-        }
-        if !is_last {
-            line.push_str(GAP);
-        }
-    }
-    out.push_str(line.trim_end());
-    out.push('\n');
 }
 
 /// Disabled rows are dimmed whole; otherwise only the severity and state cells are coloured.
@@ -128,12 +88,6 @@ fn cell_color(finding: &Finding, column: usize, color: bool) -> Option<&'static 
         Severity::Warn => YELLOW,
         Severity::Ok => GREEN,
     })
-}
-
-fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
-        .collect()
 }
 
 #[cfg(test)]
@@ -167,12 +121,43 @@ SEVERITY  STATE                  VAULT       KIND    NAME            EXPIRES    
 fail      expired                prod-vault  secret  db-password     2026-11-23         -3  expired 3 days ago (2026-11-23)
 warn      no_expiry              prod-vault  secret  api-key         -                   -  has no expiry date; set one so keyrot can warn before it lapses
 warn      stale_enabled_version  prod-vault  secret  db-password@v1  -                   -  version v1 is still enabled, superseded by v2 5 days ago
-ok        disabled               prod-vault  secret  legacy          2026-08-18       -100  disabled in the vault; reported, never fails the gate
+ok        disabled               prod-vault  secret  legacy          2026-08-18       -100  disabled in the vault; reported, never fails the gate (--versions also checks that no older version is still enabled)
 ok        valid                  prod-vault  secret  tls-cert        2027-02-24         90  expires in 90 days (2027-02-24)
 
 1 fail, 2 warn, 2 ok — gate FAILED
 ";
         assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn unreadable_sources_follow_the_table_and_the_summary_says_the_gate_failed() {
+        use crate::model::{Kind, ReadError, ReadFailure, Source};
+        let report = CheckReport::evaluate(
+            vec![expiring("tls-cert", Duration::days(90))],
+            &Policy::default(),
+            NOW,
+        )
+        .with_errors(vec![ReadError {
+            source: Source::KeyVault,
+            location: "https://other-vault.vault.azure.net".to_owned(),
+            kind: Some(Kind::Secret),
+            name: None,
+            reason: ReadFailure::NotFound,
+            message: "https://other-vault.vault.azure.net answered 404\x1b[2J".to_owned(),
+        }]);
+        let expected = "\
+SEVERITY  STATE  VAULT       KIND    NAME      EXPIRES     DAYS LEFT  MESSAGE
+ok        valid  prod-vault  secret  tls-cert  2027-02-24         90  expires in 90 days (2027-02-24)
+ERROR secrets in other-vault (not_found): https://other-vault.vault.azure.net answered 404\u{FFFD}[2J
+
+0 fail, 0 warn, 1 ok in what could be read; 1 could not be read — gate FAILED: keyrot could not see everything
+";
+        assert_eq!(render(&report, false), expected);
+        let nothing_read = CheckReport::evaluate(vec![], &Policy::default(), NOW)
+            .with_errors(report.errors.clone());
+        let text = render(&nothing_read, false);
+        assert!(text.starts_with("ERROR secrets in other-vault"), "{text}");
+        assert!(!text.contains("no credentials matched"), "{text}");
     }
 
     #[test]

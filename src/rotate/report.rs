@@ -174,20 +174,21 @@ impl RotationReport {
     }
 
     pub fn table(&self) -> String {
-        let header = [
-            "credential",
-            "vault",
-            "status",
-            "old",
-            "new",
-            "expires",
-            "note",
+        use crate::report::grid::{self, Column};
+        const COLUMNS: [Column; 7] = [
+            Column::left("credential"),
+            Column::left("vault"),
+            Column::left("status"),
+            Column::left("old"),
+            Column::left("new"),
+            Column::left("expires"),
+            Column::left("note"),
         ];
-        let rows: Vec<[String; 7]> = self
+        let rows: Vec<Vec<String>> = self
             .credentials
             .iter()
             .map(|c| {
-                [
+                vec![
                     c.name.clone(),
                     crate::report::vault_short(&c.vault),
                     c.status.as_str().to_string(),
@@ -200,27 +201,7 @@ impl RotationReport {
                 ]
             })
             .collect();
-        let mut widths = header.map(str::len);
-        for row in &rows {
-            for (w, cell) in widths.iter_mut().zip(row) {
-                *w = (*w).max(cell.chars().count());
-            }
-        }
-        let line = |cells: Vec<&str>| {
-            let mut out = String::new();
-            for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
-                if i + 1 == cells.len() {
-                    out.push_str(cell);
-                } else {
-                    out.push_str(&format!("{cell:<w$}  "));
-                }
-            }
-            out.trim_end().to_string() + "\n"
-        };
-        let mut text = line(header.to_vec());
-        for row in &rows {
-            text.push_str(&line(row.iter().map(String::as_str).collect()));
-        }
+        let mut text = grid::render(&COLUMNS, &rows, |_, _| None);
         text.push_str(&self.summary_line());
         text
     }
