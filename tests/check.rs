@@ -302,3 +302,477 @@ async fn lists_across_many_pages() {
         "140 secrets at 25 a page need at least 6 pages, saw {pages}"
     );
 }
+
+/// Versions written in the same second whose ids sort against the write order, as concurrent
+/// writers produce them: `(created, version id)` order would call the first-written one current.
+/// Key Vault serves the last one written (the last in the seed); `now_plus(2)` and
+/// `now_plus(-1)` are RFC 3339 instants for keyrot's grace tag.
+fn versions_seed() -> String {
+    let at = |days: i64| {
+        (time::OffsetDateTime::now_utc() + time::Duration::days(days))
+            .replace_nanosecond(0)
+            .unwrap()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    format!(
+        r#"{standard}
+[[vault]]
+name = "versions"
+
+[[vault.secret]]
+name = "same-second"
+[[vault.secret.version]]
+id = "ffffffff000000000000000000000003"
+value = "{p1}"
+exp = "+10d"
+created = "-1h"
+[[vault.secret.version]]
+id = "88888888000000000000000000000002"
+value = "second"
+exp = "+20d"
+created = "-1h"
+[[vault.secret.version]]
+id = "00000000000000000000000000000001"
+value = "served"
+exp = "+90d"
+created = "-1h"
+
+[[vault.secret]]
+name = "outage"
+[[vault.secret.version]]
+id = "ffffffff0000000000000000000000a2"
+value = "still-enabled"
+exp = "+90d"
+created = "-1h"
+[[vault.secret.version]]
+id = "000000000000000000000000000000a1"
+value = "served-but-disabled"
+enabled = false
+exp = "+90d"
+created = "-1h"
+
+[[vault.secret]]
+name = "retired"
+[[vault.secret.version]]
+value = "r1"
+enabled = false
+created = "-2d"
+[[vault.secret.version]]
+value = "r2"
+enabled = false
+created = "-1d"
+
+[[vault.secret]]
+name = "graced"
+[[vault.secret.version]]
+id = "ffffffff0000000000000000000000b2"
+value = "previous"
+exp = "+30d"
+created = "-1h"
+tags = {{ owner = "team-a" }}
+[[vault.secret.version]]
+id = "000000000000000000000000000000b1"
+value = "rotated"
+exp = "+90d"
+created = "-1h"
+tags = {{ owner = "team-a", "keyrot-rotation-id" = "r-1", "keyrot-grace-ends" = "{in_two_days}" }}
+
+[[vault.secret]]
+name = "grace-over"
+[[vault.secret.version]]
+id = "ffffffff0000000000000000000000c2"
+value = "previous"
+exp = "+30d"
+created = "-3d"
+[[vault.secret.version]]
+id = "000000000000000000000000000000c1"
+value = "rotated"
+exp = "+90d"
+created = "-3d"
+tags = {{ "keyrot-rotation-id" = "r-2", "keyrot-grace-ends" = "{yesterday}" }}
+"#,
+        standard = common::standard_seed(),
+        p1 = common::PLANTED[1],
+        in_two_days = at(2),
+        yesterday = at(-1),
+    )
+}
+
+/// The entries of a JSON report for `name`, current version first.
+fn entries<'a>(report: &'a serde_json::Value, name: &str) -> Vec<&'a serde_json::Value> {
+    let mut found: Vec<&serde_json::Value> = report["credentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["name"] == name)
+        .collect();
+    found.sort_by_key(|c| c["version"].as_str().unwrap_or("").to_owned());
+    found
+}
+
+async fn check_versions(h: &Harness, extra: &[&str]) -> common::Run {
+    let vault = h.vault("versions");
+    let mut args = vec!["check", "--vault", &vault, "--versions", "--format", "json"];
+    args.extend_from_slice(extra);
+    h.run(h.client_secret_env(), &args).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn versions_find_the_served_version_by_metadata_not_by_id_order() {
+    let h = Harness::start(&versions_seed()).await;
+    let run = check_versions(&h, &["--name", "same-second"]).await;
+    run.expect_code(0);
+    let report = run.json();
+    let found = entries(&report, "same-second");
+    assert_eq!(found.len(), 3, "{report:#}");
+    // The current version, as the list API reports it: the last one written.
+    let current = found[0];
+    assert!(current["version"].is_null());
+    assert_eq!(current["state"], "valid", "{current:#}");
+    assert!(
+        (89 * 86_400..=90 * 86_400).contains(&current["expires_in_seconds"].as_i64().unwrap()),
+        "{current:#}"
+    );
+    let superseded: Vec<(&str, &str)> = found[1..]
+        .iter()
+        .map(|c| (c["version"].as_str().unwrap(), c["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        superseded,
+        [
+            ("88888888000000000000000000000002", "stale_enabled_version"),
+            ("ffffffff000000000000000000000003", "stale_enabled_version"),
+        ]
+    );
+    for stale in &found[1..] {
+        assert!(
+            stale["message"]
+                .as_str()
+                .unwrap()
+                .contains("superseded by 00000000000000000000000000000001"),
+            "{stale:#}"
+        );
+    }
+    assert_eq!(report["policy"]["versions"], true);
+    h.assert_no_planted_values(&[&run.stdout, &run.stderr]);
+    assert!(
+        h.emulator
+            .requests()
+            .iter()
+            .all(|r| r.route != "secrets.get"),
+        "check --versions must not read secret values"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_disabled_served_version_with_an_older_one_enabled_fails_and_a_retired_secret_does_not() {
+    let h = Harness::start(&versions_seed()).await;
+    let run = check_versions(&h, &["--name", "outage", "--name", "retired"]).await;
+    run.expect_code(1);
+    let report = run.json();
+    let outage = entries(&report, "outage");
+    assert_eq!(outage[0]["state"], "current_disabled", "{report:#}");
+    assert_eq!(outage[0]["severity"], "fail");
+    assert_eq!(outage[1]["version"], "ffffffff0000000000000000000000a2");
+    assert_eq!(outage[1]["state"], "stale_enabled_version");
+    let retired = entries(&report, "retired");
+    assert_eq!(retired.len(), 1, "disabled old versions are not reported");
+    assert_eq!(retired[0]["state"], "disabled");
+    assert_eq!(retired[0]["severity"], "ok");
+    assert!(retired[0]["message"].as_str().unwrap().contains("retired"));
+
+    // Without --versions keyrot sees only the current version, and says what --versions adds.
+    let vault = h.vault("versions");
+    let run = h
+        .run(
+            h.client_secret_env(),
+            &[
+                "check", "--vault", &vault, "--name", "outage", "--format", "json",
+            ],
+        )
+        .await;
+    run.expect_code(0);
+    let report = run.json();
+    let outage = common::credential(&report, "outage");
+    assert_eq!(outage["state"], "disabled");
+    assert!(
+        outage["message"].as_str().unwrap().contains("--versions"),
+        "{outage:#}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_version_keyrot_superseded_is_in_grace_until_its_tag_says_and_strict_passes() {
+    let h = Harness::start(&versions_seed()).await;
+    // Right after keyrot's rotation (grace ends in two days): --strict passes, no keyrot.toml.
+    let run = check_versions(&h, &["--name", "graced", "--strict"]).await;
+    run.expect_code(0);
+    let report = run.json();
+    let graced = entries(&report, "graced");
+    assert_eq!(graced[1]["version"], "ffffffff0000000000000000000000b2");
+    assert_eq!(graced[1]["state"], "in_grace", "{report:#}");
+    assert_eq!(graced[1]["severity"], "ok");
+    let message = graced[1]["message"].as_str().unwrap();
+    assert!(
+        message.contains("keyrot will disable it at 20"),
+        "{message}"
+    );
+    assert_eq!(report["status"], "pass");
+
+    // Once the grace period has ended, the old version is stale again.
+    let run = check_versions(&h, &["--name", "grace-over", "--strict"]).await;
+    run.expect_code(1);
+    let report = run.json();
+    let over = entries(&report, "grace-over");
+    assert_eq!(over[1]["state"], "stale_enabled_version", "{report:#}");
+    assert!(over[1]["message"]
+        .as_str()
+        .unwrap()
+        .contains("keyrot's grace period for it ended"));
+
+    // --tag selects a secret by its current version's tags; its versions go with it.
+    let run = check_versions(&h, &["--tag", "keyrot-rotation-id=r-1"]).await;
+    run.expect_code(0);
+    assert_eq!(entries(&run.json(), "graced").len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn version_listings_start_as_list_pages_arrive() {
+    let seed = format!(
+        "{}\n[[vault]]\nname = \"paged\"\n[[vault.generate]]\nkind = \"secret\"\nprefix = \"paged-\"\ncount = 70\nexp = \"+100d\"\n",
+        common::standard_seed()
+    );
+    let h = Harness::start(&seed).await;
+    // Slow list pages, fast version listings: a listing that waited for the last page would
+    // send every version request after it.
+    h.emulator.add_fault(keyrot_emulator::FaultRule {
+        latency_ms: Some(300),
+        ..keyrot_emulator::FaultRule::new("secrets.list")
+    });
+    let vault = h.vault("paged");
+    let run = h
+        .run(
+            h.client_secret_env(),
+            &["check", "--vault", &vault, "--versions", "--format", "json"],
+        )
+        .await;
+    run.expect_code(0);
+    assert_eq!(run.json()["credentials"].as_array().unwrap().len(), 70);
+    let routes: Vec<String> = h
+        .emulator
+        .requests()
+        .into_iter()
+        .filter(|r| r.status == 200)
+        .map(|r| r.route)
+        .collect();
+    let last_page = routes.iter().rposition(|r| r == "secrets.list").unwrap();
+    let first_versions = routes.iter().position(|r| r == "secrets.versions").unwrap();
+    assert!(
+        routes.iter().filter(|r| *r == "secrets.list").count() >= 3,
+        "{routes:?}"
+    );
+    assert!(
+        first_versions < last_page,
+        "version listings waited for the whole listing: {routes:?}"
+    );
+    assert_eq!(
+        routes.iter().filter(|r| *r == "secrets.versions").count(),
+        70
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn filters_that_select_nothing_are_usage_errors_naming_them() {
+    let h = Harness::start(&common::standard_seed()).await;
+    let gate = h.vault("gate");
+    let env = h.client_secret_env();
+    let run = h
+        .run(env.clone(), &["check", "--vault", &gate, "--name", "tpyo"])
+        .await;
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("--name \"tpyo\" selects no credential"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.is_empty(), "no report for a usage error");
+
+    // One pattern of several: only the one that selects nothing is named.
+    let run = h
+        .run(
+            env.clone(),
+            &[
+                "check", "--vault", &gate, "--name", "expir*", "--name", "tpyo",
+            ],
+        )
+        .await;
+    run.expect_code(2);
+    assert!(run.stderr.contains("--name \"tpyo\""), "{}", run.stderr);
+    assert!(!run.stderr.contains("expir*"), "{}", run.stderr);
+
+    let run = h
+        .run(
+            env.clone(),
+            &["check", "--vault", &gate, "--tag", "owner=nobody"],
+        )
+        .await;
+    run.expect_code(2);
+    assert!(
+        run.stderr
+            .contains("--tag \"owner=nobody\" selects no credential"),
+        "{}",
+        run.stderr
+    );
+    // A name that exists, but not with the tag.
+    let run = h
+        .run(
+            env,
+            &[
+                "check",
+                "--vault",
+                &gate,
+                "--name",
+                "healthy",
+                "--tag",
+                "owner=team-b",
+            ],
+        )
+        .await;
+    run.expect_code(2);
+    assert!(
+        run.stderr
+            .contains("--name \"healthy\" selects no credential with --tag \"owner=team-b\""),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreadable_vault_is_an_error_entry_and_the_rest_is_still_reported() {
+    let h = Harness::start(&common::standard_seed()).await;
+    let (clean, missing, locked) = (h.vault("clean"), h.vault("nosuchvault"), h.vault("locked"));
+    let run = h
+        .run(
+            h.client_secret_env(),
+            &[
+                "check", "--vault", &clean, "--vault", &missing, "--vault", &locked, "--format",
+                "json",
+            ],
+        )
+        .await;
+    run.expect_code(3);
+    let report = run.json();
+    // What could be read passed, yet the gate fails: it could not see everything.
+    assert_eq!(report["status"], "fail");
+    assert_eq!(common::credential(&report, "fine")["state"], "valid");
+    assert_eq!(
+        report["counts"],
+        serde_json::json!({"ok": 1, "warn": 0, "fail": 0})
+    );
+    let errors = report["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 2, "{report:#}");
+    let by_vault = |vault: &str| {
+        errors
+            .iter()
+            .find(|e| e["vault"] == vault)
+            .unwrap_or_else(|| panic!("no error for {vault}: {report:#}"))
+    };
+    let not_found = by_vault(&missing);
+    assert_eq!(not_found["source"], "keyvault");
+    assert_eq!(not_found["kind"], "secret");
+    assert_eq!(not_found["reason"], "not_found");
+    assert!(not_found["application"].is_null() && not_found["name"].is_null());
+    let forbidden = by_vault(&locked);
+    assert_eq!(forbidden["reason"], "forbidden");
+    assert!(forbidden["message"]
+        .as_str()
+        .unwrap()
+        .contains("permission denied"));
+    // stderr says why the exit code is 3, naming both.
+    assert!(
+        run.stderr.contains("could not read everything"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(&missing) && run.stderr.contains(&locked),
+        "{}",
+        run.stderr
+    );
+
+    // A vault whose host does not resolve, in the table, beside one that failed the gate:
+    // exit 3 still wins, and the summary says the readable part failed.
+    let run = h
+        .run(
+            h.client_secret_env(),
+            &[
+                "check",
+                "--vault",
+                &h.vault("gate"),
+                "--vault",
+                "https://no-such-vault.invalid",
+                "--timeout",
+                "20s",
+            ],
+        )
+        .await;
+    run.expect_code(3);
+    assert!(run.stdout.contains("expired-secret"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("ERROR secrets in no-such-vault (connection): cannot list secrets in https://no-such-vault.invalid: cannot resolve host no-such-vault.invalid"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains(
+            "2 fail, 3 warn, 3 ok in what could be read; 1 could not be read — gate FAILED"
+        ),
+        "{}",
+        run.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_days_left_column_agrees_with_the_message() {
+    let seed = format!(
+        "{}\n[[vault]]\nname = \"days\"\n[[vault.secret]]\nname = \"three-and-a-bit\"\nvalue = \"v\"\nexp = \"-3d\"\n",
+        common::standard_seed()
+    );
+    let h = Harness::start(&seed).await;
+    // Expired three days and some seconds ago by the time keyrot runs: rounding towards the
+    // past would show -4 beside "expired 3 days ago".
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let run = h
+        .run(
+            h.client_secret_env(),
+            &["check", "--vault", &h.vault("days")],
+        )
+        .await;
+    run.expect_code(1);
+    let row = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("three-and-a-bit"))
+        .unwrap();
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells[6], "-3", "{row}");
+    assert!(row.contains("  expired 3 days ago ("), "{row}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_runs_with_and_without_versions() {
+    let h = Harness::start(&common::standard_seed()).await;
+    let run = h.run(Vec::new(), &["demo"]).await;
+    run.expect_code(0);
+    assert!(run.stdout.starts_with("SEVERITY"), "{}", run.stdout);
+    assert!(!run.stdout.contains("redis-access-key@"), "{}", run.stdout);
+    let run = h.run(Vec::new(), &["demo", "--versions"]).await;
+    run.expect_code(0);
+    assert!(run.stdout.contains("redis-access-key@"), "{}", run.stdout);
+    // A flag now, as on check: a value is refused.
+    h.run(Vec::new(), &["demo", "--versions", "true"])
+        .await
+        .expect_code(2);
+}

@@ -544,3 +544,76 @@ async fn json_on_stdout_under_ci_moves_the_commands_to_stderr() {
     );
     assert_eq!(runner.outputs()["status"], "fail");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreadable_vault_still_gets_annotations_outputs_summary_and_report() {
+    let h = Harness::start(&common::standard_seed()).await;
+    let locked = h.vault("locked");
+    let runner = Runner::new();
+    let run = h
+        .run(
+            runner.github_env(&h),
+            &["check", "--vault", &h.vault("soon"), "--vault", &locked],
+        )
+        .await;
+    // The readable vault only warned; the gate still fails with exit 3.
+    run.expect_code(3);
+    let commands: Vec<GhCommand> = run.stdout.lines().filter_map(gh_command).collect();
+    let annotations: Vec<&GhCommand> = commands
+        .iter()
+        .filter(|c| c.name == "error" || c.name == "warning")
+        .collect();
+    let levels: Vec<&str> = annotations.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(levels, ["error", "warning"], "{}", run.stdout);
+    assert_eq!(
+        annotations[0].properties["title"],
+        "keyrot: cannot read secrets in locked"
+    );
+    assert!(annotations[0].data.contains("permission denied"));
+    assert!(annotations[1].properties["title"].contains("in-warn-window"));
+
+    let outputs = runner.outputs();
+    assert_eq!(outputs["status"], "fail");
+    assert_eq!(outputs["failed"], "0");
+    assert_eq!(outputs["warned"], "1");
+    let report = read_json(Path::new(&outputs["report"]));
+    assert_eq!(report["errors"][0]["vault"], locked);
+    assert_eq!(report["errors"][0]["reason"], "forbidden");
+    assert_eq!(report["credentials"].as_array().map(Vec::len), Some(1));
+    let summary = runner.read("summary.md");
+    assert!(summary.contains("**Could not be read**"), "{summary}");
+    assert!(summary.contains("| in-warn-window |"), "{summary}");
+    // The table on stdout says the same.
+    assert!(run.stdout.contains("ERROR secrets in locked (forbidden)"));
+    assert!(
+        run.stderr.contains("could not read everything"),
+        "{}",
+        run.stderr
+    );
+
+    // Azure Pipelines: an issue for the vault, no SucceededWithIssues.
+    let runner = Runner::new();
+    let run = h
+        .run(
+            runner.azure_env(&h),
+            &["check", "--vault", &h.vault("soon"), "--vault", &locked],
+        )
+        .await;
+    run.expect_code(3);
+    let issues: Vec<VsoCommand> = run
+        .stdout
+        .lines()
+        .filter_map(vso_command)
+        .filter(|c| c.name == "task.logissue")
+        .collect();
+    assert_eq!(issues.len(), 2, "{}", run.stdout);
+    assert_eq!(issues[0].properties["type"], "error");
+    assert!(issues[0]
+        .data
+        .starts_with("keyrot: cannot read secrets in locked: "));
+    assert!(
+        !run.stdout.contains("SucceededWithIssues"),
+        "{}",
+        run.stdout
+    );
+}

@@ -278,8 +278,20 @@ async fn spec_example_versions_page_parses_versioned_ids() {
     ));
     newer["attributes"]["created"] =
         Value::from(recorded["attributes"]["created"].as_i64().unwrap() + 100);
-    body["value"].as_array_mut().unwrap().push(newer);
+    body["value"].as_array_mut().unwrap().push(newer.clone());
+    // The vault's listing: its item is the current version's properties, without the version.
+    let mut listed = newer;
+    listed["id"] = Value::from(format!("https://myvault.vault.azure.net/secrets/{name}"));
+    let list_page = serde_json::json!({"value": [listed], "nextLink": null});
     let exchanges = vec![
+        Exchange {
+            method: "GET".into(),
+            path: "/secrets".into(),
+            skiptoken: None,
+            status: 200,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: serde_json::to_vec(&list_page).unwrap(),
+        },
         Exchange {
             method: "GET".into(),
             path: format!("/secrets/{name}/versions"),
@@ -297,10 +309,23 @@ async fn spec_example_versions_page_parses_versioned_ids() {
             body: serde_json::to_vec(&body).unwrap(),
         },
     ];
-    let superseded = vault("myvault", exchanges)
-        .superseded_secret_versions(vec![name.clone()], 2)
+    let listing = vault("myvault", exchanges)
+        .secrets_with_versions(2)
         .await
         .unwrap();
+    assert!(listing.failed.is_empty());
+    let current: Vec<_> = listing
+        .records
+        .iter()
+        .filter(|r| r.superseded.is_none())
+        .collect();
+    assert_eq!(current.len(), 1);
+    assert_eq!(current[0].version, None);
+    let superseded: Vec<_> = listing
+        .records
+        .iter()
+        .filter(|r| r.superseded.is_some())
+        .collect();
     assert_eq!(superseded.len(), 1);
     let r = &superseded[0];
     assert_eq!(r.name, name);

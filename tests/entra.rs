@@ -26,8 +26,18 @@ const K_CERT: &str = "5f0c6a1e-2b3d-4c5e-8f90-a1b2c3d4e504";
 /// A keyId the application does not have.
 const K_REMOVED: &str = "5f0c6a1e-2b3d-4c5e-8f90-a1b2c3d4e5ff";
 const UNKNOWN_APP: &str = "eeeeeeee-0000-4000-8000-000000000009";
+/// An application keyrot has rotated: its newest password is keyrot's.
+const ROTATED: &str = "dddddddd-0000-4000-8000-000000000002";
+const K_NEW: &str = "6a0c6a1e-2b3d-4c5e-8f90-a1b2c3d4e501";
+const K_OLD: &str = "6a0c6a1e-2b3d-4c5e-8f90-a1b2c3d4e502";
+const K_FOREIGN: &str = "6a0c6a1e-2b3d-4c5e-8f90-a1b2c3d4e503";
 
 fn seed() -> String {
+    let grace_ends = (time::OffsetDateTime::now_utc() + time::Duration::days(2))
+        .replace_nanosecond(0)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
     format!(
         r#"
 [[client]]
@@ -50,6 +60,24 @@ secrets = [
   {{ value = "{p2}", key_id = "{K_HEALTHY}", start = "-1d", end = "+200d" }},
 ]
 certificates = [{{ key_id = "{K_CERT}", display_name = "signing", start = "-300d", end = "+20d" }}]
+
+[[client]]
+client_id = "{ROTATED}"
+display_name = "rotated-api"
+secrets = [
+  {{ value = "rotated-new", key_id = "{K_NEW}", display_name = "keyrot:r-new", start = "-1h", end = "+180d" }},
+  {{ value = "rotated-old", key_id = "{K_OLD}", display_name = "keyrot:r-old", start = "-90d", end = "+90d" }},
+  {{ value = "rotated-foreign", key_id = "{K_FOREIGN}", display_name = "ci-pipeline", start = "-200d", end = "+100d" }},
+]
+
+[[vault]]
+name = "rotatedkv"
+
+[[vault.secret]]
+name = "rotated-api-secret"
+value = "rotated-new"
+exp = "+180d"
+tags = {{ "keyrot-app" = "{ROTATED}", "keyrot-key-id" = "{K_NEW}", "keyrot-grace-ends" = "{grace_ends}" }}
 
 [[vault]]
 name = "billing"
@@ -221,7 +249,13 @@ async fn an_unknown_application_is_a_runtime_error_naming_it() {
         )
         .await;
     run.expect_code(3);
-    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    // The report still comes out, with the application as an error entry.
+    assert!(
+        run.stdout
+            .contains(&format!("ERROR application {UNKNOWN_APP} (not_found): ")),
+        "{}",
+        run.stdout
+    );
     let err = &run.stderr;
     assert!(
         err.contains(&format!(
@@ -235,6 +269,123 @@ async fn an_unknown_application_is_a_runtime_error_naming_it() {
             "no application has object id or appId {UNKNOWN_APP}"
         )),
         "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreadable_application_does_not_discard_the_others() {
+    let h = Harness::start(&seed()).await;
+    let run = h
+        .run(
+            h.graph_env(CHECKER, CHECKER_SECRET),
+            &[
+                "check",
+                "--app",
+                TARGET,
+                "--app",
+                UNKNOWN_APP,
+                "--format",
+                "json",
+            ],
+        )
+        .await;
+    run.expect_code(3);
+    let report = run.json();
+    assert_eq!(report["credentials"].as_array().unwrap().len(), 4);
+    assert_eq!(
+        report["errors"],
+        serde_json::json!([{
+            "source": "entra",
+            "vault": null,
+            "application": UNKNOWN_APP,
+            "kind": null,
+            "name": null,
+            "reason": "not_found",
+            "message": report["errors"][0]["message"].clone(),
+        }])
+    );
+    assert!(report["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("404 Not Found"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn superseded_passwords_say_who_removes_them_and_when() {
+    let h = Harness::start(&seed()).await;
+    let kv = h.vault("rotatedkv");
+    let run = h
+        .run(
+            h.graph_env(CHECKER, CHECKER_SECRET),
+            &[
+                "check", "--app", ROTATED, "--vault", &kv, "--strict", "--format", "json",
+            ],
+        )
+        .await;
+    let report = run.json();
+    // keyrot's own older password: in its grace period, with the date from the Key Vault
+    // secret holding the new one.
+    let old = find(&report, K_OLD);
+    assert_eq!(old["state"], "in_grace", "{old:#}");
+    assert_eq!(old["severity"], "ok");
+    let message = old["message"].as_str().unwrap();
+    assert!(
+        message.contains("keyrot rotate removes it at or after 20"),
+        "{message}"
+    );
+    // A password keyrot did not create: what the user can do, never that keyrot removes it.
+    let foreign = find(&report, K_FOREIGN);
+    assert_eq!(foreign["state"], "stale_enabled_version", "{foreign:#}");
+    let message = foreign["message"].as_str().unwrap();
+    assert!(message.contains("was not created by keyrot"), "{message}");
+    assert!(message.contains("remove it in Entra"), "{message}");
+    assert!(message.contains("remove_foreign = true"), "{message}");
+    assert!(
+        !message.contains("keyrot rotate removes it after"),
+        "{message}"
+    );
+    assert_eq!(find(&report, K_NEW)["state"], "valid");
+    // --strict: the foreign password fails the gate; keyrot's own in grace does not.
+    run.expect_code(1);
+    assert_eq!(report["counts"]["fail"], 1, "{report:#}");
+
+    // Without the vault, the date is unknown: keyrot says it removes it after its grace.
+    let run = h
+        .run(
+            h.graph_env(CHECKER, CHECKER_SECRET),
+            &["check", "--app", ROTATED, "--format", "json"],
+        )
+        .await;
+    run.expect_code(0);
+    let report = run.json();
+    let old = find(&report, K_OLD);
+    assert_eq!(old["state"], "in_grace", "{old:#}");
+    assert!(old["message"]
+        .as_str()
+        .unwrap()
+        .contains("keyrot rotate removes it after its grace period"));
+
+    // Under GitHub Actions, no annotation for an app password says to disable an old version.
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = h.graph_env(CHECKER, CHECKER_SECRET);
+    env.push(("GITHUB_ACTIONS".into(), "true".into()));
+    env.push(("RUNNER_TEMP".into(), dir.path().display().to_string()));
+    let run = h
+        .run(env, &["check", "--app", ROTATED, "--vault", &kv])
+        .await;
+    run.expect_code(0);
+    let annotation = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("::warning "))
+        .unwrap_or_else(|| panic!("{}", run.stdout));
+    assert!(
+        annotation.contains("ci-pipeline old password still valid"),
+        "{annotation}"
+    );
+    assert!(
+        !annotation.to_lowercase().contains("disable"),
+        "{annotation}"
     );
 }
 
