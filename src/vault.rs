@@ -526,6 +526,9 @@ where
 {
     pager.into_pages().and_then(|response| async move {
         let page: P = response.into_model()?;
+        // Per-page checks (the next link's origin, a repeated link, a bound on pages and size)
+        // belong here, before the page's items are used.
+        tracing::trace!(more = page.next_link().is_some(), "list page read");
         Ok(page.entries())
     })
 }
@@ -534,7 +537,6 @@ where
 trait ListPage {
     type Entry: Listed;
     /// The service's `nextLink`, for checks on the page walk.
-    #[allow(dead_code)]
     fn next_link(&self) -> Option<&str>;
     fn entries(self) -> Vec<Self::Entry>;
 }
@@ -653,7 +655,8 @@ fn split_id(id: &str, kind: Kind) -> Option<(String, Option<String>)> {
 }
 
 /// Every version of a secret but the current one, marked as superseded by it; `None` when no
-/// version has the current version's metadata (the secret changed between the two answers).
+/// version has the current version's metadata (the secret changed between the two answers),
+/// and nothing when there are no versions (it was deleted meanwhile).
 ///
 /// The current version is found by metadata, never by `(created, version id)` order: Key Vault
 /// stamps `created` in whole seconds and version ids are random, so within one second that
@@ -665,6 +668,10 @@ fn superseded_by_current(
     current: &Facts,
     versions: Vec<(Facts, CredentialRecord)>,
 ) -> Option<Vec<CredentialRecord>> {
+    if versions.is_empty() {
+        // Deleted since the listing (its versions answered 404): nothing is superseded.
+        return Some(Vec::new());
+    }
     let current_id = versions
         .iter()
         .filter(|(facts, _)| facts.same_metadata(current))
@@ -902,14 +909,14 @@ mod tests {
     fn every_reported_attribute_takes_part_in_the_match() {
         let base = version("a", 100);
         let current = listed(&base);
-        let variants: Vec<Box<dyn Fn(&mut Facts)>> = vec![
-            Box::new(|f| f.enabled = Some(false)),
-            Box::new(|f| f.not_before = Some(OffsetDateTime::UNIX_EPOCH)),
-            Box::new(|f| f.expires = Some(OffsetDateTime::UNIX_EPOCH)),
-            Box::new(|f| f.created = Some(OffsetDateTime::UNIX_EPOCH)),
-            Box::new(|f| f.updated = Some(OffsetDateTime::UNIX_EPOCH)),
-            Box::new(|f| f.content_type = Some("text/plain".to_owned())),
-            Box::new(|f| f.tags = Some(HashMap::from([("k".to_owned(), "v".to_owned())]))),
+        let variants: [fn(&mut Facts); 7] = [
+            |f| f.enabled = Some(false),
+            |f| f.not_before = Some(OffsetDateTime::UNIX_EPOCH),
+            |f| f.expires = Some(OffsetDateTime::UNIX_EPOCH),
+            |f| f.created = Some(OffsetDateTime::UNIX_EPOCH),
+            |f| f.updated = Some(OffsetDateTime::UNIX_EPOCH),
+            |f| f.content_type = Some("text/plain".to_owned()),
+            |f| f.tags = Some(HashMap::from([("k".to_owned(), "v".to_owned())])),
         ];
         for change in variants {
             let mut other = base.clone();
@@ -932,9 +939,13 @@ mod tests {
         let mut changed = listed(&x);
         changed.updated = Some(OffsetDateTime::from_unix_timestamp(101).unwrap());
         assert_eq!(superseded_by_current(&changed, vec![x.clone(), y]), None);
-        // A secret with one version has nothing superseded.
+        // A secret with one version has nothing superseded; nor has one deleted meanwhile.
         assert_eq!(
-            superseded_by_current(&listed(&x), vec![x]),
+            superseded_by_current(&listed(&x), vec![x.clone()]),
+            Some(Vec::new())
+        );
+        assert_eq!(
+            superseded_by_current(&listed(&x), Vec::new()),
             Some(Vec::new())
         );
     }

@@ -776,3 +776,47 @@ async fn demo_runs_with_and_without_versions() {
         .await
         .expect_code(2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bare_number_timeout_is_refused_asking_for_a_unit() {
+    let h = Harness::start(&common::standard_seed()).await;
+    let clean = h.vault("clean");
+    let run = h
+        .run(
+            h.client_secret_env(),
+            &["check", "--vault", &clean, "--timeout", "30"],
+        )
+        .await;
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains(
+            "--timeout: invalid duration \"30\": a bare number is ambiguous here; give a unit: 30s, 5m"
+        ),
+        "{}",
+        run.stderr
+    );
+    let mut env = h.client_secret_env();
+    env.push(("KEYROT_TIMEOUT".into(), "45".into()));
+    let run = h.run(env, &["check", "--vault", &clean]).await;
+    run.expect_code(2);
+    assert!(run.stderr.contains("(e.g. 45s)"), "{}", run.stderr);
+    assert!(
+        h.emulator.requests().is_empty(),
+        "refused before any request"
+    );
+    // Policy windows keep bare days.
+    h.run(
+        h.client_secret_env(),
+        &[
+            "check",
+            "--vault",
+            &clean,
+            "--warn-within",
+            "30",
+            "--timeout",
+            "30s",
+        ],
+    )
+    .await
+    .expect_code(0);
+}

@@ -282,33 +282,36 @@ async fn spec_example_versions_page_parses_versioned_ids() {
     // The vault's listing: its item is the current version's properties, without the version.
     let mut listed = newer;
     listed["id"] = Value::from(format!("https://myvault.vault.azure.net/secrets/{name}"));
-    let list_page = serde_json::json!({"value": [listed], "nextLink": null});
-    let exchanges = vec![
-        Exchange {
-            method: "GET".into(),
-            path: "/secrets".into(),
-            skiptoken: None,
-            status: 200,
-            headers: vec![("content-type".into(), "application/json".into())],
-            body: serde_json::to_vec(&list_page).unwrap(),
-        },
-        Exchange {
-            method: "GET".into(),
-            path: format!("/secrets/{name}/versions"),
-            skiptoken: None,
-            status: 401,
-            headers: vec![("www-authenticate".into(), r#"Bearer authorization="https://login.windows.net/t", resource="https://vault.azure.net""#.into())],
-            body: b"{}".to_vec(),
-        },
-        Exchange {
-            method: "GET".into(),
-            path: format!("/secrets/{name}/versions"),
-            skiptoken: None,
-            status: 200,
-            headers: vec![("content-type".into(), "application/json".into())],
-            body: serde_json::to_vec(&body).unwrap(),
-        },
-    ];
+    let exchanges_listing = |item: &Value| {
+        let list_page = serde_json::json!({"value": [item], "nextLink": null});
+        vec![
+            Exchange {
+                method: "GET".into(),
+                path: "/secrets".into(),
+                skiptoken: None,
+                status: 200,
+                headers: vec![("content-type".into(), "application/json".into())],
+                body: serde_json::to_vec(&list_page).unwrap(),
+            },
+            Exchange {
+                method: "GET".into(),
+                path: format!("/secrets/{name}/versions"),
+                skiptoken: None,
+                status: 401,
+                headers: vec![("www-authenticate".into(), r#"Bearer authorization="https://login.windows.net/t", resource="https://vault.azure.net""#.into())],
+                body: b"{}".to_vec(),
+            },
+            Exchange {
+                method: "GET".into(),
+                path: format!("/secrets/{name}/versions"),
+                skiptoken: None,
+                status: 200,
+                headers: vec![("content-type".into(), "application/json".into())],
+                body: serde_json::to_vec(&body).unwrap(),
+            },
+        ]
+    };
+    let exchanges = exchanges_listing(&listed);
     let listing = vault("myvault", exchanges)
         .secrets_with_versions(2)
         .await
@@ -337,4 +340,20 @@ async fn spec_example_versions_page_parses_versioned_ids() {
     );
     let by = r.superseded.as_ref().unwrap();
     assert_eq!(by.by_version, "0123456789abcdef0123456789abcdef");
+
+    // A list answer that matches no version (the secret was updated in between): that
+    // secret is reported as failed, `changed`; its list record is kept.
+    let mut changed = listed.clone();
+    changed["attributes"]["updated"] =
+        Value::from(listed["attributes"]["updated"].as_i64().unwrap() + 1);
+    let listing = vault("myvault", exchanges_listing(&changed))
+        .secrets_with_versions(2)
+        .await
+        .unwrap();
+    assert_eq!(listing.records.len(), 1);
+    assert_eq!(listing.failed.len(), 1);
+    let (failed_name, error) = &listing.failed[0];
+    assert_eq!(failed_name, &name);
+    assert_eq!(error.reason(), keyrot::model::ReadFailure::Changed);
+    assert!(error.to_string().contains("run the check again"), "{error}");
 }
