@@ -404,6 +404,40 @@ mod tests {
     }
 
     #[test]
+    fn an_unreadable_source_is_a_test_case_in_error() {
+        use crate::model::{Kind, ReadError, ReadFailure, Source};
+        let report = sample().with_errors(vec![ReadError {
+            source: Source::KeyVault,
+            location: "https://locked.vault.azure.net".to_owned(),
+            kind: Some(Kind::Secret),
+            name: None,
+            reason: ReadFailure::Forbidden,
+            message: "permission denied <list>".to_owned(),
+        }]);
+        let root = parse(&render(&report));
+        assert_eq!(root.attribute("tests"), "6");
+        assert_eq!(root.attribute("errors"), "1");
+        let suite = root
+            .child("testsuite")
+            .unwrap_or_else(|| panic!("no suite"));
+        assert_eq!(suite.attribute("errors"), "1");
+        let case = suite.all("testcase")[0];
+        assert_eq!(case.attribute("classname"), "keyrot.locked.unreadable");
+        assert_eq!(case.attribute("name"), "secrets");
+        let error = case.child("error").unwrap_or_else(|| panic!("no error"));
+        assert_eq!(error.attribute("type"), "forbidden");
+        assert_eq!(
+            error.attribute("message"),
+            "cannot read secrets in https://locked.vault.azure.net"
+        );
+        assert!(
+            error.text.contains("permission denied <list>"),
+            "{}",
+            error.text
+        );
+    }
+
+    #[test]
     fn everything_is_escaped_and_forbidden_characters_dropped() {
         let hostile_name = "a<b>&c\"d'e";
         let mut hostile = expiring(hostile_name, Duration::days(-1));

@@ -240,6 +240,37 @@ mod tests {
     }
 
     #[test]
+    fn unreadable_sources_are_listed_before_the_table_and_never_left_out() {
+        use crate::model::{Kind, ReadError, ReadFailure, Source};
+        let errors = vec![ReadError {
+            source: Source::KeyVault,
+            location: "https://locked.vault.azure.net".to_owned(),
+            kind: Some(Kind::Secret),
+            name: None,
+            reason: ReadFailure::Forbidden,
+            message: "permission *denied*".to_owned(),
+        }];
+        let text =
+            render(&report(vec![expiring("tls", Duration::days(90))]).with_errors(errors.clone()));
+        assert!(text.starts_with("### keyrot check: failed\n"), "{text}");
+        assert!(text.contains(
+            "**Could not be read**, so the gate fails (keyrot could not see everything); the counts cover the rest:\n\n\
+             - secrets in https://locked.vault.azure.net (forbidden): permission \\*denied\\*\n\n\
+             | Severity |"
+        ), "{text}");
+        let big = many(0, 0, 300).with_errors(errors);
+        let limited = render_limited(&big, 3_000);
+        assert!(limited.len() <= 3_000);
+        assert!(
+            limited.contains("- secrets in https://locked.vault.azure.net"),
+            "{limited}"
+        );
+        // Nothing read at all: no "No credentials matched".
+        let nothing = report(vec![]).with_errors(big.errors.clone());
+        assert!(!render(&nothing).contains("No credentials matched"));
+    }
+
+    #[test]
     fn cells_escape_pipes_newlines_and_markup() {
         assert_eq!(escape_cell("a|b"), "a\\|b");
         assert_eq!(
