@@ -2,10 +2,12 @@
 //!
 //! Names are never truncated (someone has to find the credential); messages are not either,
 //! but they are the last column so a long one only wraps without breaking the alignment.
-//! Control characters in any cell are replaced, so a hostile name cannot move the cursor or
-//! paint the log.
+//! Every cell is an [`inert::field`] (line breaks and other hidden characters shown as escapes,
+//! so a hostile name cannot add a line, move the cursor or paint the log), and the whole table
+//! is [`inert::human`], so no line of it is a runner command.
 
 use crate::check::{CheckReport, Finding, Severity, State, Status};
+use crate::ci::inert;
 
 use super::cells::{counts_line, days_left, display_name, expires_date, location, verdict};
 
@@ -54,7 +56,7 @@ pub fn render(report: &CheckReport, color: bool) -> String {
         _ => out.push_str(&summary),
     }
     out.push('\n');
-    out
+    inert::human(&out, color).into_owned()
 }
 
 fn row(finding: &Finding) -> [String; COLUMNS] {
@@ -68,7 +70,7 @@ fn row(finding: &Finding) -> [String; COLUMNS] {
         days_left(finding),
         finding.message.clone(),
     ]
-    .map(|cell| printable(&cell))
+    .map(|cell| inert::field(&cell).into_owned())
 }
 
 fn column_widths(rows: &[[String; COLUMNS]]) -> [usize; COLUMNS] {
@@ -128,12 +130,6 @@ fn cell_color(finding: &Finding, column: usize, color: bool) -> Option<&'static 
         Severity::Warn => YELLOW,
         Severity::Ok => GREEN,
     })
-}
-
-fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
-        .collect()
 }
 
 #[cfg(test)]
@@ -208,7 +204,7 @@ ok        valid                  prod-vault  secret  tls-cert        2027-02-24 
     }
 
     #[test]
-    fn long_names_are_kept_and_control_characters_replaced() {
+    fn long_names_are_kept_and_control_characters_shown() {
         let long_name = "a-very-long-credential-name-that-must-never-be-truncated-in-the-table";
         let hostile = format!("evil\x1b[2J{long_name}");
         let report = CheckReport::evaluate(
@@ -216,8 +212,33 @@ ok        valid                  prod-vault  secret  tls-cert        2027-02-24 
             &Policy::default(),
             NOW,
         );
+        for color in [false, true] {
+            let text = render(&report, color);
+            assert!(
+                text.contains(&format!("evil\\u{{1b}}[2J{long_name}")),
+                "{text}"
+            );
+            assert!(!text.contains("\x1b[2J"));
+        }
+    }
+
+    #[test]
+    fn hostile_cells_stay_on_their_row_and_command_free() {
+        let hostile =
+            "team\n##vso[task.setvariable variable=KEYROT_STATUS;isOutput=true;]pass\n::error::x";
+        let report = CheckReport::evaluate(
+            vec![
+                expiring(hostile, Duration::days(-1)),
+                superseded(hostile, "##[group]v1", "v2\u{2028}", None),
+            ],
+            &Policy::default(),
+            NOW,
+        );
         let text = render(&report, false);
-        assert!(text.contains(&format!("evil\u{FFFD}[2J{long_name}")));
-        assert!(!text.contains('\x1b'));
+        // A header, two rows, a blank line and the summary.
+        assert_eq!(text.lines().count(), 5, "{text}");
+        assert!(crate::ci::inert::is_inert(&text), "{text}");
+        assert!(text.contains("team\\n##vso\\[task.setvariable"), "{text}");
+        assert!(text.contains("##\\[group]v1"), "{text}");
     }
 }
