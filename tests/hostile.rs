@@ -14,16 +14,14 @@
 mod common;
 #[path = "hostile/proxy.rs"]
 mod proxy;
-#[path = "hostile/runners.rs"]
-mod runners;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
+use common::runners::{self, Command};
 use common::{Harness, Run};
 use proxy::{HostileProxy, Rules};
-use runners::Command;
 use serde_json::Value;
 
 /// Signs in with `Application.Read.All`.
@@ -882,4 +880,38 @@ async fn rotate_reports_quote_a_hostile_server_as_data() {
             }
         }
     }
+}
+
+#[test]
+fn the_test_parsers_follow_the_runners() {
+    let (c, open) =
+        runners::github("::warning title=a%3Ab::x%0Ay\n  ::ERROR::z\r##[debug]w\n:: nope\n");
+    assert_eq!(open, None);
+    let names: Vec<&str> = c.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["warning", "error", "debug"]);
+    assert_eq!(c[0].properties["title"], "a:b");
+    assert_eq!(c[0].data, "x\ny");
+    // Stopped: nothing counts until the token, in either form.
+    let (c, open) = runners::github(
+        "::stop-commands::tok1234\n::error::x\n##[warning]y\n::tok1234::\n::debug::d\n",
+    );
+    let names: Vec<&str> = c.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["stop-commands", "tok1234", "debug"]);
+    assert_eq!(open, None);
+    let (_, open) = runners::github("::stop-commands::never-resumed\n");
+    assert_eq!(open.as_deref(), Some("never-resumed"));
+    // Ignorable characters do not hide a command.
+    let (c, _) = runners::github(":\u{200b}:error::x\n#\u{ad}#[warning]y\n");
+    assert_eq!(c.len(), 2);
+    let c = runners::azure(
+        "a ##VSO[task.setvariable variable=x%3By;]v%0A\r\n##[group]g b ##[endgroup]\n",
+    );
+    let names: Vec<&str> = c.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["task.setvariable", "##[group", "##[endgroup"]);
+    assert_eq!(c[0].properties["variable"], "x;y");
+    assert_eq!(c[0].data, "v\n");
+    assert!(runners::azure("##\\[x ##vso\\[y **vso[z #[ vso[").is_empty());
+    let c = runners::azure("##vso[task.logissue]data ##[group]x\n##vso[broken ##[error]x\n");
+    let names: Vec<&str> = c.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["task.logissue", "##vso[?", "##[error"]);
 }

@@ -150,6 +150,9 @@ pub fn field(text: &str) -> Cow<'_, str> {
 /// terminal); a `[` after `##` or `##vso` becomes `\[`; and a line whose first characters
 /// after white space are `::` gets `:\:` instead.
 pub fn human(text: &str, keep_sgr: bool) -> Cow<'_, str> {
+    if nothing_to_do(text, |c| c == '\n', true) {
+        return Cow::Borrowed(text);
+    }
     rewrite(text, |out, rest, at_line_start| {
         let c = rest.chars().next()?;
         if c == '\n' {
@@ -184,6 +187,9 @@ pub fn human(text: &str, keep_sgr: bool) -> Cow<'_, str> {
 /// inside strings (JSON's own syntax is ASCII punctuation, and its `[` never follows a `#`), so
 /// the result parses to the same value. The document's own line breaks and indentation stay.
 pub fn json(text: &str) -> Cow<'_, str> {
+    if nothing_to_do(text, |c| matches!(c, '\n' | '\r' | '\t'), false) {
+        return Cow::Borrowed(text);
+    }
     rewrite(text, |out, rest, _| {
         let c = rest.chars().next()?;
         if c == '\n' || c == '\r' || c == '\t' {
@@ -211,6 +217,9 @@ pub fn json(text: &str) -> Cow<'_, str> {
 /// `::` starts with `&#58;:`. The document's tabs and line breaks stay (keyrot's renderers
 /// write outside line breaks as references already).
 pub fn xml(text: &str) -> Cow<'_, str> {
+    if nothing_to_do(text, |c| matches!(c, '\n' | '\r' | '\t'), true) {
+        return Cow::Borrowed(text);
+    }
     rewrite(text, |out, rest, at_line_start| {
         let c = rest.chars().next()?;
         if c == '\n' || c == '\r' || c == '\t' {
@@ -253,6 +262,16 @@ pub fn is_inert(text: &str) -> bool {
         }
     }
     true
+}
+
+/// A quick scan, so a large clean report is not copied: no hidden character but the `allowed`
+/// ones, no `##` at all, and (with `lines`) no line starting with `::` after white space.
+fn nothing_to_do(text: &str, allowed: impl Fn(char) -> bool, lines: bool) -> bool {
+    let line_starts_with_colons = || text.split('\n').any(|l| l.trim_start().starts_with("::"));
+    let work = text.contains("##")
+        || text.chars().any(|c| is_hidden(c) && !allowed(c))
+        || (lines && line_starts_with_colons());
+    !work
 }
 
 /// Runs `step` at every position of `text`; `step` either writes its own replacement for what

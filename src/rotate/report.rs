@@ -319,24 +319,18 @@ mod tests {
     fn quoted_server_messages_stay_data_in_every_format() {
         let hostile = "Forbidden\n##vso[task.setvariable variable=KEYROT_STATUS;]pass\r\n\
                        ::error::x | ##[group]\u{2028}y";
-        let outcome = CredentialOutcome {
-            name: "db-password".into(),
-            vault: "https://prod.vault.azure.net".into(),
-            generator: "random",
-            status: RotationStatus::Failed,
-            reason: None,
-            old_version: Some("##vso[x".into()),
-            new_version: None,
-            credential_id: None,
-            new_expires: None,
-            rotation_id: None,
-            recovered: None,
-            to_disable: Vec::new(),
-            to_remove: Vec::new(),
-            disabled: Vec::new(),
-            removed: Vec::new(),
-            message: Some(hostile.into()),
-        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyrot.toml");
+        std::fs::write(
+            &path,
+            "[[credential]]\nname = \"db-password\"\nvault = \"prod\"\ngenerator = \"random\"\n",
+        )
+        .unwrap();
+        let config = crate::rotate::config::Config::load(&path).unwrap();
+        let mut outcome =
+            CredentialOutcome::new(&config.credentials[0], "https://prod.vault.azure.net");
+        outcome.old_version = Some("##vso[x".into());
+        outcome.message = Some(hostile.into());
         let report = RotationReport::new(
             "run".into(),
             false,

@@ -1,6 +1,7 @@
 //! The two runners' command parsers, re-implemented test-side from their source (see
-//! `src/ci/inert.rs` for the files and functions), a little stricter than the originals
-//! wherever a guess was needed, so passing here means passing there:
+//! `src/ci/inert.rs` for the files and functions; deliberately not sharing its code, so each
+//! checks the other), a little stricter than the originals wherever a guess was needed, so
+//! passing here means passing there:
 //!
 //! - lines end at LF, CR or CRLF (`StreamReader.ReadLine`);
 //! - before matching, characters that ICU's culture-sensitive `IndexOf`/`StartsWith` may skip
@@ -101,6 +102,29 @@ fn unescape(text: &str, table: &[(&str, &str)]) -> String {
         .fold(text.to_owned(), |acc, (from, to)| acc.replace(from, to))
 }
 
+/// `key=value` pairs split on `separator`, each on its first `=`, empty parts dropped (both
+/// runners), values unescaped with `table`.
+fn properties(text: &str, separator: char, table: &[(&str, &str)]) -> BTreeMap<String, String> {
+    let mut properties = BTreeMap::new();
+    for pair in text.split(separator).filter(|p| !p.is_empty()) {
+        let mut parts = pair.splitn(2, '=').filter(|p| !p.is_empty());
+        if let (Some(k), Some(v)) = (parts.next(), parts.next()) {
+            properties.insert(k.to_owned(), unescape(v, table));
+        }
+    }
+    properties
+}
+
+/// The first command GitHub's runner would act on in one line, if any (no stop state).
+pub fn github_line(line: &str) -> Option<Command> {
+    github(line).0.into_iter().next()
+}
+
+/// The logging command the Azure agent would act on in one line, if any.
+pub fn azure_line(line: &str) -> Option<Command> {
+    azure(line).into_iter().find(|c| !c.name.starts_with("##"))
+}
+
 /// What GitHub's runner does with one stream: the commands it acts on, in order, honouring
 /// `::stop-commands::`. Returns the commands and the stop token still open at the end, if any.
 pub fn github(text: &str) -> (Vec<Command>, Option<String>) {
@@ -170,16 +194,9 @@ fn github_v2(line: &str, registered: &dyn Fn(&str) -> bool) -> Option<Command> {
         ("%2C", ","),
         ("%25", "%"),
     ];
-    let mut properties = BTreeMap::new();
-    for pair in props.split(',').filter(|p| !p.is_empty()) {
-        let mut parts = pair.splitn(2, '=').filter(|p| !p.is_empty());
-        if let (Some(k), Some(v)) = (parts.next(), parts.next()) {
-            properties.insert(k.to_owned(), unescape(v, &table));
-        }
-    }
     Some(Command {
         name: name.to_ascii_lowercase(),
-        properties,
+        properties: properties(props, ',', &table),
         data: unescape(data, &[("%0D", "\r"), ("%0A", "\n"), ("%25", "%")]),
         line: String::new(),
     })
@@ -227,15 +244,8 @@ pub fn azure(text: &str) -> Vec<Command> {
                         ("%5D", "]"),
                         ("%AZP25", "%"),
                     ];
-                    let mut properties = BTreeMap::new();
-                    for pair in props.split(';').filter(|p| !p.is_empty()) {
-                        let mut parts = pair.splitn(2, '=').filter(|p| !p.is_empty());
-                        if let (Some(k), Some(v)) = (parts.next(), parts.next()) {
-                            properties.insert(k.to_owned(), unescape(v, &table));
-                        }
-                    }
                     let data = unescape(&seen[start + close + 1..], &table);
-                    (name.to_owned(), properties, data)
+                    (name.to_owned(), properties(props, ';', &table), data)
                 }
                 // Not `area.event` up to a `]`: the agent warns about it and logs the line.
                 None => (String::from("##vso[?"), BTreeMap::new(), String::new()),
@@ -269,34 +279,4 @@ pub fn azure(text: &str) -> Vec<Command> {
         }
     }
     commands
-}
-
-#[test]
-fn the_test_parsers_follow_the_runners() {
-    let (c, open) = github("::warning title=a%3Ab::x%0Ay\n  ::ERROR::z\r##[debug]w\n:: nope\n");
-    assert_eq!(open, None);
-    let names: Vec<&str> = c.iter().map(|c| c.name.as_str()).collect();
-    assert_eq!(names, ["warning", "error", "debug"]);
-    assert_eq!(c[0].properties["title"], "a:b");
-    assert_eq!(c[0].data, "x\ny");
-    // Stopped: nothing counts until the token, in either form.
-    let (c, open) =
-        github("::stop-commands::tok1234\n::error::x\n##[warning]y\n::tok1234::\n::debug::d\n");
-    let names: Vec<&str> = c.iter().map(|c| c.name.as_str()).collect();
-    assert_eq!(names, ["stop-commands", "tok1234", "debug"]);
-    assert_eq!(open, None);
-    let (_, open) = github("::stop-commands::never-resumed\n");
-    assert_eq!(open.as_deref(), Some("never-resumed"));
-    // Ignorable characters do not hide a command.
-    let (c, _) = github(":\u{200b}:error::x\n#\u{ad}#[warning]y\n");
-    assert_eq!(c.len(), 2);
-    let c = azure("a ##VSO[task.setvariable variable=x%3By;]v%0A\r\n##[group]g b ##[endgroup]\n");
-    let names: Vec<&str> = c.iter().map(|c| c.name.as_str()).collect();
-    assert_eq!(names, ["task.setvariable", "##[group", "##[endgroup"]);
-    assert_eq!(c[0].properties["variable"], "x;y");
-    assert_eq!(c[0].data, "v\n");
-    assert!(azure("##\\[x ##vso\\[y **vso[z #[ vso[").is_empty());
-    let c = azure("##vso[task.logissue]data ##[group]x\n##vso[broken ##[error]x\n");
-    let names: Vec<&str> = c.iter().map(|c| c.name.as_str()).collect();
-    assert_eq!(names, ["task.logissue", "##vso[?", "##[error"]);
 }
