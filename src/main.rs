@@ -22,13 +22,17 @@ fn main() -> ExitCode {
     match runtime.block_on(keyrot::commands::run(cli)) {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),
         Err(failure) => {
-            eprintln!("error: {failure}");
+            // Errors quote servers: written inert, like every log line.
+            eprintln!(
+                "error: {}",
+                keyrot::ci::inert::human(&failure.to_string(), false)
+            );
             ExitCode::from(failure.exit_code())
         }
     }
 }
 
-/// Logs go to stderr so stdout carries only the report.
+/// Logs go to stderr so stdout carries only the report, one inert line per event.
 fn init_logging(filter: &str) {
     let filter = EnvFilter::try_new(filter)
         .map(|f| {
@@ -45,11 +49,12 @@ fn init_logging(filter: &str) {
             })
         })
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    let ansi = is_terminal::is_terminal(std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(keyrot::ci::sink::LogWriter { ansi })
         .with_target(false)
-        .with_ansi(is_terminal::is_terminal(std::io::stderr()))
+        .with_ansi(ansi)
         .without_time()
         .init();
 }

@@ -6,81 +6,19 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use common::runners::{self, Command};
 use common::Harness;
 
-/// A workflow command as the GitHub runner parses it: `::name k=v,k=v::data`.
-#[derive(Debug)]
-struct GhCommand {
-    name: String,
-    properties: BTreeMap<String, String>,
-    data: String,
-}
-
-fn unescape(text: &str, table: &[(&str, &str)]) -> String {
-    table
-        .iter()
-        .fold(text.to_owned(), |acc, (from, to)| acc.replace(from, to))
-}
+/// Commands as each runner parses them (`common/runners.rs`).
+type GhCommand = Command;
+type VsoCommand = Command;
 
 fn gh_command(line: &str) -> Option<GhCommand> {
-    let rest = line.trim_start().strip_prefix("::")?;
-    let end = rest.find("::")?;
-    let (info, data) = (&rest[..end], &rest[end + 2..]);
-    let (name, props) = info.split_once(' ').unwrap_or((info, ""));
-    let mut properties = BTreeMap::new();
-    for pair in props.trim().split(',').filter(|p| !p.is_empty()) {
-        if let Some((k, v)) = pair.split_once('=') {
-            let v = unescape(
-                v,
-                &[
-                    ("%0D", "\r"),
-                    ("%0A", "\n"),
-                    ("%3A", ":"),
-                    ("%2C", ","),
-                    ("%25", "%"),
-                ],
-            );
-            properties.insert(k.to_owned(), v);
-        }
-    }
-    Some(GhCommand {
-        name: name.to_owned(),
-        properties,
-        data: unescape(data, &[("%0D", "\r"), ("%0A", "\n"), ("%25", "%")]),
-    })
-}
-
-/// A logging command as the Azure agent parses it: `##vso[area.event k=v;]data`.
-#[derive(Debug)]
-struct VsoCommand {
-    name: String,
-    properties: BTreeMap<String, String>,
-    data: String,
+    runners::github_line(line)
 }
 
 fn vso_command(line: &str) -> Option<VsoCommand> {
-    let start = line.find("##vso[")? + "##vso[".len();
-    let close = start + line[start..].find(']')?;
-    let info = &line[start..close];
-    let (name, props) = info.split_once(' ').unwrap_or((info, ""));
-    let table = [
-        ("%3B", ";"),
-        ("%0D", "\r"),
-        ("%0A", "\n"),
-        ("%5D", "]"),
-        ("%AZP25", "%"),
-    ];
-    let mut properties = BTreeMap::new();
-    for pair in props.trim().split(';').filter(|p| !p.is_empty()) {
-        if let Some((k, v)) = pair.split_once('=') {
-            properties.insert(k.to_owned(), unescape(v, &table));
-        }
-    }
-    Some(VsoCommand {
-        name: name.to_owned(),
-        properties,
-        data: unescape(&line[close + 1..], &table),
-    })
+    runners::azure_line(line)
 }
 
 /// A runner file command file (`$GITHUB_OUTPUT`), as the runner reads it on Linux.
@@ -235,14 +173,15 @@ async fn github_annotations_outputs_summary_and_report() {
         .iter()
         .position(|l| l.starts_with("SEVERITY"))
         .expect("table printed");
-    let last_command = lines
+    // The report is fenced by stop-commands with a random token; keyrot's commands come before.
+    let token = lines[table_start - 1]
+        .strip_prefix("::stop-commands::")
+        .expect("the report is fenced");
+    assert_eq!(lines.last(), Some(&format!("::{token}::").as_str()));
+    let last_command = lines[..table_start - 1]
         .iter()
         .rposition(|l| l.starts_with("::"))
         .expect("commands printed");
-    assert!(
-        last_command < table_start,
-        "CI lines come before the report"
-    );
     assert_eq!(lines[last_command], "::endgroup::");
     assert!(lines.contains(&"::group::keyrot: report file, step outputs and summary"));
 

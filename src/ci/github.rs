@@ -155,15 +155,50 @@ pub fn endgroup() -> String {
 
 /// A fresh heredoc delimiter: [`DELIMITER_PREFIX`] and 128 random bits in hex, from the OS.
 pub fn new_delimiter() -> io::Result<String> {
+    random_token(DELIMITER_PREFIX)
+}
+
+/// `prefix` and 128 random bits from the OS, in lower-case hex.
+fn random_token(prefix: &str) -> io::Result<String> {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes)
         .map_err(|e| io::Error::other(format!("cannot read the OS random source: {e}")))?;
-    let mut delimiter = String::with_capacity(DELIMITER_PREFIX.len() + 32);
-    delimiter.push_str(DELIMITER_PREFIX);
+    let mut token = String::with_capacity(prefix.len() + 32);
+    token.push_str(prefix);
     for byte in bytes {
-        delimiter.push_str(&format!("{byte:02x}"));
+        token.push_str(&format!("{byte:02x}"));
     }
-    Ok(delimiter)
+    Ok(token)
+}
+
+/// A `::stop-commands::TOKEN` … `::TOKEN::` pair: between the two lines the runner acts on no
+/// workflow command of either form (`::name::` or `##[name]`). The token is random (128 bits),
+/// so text inside cannot guess it to resume early; it is never a command's name, and being
+/// longer than six characters, the runner masks it in the log. The runner keeps one stop
+/// state for stdout and stderr together: keyrot writes nothing it means as a command, on
+/// either stream, while a fence is open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StopCommands {
+    token: String,
+}
+
+impl StopCommands {
+    /// A pair with a fresh random token.
+    pub fn new() -> io::Result<StopCommands> {
+        Ok(StopCommands {
+            token: random_token("keyrot-")?,
+        })
+    }
+
+    /// `::stop-commands::TOKEN`.
+    pub fn start(&self) -> String {
+        command("stop-commands", &[], &self.token)
+    }
+
+    /// `::TOKEN::`: the runner acts on commands again.
+    pub fn resume(&self) -> String {
+        format!("::{}::", self.token)
+    }
 }
 
 /// Renders `name<<DELIMITER\nvalue\nDELIMITER\n` for each pair, taking delimiters from
@@ -516,6 +551,21 @@ mod tests {
                 assert_eq!(parse::command(&masked[0]).unwrap().data, value);
             }
         }
+    }
+
+    #[test]
+    fn stop_commands_pair_parses_as_the_runner_expects() {
+        let stop = StopCommands::new().unwrap();
+        let start = parse::command(&stop.start()).unwrap();
+        assert_eq!(start.name, "stop-commands");
+        let token = start.data;
+        assert!(token.starts_with("keyrot-") && token.len() == 39, "{token}");
+        let resume = parse::command(&stop.resume()).unwrap();
+        assert_eq!(
+            (resume.name.as_str(), resume.data.as_str()),
+            (token.as_str(), "")
+        );
+        assert_ne!(StopCommands::new().unwrap(), stop);
     }
 
     #[test]

@@ -3,14 +3,18 @@
 //! - [`github`]: GitHub Actions workflow commands (`::error …::`) and runner file commands
 //!   (`$GITHUB_OUTPUT`, `$GITHUB_ENV`, `$GITHUB_STEP_SUMMARY`);
 //! - [`azure`]: Azure Pipelines logging commands (`##vso[…]`);
-//! - [`publish`]: what `keyrot check` tells each system about a report.
+//! - [`publish`]: what `keyrot check` tells each system about a report;
+//! - [`inert`]: how outside text is written on every stream, so neither runner acts on it;
+//! - [`sink`]: the log writer for stderr and the stop-commands fence for stdout.
 //!
 //! The line builders are pure; the environment is always passed in as a lookup function, so
 //! detection and publishing are testable without touching the process environment.
 
 pub mod azure;
 pub mod github;
+pub mod inert;
 pub mod publish;
+pub mod sink;
 
 use std::io::{self, Write};
 
@@ -144,6 +148,17 @@ pub(crate) const HOSTILE: &[&str] = &[
     "ghadelimiter_00",
     "EOF",
     "tab\tand space ",
+    "##[warning]legacy form",
+    "team\n##vso[task.setvariable variable=KEYROT_STATUS;isOutput=true;]pass\n##vso[task.prependpath]/tmp/attacker-bin",
+    "::stop-commands::pwned",
+    "pwned",
+    "::pwned::",
+    "sep\u{2028}::error::x\u{2029}##[group]y",
+    "nel\u{85}::error::x",
+    ":\u{200b}:error::zero-width",
+    "#\u{ad}#vso[task.complete result=Succeeded;]soft-hyphen",
+    "\u{202e}bidi",
+    "  ::notice::indented",
 ];
 
 #[cfg(test)]

@@ -446,8 +446,10 @@ pub fn gate_in_ci(
         })?,
         None => {
             use std::io::Write;
+            let human = !matches!(args.format, Format::Json | Format::Junit);
+            let fence = human && publisher.is_some_and(|p| ci::sink::fence_stdout(p.system));
             let mut out = std::io::stdout().lock();
-            out.write_all(text.as_bytes())
+            ci::sink::write_fenced(&mut out, &text, fence)
                 .and_then(|_| out.flush())
                 .map_err(|e| Failure::Runtime(format!("cannot write the report: {e}")))?;
         }

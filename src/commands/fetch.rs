@@ -154,11 +154,12 @@ fn refuse(vault: &VaultUrl, refused: &[(String, String)], system: CiSystem) -> O
         .iter()
         .map(|(n, why)| format!("  {n}: {why}"))
         .collect();
-    eprintln!(
+    let text = format!(
         "error: refusing to export {} secret(s) from {vault}; nothing was exported:\n{}",
         refused.len(),
         lines.join("\n")
     );
+    eprintln!("{}", ci::inert::human(&text, false));
     Outcome::GateFailed
 }
 
@@ -223,6 +224,9 @@ impl Delivery {
     }
 
     fn deliver(&self, vault: &VaultUrl, secrets: &[FetchedSecret]) -> Result<(), Failure> {
+        if self.stdout == Some(FetchFormat::Env) && ci::sink::runner_may_read_stdout(self.system) {
+            refuse_commands_in_env(secrets)?;
+        }
         let mut stdout = std::io::stdout().lock();
         let wrote_stdout =
             |e: std::io::Error| Failure::Runtime(format!("cannot write to stdout: {e}"));
@@ -269,12 +273,37 @@ impl Delivery {
             write_private(path, &render(*format, vault, secrets))?;
         }
         if let Some(format) = self.stdout {
-            stdout
-                .write_all(render(format, vault, secrets).as_bytes())
-                .map_err(wrote_stdout)?;
+            let text = render(format, vault, secrets);
+            let text = match format {
+                FetchFormat::Json => ci::inert::json(&text),
+                FetchFormat::Env => text.as_str().into(),
+            };
+            stdout.write_all(text.as_bytes()).map_err(wrote_stdout)?;
         }
         stdout.flush().map_err(wrote_stdout)
     }
+}
+
+/// An env file cannot escape a value, so one whose line a runner would act on (`##vso[`, a
+/// zero-width character, …) is refused on a stdout the runner may read, naming the secret.
+fn refuse_commands_in_env(secrets: &[FetchedSecret]) -> Result<(), Failure> {
+    let unsafe_names: Vec<&str> = secrets
+        .iter()
+        .filter(|s| {
+            !ci::inert::is_inert(&dotenv_line(
+                &variable_name(&s.record.name),
+                s.value.expose(),
+            ))
+        })
+        .map(|s| s.record.name.as_str())
+        .collect();
+    if unsafe_names.is_empty() {
+        return Ok(());
+    }
+    Err(Failure::Usage(format!(
+        "the value of {} would be read as a pipeline command on stdout, and an env file cannot escape it: use --format json, --env-file FILE or --output FILE instead",
+        unsafe_names.join(", ")
+    )))
 }
 
 fn render(format: FetchFormat, vault: &VaultUrl, secrets: &[FetchedSecret]) -> String {

@@ -135,6 +135,12 @@ fn timing(args: &RotateArgs, specs: &[&CredentialSpec]) -> Result<LockTiming, Fa
 fn publish(global: &GlobalArgs, args: &RotateArgs, report: &RotationReport) -> Result<(), Failure> {
     let system = global.ci.resolve(&ci::process_env);
     let mut stdout = std::io::stdout().lock();
+    let mut stderr = std::io::stderr().lock();
+    // As in check: the runners read both streams, and a JSON report on stdout stays parsable.
+    let annotations: &mut dyn Write = match (&args.output, args.format) {
+        (None, RotateFormat::Json) => &mut stderr,
+        _ => &mut stdout,
+    };
     for c in &report.credentials {
         let message = format!(
             "{} in {}: {}",
@@ -148,8 +154,8 @@ fn publish(global: &GlobalArgs, args: &RotateArgs, report: &RotationReport) -> R
             _ => continue,
         };
         let title = format!("keyrot rotate: {} {}", c.name, c.status.as_str());
-        ci::annotate(system, &mut stdout, level, &title, &message)
-            .map_err(|e| Failure::Runtime(format!("cannot write to stdout: {e}")))?;
+        ci::annotate(system, annotations, level, &title, &message)
+            .map_err(|e| Failure::Runtime(format!("cannot write CI commands: {e}")))?;
     }
     let text = match args.format {
         RotateFormat::Table => report.table(),
@@ -163,10 +169,11 @@ fn publish(global: &GlobalArgs, args: &RotateArgs, report: &RotationReport) -> R
                 path.display()
             ))
         })?,
-        None => stdout
-            .write_all(text.as_bytes())
-            .and_then(|_| stdout.flush())
-            .map_err(|e| Failure::Runtime(format!("cannot write the report: {e}")))?,
+        None => {
+            let fence = args.format != RotateFormat::Json && ci::sink::fence_stdout(system);
+            ci::sink::write_fenced(&mut stdout, &text, fence).and_then(|_| stdout.flush())
+        }
+        .map_err(|e| Failure::Runtime(format!("cannot write the report: {e}")))?,
     }
     if let Some(path) = &args.audit_log {
         let mut file = std::fs::OpenOptions::new()

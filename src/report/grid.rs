@@ -2,8 +2,10 @@
 //! (`check`'s and `rotate`'s). Upper-case headers, two spaces between columns, the last column
 //! unpadded (a long message only wraps), no trailing spaces.
 //!
-//! Control characters in any cell are replaced, so a hostile name cannot move the cursor or
-//! paint the log.
+//! Every cell is an [`inert::field`]: line breaks and other hidden characters are shown as
+//! escapes, so a hostile name cannot add a line, move the cursor or paint the log.
+
+use crate::ci::inert;
 
 /// How a column's cells line up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,9 +107,7 @@ fn push_line(
 
 /// Replaces control characters, which could move the cursor or paint the log.
 pub fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
-        .collect()
+    inert::field(text).into_owned()
 }
 
 #[cfg(test)]
@@ -142,11 +142,14 @@ mod tests {
     }
 
     #[test]
-    fn colours_wrap_padded_cells_and_control_characters_are_replaced() {
+    fn colours_wrap_padded_cells_and_control_characters_are_shown_as_escapes() {
         let columns = [Column::left("a"), Column::left("b")];
         let text = render(&columns, &rows(&[&["x\x1b[2J", "y"]]), |row, column| {
             (row == 0 && column == 0).then_some("\x1b[31m")
         });
-        assert_eq!(text, format!("A      B\n\x1b[31mx\u{FFFD}[2J{RESET}  y\n"));
+        assert_eq!(
+            text,
+            format!("A           B\n\x1b[31mx\\u{{1b}}[2J{RESET}  y\n")
+        );
     }
 }

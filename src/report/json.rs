@@ -4,6 +4,10 @@
 //! check types, so renaming a field in `check` or `model` cannot silently change the contract.
 //! Keys appear in the documented order; absent values are `null`, never omitted.
 //!
+//! Strings are written as [`crate::ci::inert::json`] leaves them: `[` after `##` or `##vso`
+//! as `\u005b`, and hidden characters (U+2028, zero-width and bidi characters, …) as `\u`
+//! escapes, so no line is a runner command while every parser reads back the same value.
+//!
 //! Additions within version 1: `source: "entra"` records (`kind: "app-password" |
 //! "app-certificate"`, `vault: null`, `id` the credential's keyId) and `application`: `null`,
 //! or for an Entra credential, and for a Key Vault secret that holds an Entra password,
@@ -168,7 +172,8 @@ pub fn render(report: &CheckReport) -> String {
     match serde_json::to_string_pretty(&document) {
         Ok(mut text) => {
             text.push('\n');
-            text
+            // Same values for every parser, no runner command on any line.
+            crate::ci::inert::json(&text).into_owned()
         }
         Err(error) => format!(
             "{}\n",
@@ -458,6 +463,33 @@ mod tests {
         assert_eq!(
             held["application"],
             json!({"id": null, "app_id": null, "display_name": null, "key_id": "k"})
+        );
+    }
+
+    #[test]
+    fn hostile_strings_read_back_exactly_and_command_free() {
+        let mut tagged = expiring("db", Duration::days(-3));
+        for &hostile in crate::ci::HOSTILE {
+            tagged
+                .tags
+                .insert(format!("k{hostile}"), hostile.to_owned());
+        }
+        tagged.version = Some("##vso[task.prependpath]/tmp/x".to_owned());
+        let text = render(&CheckReport::evaluate(
+            vec![tagged.clone()],
+            &Policy::default(),
+            NOW,
+        ));
+        assert!(crate::ci::inert::is_inert(&text), "{text}");
+        assert!(text.contains("##vso\\u005btask.prependpath"), "{text}");
+        let value = parse(&text);
+        let credential = &value["credentials"][0];
+        let tags: BTreeMap<String, String> =
+            serde_json::from_value(credential["tags"].clone()).unwrap_or_default();
+        assert_eq!(tags, tagged.tags);
+        assert_eq!(
+            credential["version"],
+            json!("##vso[task.prependpath]/tmp/x")
         );
     }
 }

@@ -11,9 +11,11 @@
 //! - something that could not be read (a vault's listing, an application): a test case with
 //!   an `<error>` whose `type` is the reason, counted in `errors`.
 //!
-//! Every text goes through [`escape_with`], which escapes the five XML specials and drops the
-//! characters XML 1.0 cannot carry at all (most control characters), so no vault content can
-//! make the document malformed.
+//! Every text goes through [`escape`], which escapes the five XML specials, writes line
+//! breaks and tabs as character references and drops the characters XML 1.0 cannot carry at
+//! all (most control characters), so no vault content can make the document malformed or add
+//! a line of its own; only keyrot's line breaks between detail lines are literal. The document
+//! is then [`inert::xml`], so no line of it is a runner command.
 
 use time::format_description::FormatItem;
 use time::macros::format_description;
@@ -22,6 +24,7 @@ use time::UtcOffset;
 use crate::check::dates::rfc3339_utc;
 use crate::check::duration::describe_window;
 use crate::check::{CheckReport, Finding, Severity};
+use crate::ci::inert;
 use crate::model::ReadError;
 
 use super::cells::{display_name, location, unreadable_what, vault_short};
@@ -61,7 +64,7 @@ pub fn render(report: &CheckReport) -> String {
         push_test_case(&mut out, finding);
     }
     out.push_str("  </testsuite>\n</testsuites>\n");
-    out
+    inert::xml(&out).into_owned()
 }
 
 /// The policy, so a reader of the test results knows what the verdicts were measured against.
@@ -93,7 +96,10 @@ fn push_test_case(out: &mut String, finding: &Finding) {
         escape(&classname),
         escape(&display_name(finding))
     ));
-    let details = escape_text(&details(finding));
+    let details: String = details(finding)
+        .iter()
+        .map(|line| escape(line) + "\n")
+        .collect();
     match finding.severity {
         Severity::Fail => out.push_str(&format!(
             "      <failure message=\"{}\" type=\"{}\">{details}</failure>\n",
@@ -102,11 +108,11 @@ fn push_test_case(out: &mut String, finding: &Finding) {
         )),
         Severity::Warn => out.push_str(&format!(
             "      <system-out>WARN: {}\n{details}</system-out>\n",
-            escape_text(&finding.message)
+            escape(&finding.message)
         )),
         Severity::Ok => out.push_str(&format!(
             "      <system-out>OK: {}\n{details}</system-out>\n",
-            escape_text(&finding.message)
+            escape(&finding.message)
         )),
     }
     out.push_str("    </testcase>\n");
@@ -133,14 +139,14 @@ fn push_error_case(out: &mut String, error: &ReadError) {
         "      <error message=\"{}\" type=\"{}\">cannot read {}: {}\n</error>\n",
         escape(&format!("cannot read {what}")),
         error.reason.as_str(),
-        escape_text(&what),
-        escape_text(&error.message)
+        escape(&what),
+        escape(&error.message)
     ));
     out.push_str("    </testcase>\n");
 }
 
 /// Everything known about the credential, one `key: value` a line, for the test's detail pane.
-fn details(finding: &Finding) -> String {
+fn details(finding: &Finding) -> Vec<String> {
     let record = &finding.record;
     let optional = |value: Option<String>| value.unwrap_or_else(|| "-".to_owned());
     let mut lines = vec![
@@ -169,26 +175,15 @@ fn details(finding: &Finding) -> String {
     for (key, value) in &record.tags {
         lines.push(format!("tag {key}: {value}"));
     }
-    let mut text = lines.join("\n");
-    text.push('\n');
-    text
+    lines
 }
 
-/// Escapes text for an XML 1.0 attribute value. Tabs and line breaks become character
-/// references, since parsers turn literal ones in attributes into spaces.
+/// Escapes text for XML 1.0, in an attribute value or element content alike: the five
+/// specials, tabs and line breaks as character references (parsers turn literal ones in
+/// attributes into spaces and fold a CR into the LF after it; in content a literal one would
+/// start a log line of outside text), and drops the characters XML 1.0 forbids (other C0
+/// controls, U+FFFE, U+FFFF), which no escape can represent.
 fn escape(text: &str) -> String {
-    escape_with(text, true)
-}
-
-/// Escapes text for XML 1.0 element content, where tabs and newlines may stay as they are.
-fn escape_text(text: &str) -> String {
-    escape_with(text, false)
-}
-
-/// Escapes the five XML specials and drops the characters XML 1.0 forbids (other C0 controls,
-/// U+FFFE, U+FFFF): no escape can represent them. A carriage return is always a reference,
-/// since parsers would otherwise fold it into the newline after it.
-fn escape_with(text: &str, in_attribute: bool) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -198,9 +193,8 @@ fn escape_with(text: &str, in_attribute: bool) -> String {
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
             '\r' => out.push_str("&#13;"),
-            '\t' if in_attribute => out.push_str("&#9;"),
-            '\n' if in_attribute => out.push_str("&#10;"),
-            '\t' | '\n' => out.push(c),
+            '\t' => out.push_str("&#9;"),
+            '\n' => out.push_str("&#10;"),
             c if is_xml_char(c) => out.push(c),
             _ => {}
         }
@@ -208,7 +202,7 @@ fn escape_with(text: &str, in_attribute: bool) -> String {
     out
 }
 
-/// XML 1.0's `Char` production, less the tab and line breaks handled by [`escape_with`].
+/// XML 1.0's `Char` production, less the tab and line breaks handled by [`escape`].
 fn is_xml_char(c: char) -> bool {
     matches!(c, '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
 }
@@ -474,9 +468,41 @@ mod tests {
     }
 
     #[test]
+    fn outside_text_adds_no_line_and_no_command_yet_reads_back_exactly() {
+        let hostile = "team\n##vso[task.setvariable variable=KEYROT_STATUS;isOutput=true;]pass\n\
+                       ::warning::x\r\n##[group]\u{2028}y\u{200b}";
+        let mut failing = expiring("db", Duration::days(-1));
+        failing.tags.insert(hostile.to_owned(), hostile.to_owned());
+        let warned = CredentialRecord {
+            tags: failing.tags.clone(),
+            ..record("w")
+        };
+        let xml = render(&CheckReport::evaluate(
+            vec![failing, warned],
+            &Policy::default(),
+            NOW,
+        ));
+        assert!(crate::ci::inert::is_inert(&xml), "{xml}");
+        let root = parse(&xml);
+        let suite = root
+            .child("testsuite")
+            .unwrap_or_else(|| panic!("no suite"));
+        let cases = suite.all("testcase");
+        let failure = cases[0].child("failure").map_or("", |f| f.text.as_str());
+        assert!(
+            failure.contains(&format!("tag {hostile}: {hostile}\n")),
+            "{failure}"
+        );
+        let out = cases[1].child("system-out").map_or("", |o| o.text.as_str());
+        assert!(
+            out.contains(&format!("tag {hostile}: {hostile}\n")),
+            "{out}"
+        );
+    }
+
+    #[test]
     fn attributes_keep_line_breaks_as_references() {
         assert_eq!(escape("a\nb\tc\rd"), "a&#10;b&#9;c&#13;d");
-        assert_eq!(escape_text("a\nb\tc\rd"), "a\nb\tc&#13;d");
         assert_eq!(escape("<&>\"'"), "&lt;&amp;&gt;&quot;&apos;");
         assert_eq!(
             escape("nul\0bell\x07\u{FFFE}ok\u{10000}"),

@@ -10,6 +10,7 @@ use crate::check::duration::describe_window;
 use crate::check::{CheckReport, Counts, Finding, Severity};
 
 use super::cells::{counts_line, days_left, display_name, expires_date, location, unreadable_what};
+use crate::ci::inert;
 
 /// The most a GitHub step summary may hold.
 pub const GITHUB_STEP_SUMMARY_LIMIT: usize = 1024 * 1024;
@@ -131,7 +132,8 @@ fn row(finding: &Finding) -> String {
         line.push_str(" |");
     }
     line.push('\n');
-    line
+    // The cells are escaped already; this only guarantees the line is no runner command.
+    inert::human(&line, false).into_owned()
 }
 
 /// The findings of `all` that are not in `shown` (a prefix of `all`'s fail and warn findings,
@@ -157,8 +159,9 @@ fn more_line(hidden: Counts) -> String {
 }
 
 /// Makes text safe inside a GFM table cell: `|` would end the cell and a newline the row;
-/// Markdown punctuation and HTML are escaped so a name cannot format or inject anything.
-/// Other control characters are dropped.
+/// Markdown punctuation and HTML are escaped so a name cannot format or inject anything
+/// (`[` among them, so `##[` and `##vso[` never appear). Other hidden characters are shown as
+/// [`inert::field`] escapes.
 fn escape_cell(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
@@ -173,7 +176,9 @@ fn escape_cell(text: &str) -> String {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '&' => out.push_str("&amp;"),
-            c if c.is_control() => {}
+            c if inert::is_hidden(c) => {
+                out.push_str(&inert::field(c.encode_utf8(&mut [0; 4])).replace('\\', "\\\\"))
+            }
             c => out.push(c),
         }
     }
@@ -282,7 +287,14 @@ mod tests {
             escape_cell("*bold* _x_ `c` [l](u) ~s~ \\"),
             "\\*bold\\* \\_x\\_ \\`c\\` \\[l\\](u) \\~s\\~ \\\\"
         );
-        assert_eq!(escape_cell("bell\x07tab\t"), "belltab");
+        assert_eq!(
+            escape_cell("bell\x07tab\t\u{202e}"),
+            "bell\\\\u{7}tab\\\\t\\\\u{202e}"
+        );
+        assert_eq!(
+            escape_cell("##vso[task.complete]::x"),
+            "##vso\\[task.complete\\]::x"
+        );
 
         let hostile = report(vec![expiring("a|b\nc", Duration::days(90))]);
         let text = render(&hostile);

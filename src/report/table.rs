@@ -2,10 +2,14 @@
 //!
 //! Names are never truncated (someone has to find the credential); messages are not either,
 //! but they are the last column so a long one only wraps without breaking the alignment.
-//! The columns are drawn by [`super::grid`], which replaces control characters in any cell.
-//! What could not be read follows the table, one line each, before the summary line.
+//! The columns are drawn by [`super::grid`], whose every cell is an [`inert::field`] (line
+//! breaks and other hidden characters shown as escapes, so a hostile name cannot add a line,
+//! move the cursor or paint the log); the whole table is [`inert::human`], so no line of it is
+//! a runner command. What could not be read follows the table, one line each, before the
+//! summary line.
 
 use crate::check::{CheckReport, Finding, Severity, State, Status};
+use crate::ci::inert;
 
 use super::cells::{days_left, display_name, expires_date, location, summary, unreadable};
 use super::grid::{self, Column, RESET};
@@ -56,7 +60,7 @@ pub fn render(report: &CheckReport, color: bool) -> String {
         _ => out.push_str(&summary),
     }
     out.push('\n');
-    out
+    inert::human(&out, color).into_owned()
 }
 
 fn row(finding: &Finding) -> Vec<String> {
@@ -148,7 +152,7 @@ ok        valid                  prod-vault  secret  tls-cert        2027-02-24 
         let expected = "\
 SEVERITY  STATE  VAULT       KIND    NAME      EXPIRES     DAYS LEFT  MESSAGE
 ok        valid  prod-vault  secret  tls-cert  2027-02-24         90  expires in 90 days (2027-02-24)
-ERROR secrets in other-vault (not_found): https://other-vault.vault.azure.net answered 404\u{FFFD}[2J
+ERROR secrets in other-vault (not_found): https://other-vault.vault.azure.net answered 404\\u{1b}[2J
 
 0 fail, 0 warn, 1 ok in what could be read; 1 could not be read — gate FAILED: keyrot could not see everything
 ";
@@ -193,7 +197,7 @@ ERROR secrets in other-vault (not_found): https://other-vault.vault.azure.net an
     }
 
     #[test]
-    fn long_names_are_kept_and_control_characters_replaced() {
+    fn long_names_are_kept_and_control_characters_shown() {
         let long_name = "a-very-long-credential-name-that-must-never-be-truncated-in-the-table";
         let hostile = format!("evil\x1b[2J{long_name}");
         let report = CheckReport::evaluate(
@@ -201,8 +205,33 @@ ERROR secrets in other-vault (not_found): https://other-vault.vault.azure.net an
             &Policy::default(),
             NOW,
         );
+        for color in [false, true] {
+            let text = render(&report, color);
+            assert!(
+                text.contains(&format!("evil\\u{{1b}}[2J{long_name}")),
+                "{text}"
+            );
+            assert!(!text.contains("\x1b[2J"));
+        }
+    }
+
+    #[test]
+    fn hostile_cells_stay_on_their_row_and_command_free() {
+        let hostile =
+            "team\n##vso[task.setvariable variable=KEYROT_STATUS;isOutput=true;]pass\n::error::x";
+        let report = CheckReport::evaluate(
+            vec![
+                expiring(hostile, Duration::days(-1)),
+                superseded(hostile, "##[group]v1", "v2\u{2028}", None),
+            ],
+            &Policy::default(),
+            NOW,
+        );
         let text = render(&report, false);
-        assert!(text.contains(&format!("evil\u{FFFD}[2J{long_name}")));
-        assert!(!text.contains('\x1b'));
+        // A header, two rows, a blank line and the summary.
+        assert_eq!(text.lines().count(), 5, "{text}");
+        assert!(crate::ci::inert::is_inert(&text), "{text}");
+        assert!(text.contains("team\\n##vso\\[task.setvariable"), "{text}");
+        assert!(text.contains("##\\[group]v1"), "{text}");
     }
 }

@@ -1,12 +1,14 @@
 //! What a rotation run reports: per credential `rotated | up_to_date | planned | locked |
 //! failed`, with version and credential ids and the new expiry. Never a value: the outcome type
-//! has no field that could hold one.
+//! has no field that could hold one. Messages quote servers, so every format is written as
+//! [`inert`] leaves it: cells shown on one line, no runner command on any line.
 
 use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::config::CredentialSpec;
 use crate::check::dates::rfc3339_utc;
+use crate::ci::inert;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -154,7 +156,7 @@ impl RotationReport {
     pub fn json(&self) -> String {
         let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
         text.push('\n');
-        text
+        inert::json(&text).into_owned()
     }
 
     /// One JSON object a line per credential, for `--audit-log`.
@@ -168,7 +170,7 @@ impl RotationReport {
                     "dry_run": self.dry_run,
                     "credential": c,
                 });
-                format!("{line}\n")
+                format!("{}\n", inert::json(&line.to_string()))
             })
             .collect()
     }
@@ -203,7 +205,7 @@ impl RotationReport {
             .collect();
         let mut text = grid::render(&COLUMNS, &rows, |_, _| None);
         text.push_str(&self.summary_line());
-        text
+        inert::human(&text, false).into_owned()
     }
 
     pub fn markdown(&self) -> String {
@@ -216,18 +218,21 @@ impl RotationReport {
         for c in &self.credentials {
             text.push_str(&format!(
                 "| `{}` | {} | {} | {} | {} | {} | {} |\n",
-                c.name,
-                crate::report::vault_short(&c.vault),
+                inert::field(&c.name).replace('`', "'"),
+                inert::field(&crate::report::vault_short(&c.vault)).replace('|', "\\|"),
                 c.status.as_str(),
-                short(c.old_version.as_deref()),
-                short(c.new_version.as_deref().or(c.credential_id.as_deref())),
+                inert::field(&short(c.old_version.as_deref())).replace('|', "\\|"),
+                inert::field(&short(
+                    c.new_version.as_deref().or(c.credential_id.as_deref())
+                ))
+                .replace('|', "\\|"),
                 c.new_expires.map(rfc3339_utc).unwrap_or_default(),
-                note(c).replace('|', "\\|"),
+                inert::field(&note(c)).replace('|', "\\|"),
             ));
         }
         text.push('\n');
         text.push_str(&self.summary_line());
-        text
+        inert::human(&text, false).into_owned()
     }
 
     fn summary_line(&self) -> String {
@@ -282,4 +287,50 @@ fn note(c: &CredentialOutcome) -> String {
         ));
     }
     parts.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+
+    #[test]
+    fn quoted_server_messages_stay_data_in_every_format() {
+        let hostile = "Forbidden\n##vso[task.setvariable variable=KEYROT_STATUS;]pass\r\n\
+                       ::error::x | ##[group]\u{2028}y";
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyrot.toml");
+        std::fs::write(
+            &path,
+            "[[credential]]\nname = \"db-password\"\nvault = \"prod\"\ngenerator = \"random\"\n",
+        )
+        .unwrap();
+        let config = crate::rotate::config::Config::load(&path).unwrap();
+        let mut outcome =
+            CredentialOutcome::new(&config.credentials[0], "https://prod.vault.azure.net");
+        outcome.old_version = Some("##vso[x".into());
+        outcome.message = Some(hostile.into());
+        let report = RotationReport::new(
+            "run".into(),
+            false,
+            datetime!(2026-11-26 12:00 UTC),
+            vec![outcome],
+        );
+        for text in [
+            report.table(),
+            report.markdown(),
+            report.json(),
+            report.audit_lines(),
+        ] {
+            assert!(inert::is_inert(&text), "{text}");
+        }
+        assert_eq!(report.table().lines().count(), 3, "{}", report.table());
+        assert_eq!(report.audit_lines().lines().count(), 1);
+        let json: serde_json::Value = serde_json::from_str(&report.json()).unwrap();
+        assert_eq!(json["credentials"][0]["message"], hostile);
+        assert_eq!(json["credentials"][0]["old_version"], "##vso[x");
+        let audit: serde_json::Value = serde_json::from_str(&report.audit_lines()).unwrap();
+        assert_eq!(audit["credential"]["message"], hostile);
+    }
 }
