@@ -706,13 +706,25 @@ async fn bad_config_is_a_usage_error_naming_the_line() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_timeout_bounds_each_call_not_the_whole_rotation() {
-    // One after another, two credentials spend over 4 s in lock settling alone: far past a
-    // 3 s --timeout, which must bound each call only.
+    // The lock's settle alone (4 s) lasts past a 3 s --timeout, which must bound each call only.
     let f = Fixture::start().await;
     let started = Instant::now();
-    let run = f
-        .rotate(&["--format", "json", "--timeout", "3s", "--concurrency", "1"])
-        .await;
+    let args = [
+        "rotate",
+        "--config",
+        f.config.as_str(),
+        "--lock-settle",
+        "4s",
+        "--lock-lease",
+        "10s",
+        "--format",
+        "json",
+        "--timeout",
+        "3s",
+        "--concurrency",
+        "1",
+    ];
+    let run = f.harness.run(f.env(), &args).await;
     run.expect_code(0);
     assert!(started.elapsed() > Duration::from_secs(4));
     assert_eq!(run.json()["counts"]["rotated"], 2);

@@ -118,16 +118,12 @@ pub fn grace_end(current: &CredentialRecord, grace: Duration) -> Option<OffsetDa
         .or_else(|| current.created.map(|created| created + grace))
 }
 
-/// The `keyrot-grace-ends` tag for a version committed at `committed_at`: that instant plus
-/// `grace`, rounded up to a whole second (so the grace is never shorter than configured).
+/// The `keyrot-grace-ends` tag for a version committed at `committed_at`: that instant, in
+/// whole seconds like Key Vault's own dates, plus `grace` (so `grace = "0d"` retires what the
+/// commit superseded in the same run).
 pub fn grace_end_tag(committed_at: OffsetDateTime, grace: Duration) -> String {
-    let end = committed_at + grace;
-    let end = if end.nanosecond() == 0 {
-        end
-    } else {
-        end.replace_nanosecond(0).unwrap_or(end) + Duration::SECOND
-    };
-    crate::check::dates::rfc3339_utc(end)
+    let second = committed_at.replace_nanosecond(0).unwrap_or(committed_at);
+    crate::check::dates::rfc3339_utc(second + grace)
 }
 
 /// Whether `version` is the served one or may have been written after it: it is never retired.
@@ -370,7 +366,7 @@ mod tests {
         let garbage = with_grace_end(v, "next tuesday");
         assert_eq!(grace_end(&garbage, grace), Some(NOW + Duration::days(6)));
         assert_eq!(
-            grace_end_tag(datetime!(2026-11-27 16:05:21.2 UTC), Duration::days(7)),
+            grace_end_tag(datetime!(2026-11-27 16:05:22.7 UTC), Duration::days(7)),
             "2026-12-04T16:05:22Z"
         );
         assert_eq!(

@@ -374,7 +374,7 @@ async fn locked(
     // Re-read: another run may have rotated between our plan and our lock.
     let mut state = State::read(ctx, vault, spec).await?;
     if let Some(pending) = state.pending().cloned() {
-        recover(ctx, vault, spec, &state, &pending).await?;
+        recover(ctx, job, i, leases, &state, &pending).await?;
         outcome.recovered = Some(pending.rotation_id.clone());
         state = State::read(ctx, vault, spec).await?;
     }
@@ -395,7 +395,7 @@ async fn locked(
         outcome.old_version = planned_version;
         outcome.message = Some("rotated by another run before this one held the lock".into());
     }
-    retire(ctx, vault, spec, &state, outcome).await?;
+    retire(ctx, job, i, leases, &state, outcome).await?;
     if !matches!(
         outcome.status,
         RotationStatus::Rotated | RotationStatus::RotatedElsewhere
@@ -476,7 +476,7 @@ async fn rotate(
     pause_at("verified");
 
     // Commit, only with lease to spare: a successor may take over once it ends.
-    if let Err(why) = leases.commit_allowed(i, OffsetDateTime::now_utc(), ctx.timing) {
+    if let Err(why) = leases.may_change(i, OffsetDateTime::now_utc(), ctx.timing) {
         undo(ctx, vault, spec, state, &entry).await;
         return Err(Failed(format!(
             "the lock was lost before the commit ({why}); nothing was stored and the new \
@@ -544,14 +544,33 @@ async fn rotate(
 /// a rotation of this run done.
 async fn retire(
     ctx: &Context,
-    vault: &Vault,
-    spec: &CredentialSpec,
+    job: &Job<'_>,
+    i: usize,
+    leases: &Leases,
     state: &State,
     outcome: &mut CredentialOutcome,
 ) -> Result<(), Failed> {
+    let (vault, spec) = (job.vault, job.spec);
     let now = OffsetDateTime::now_utc();
     let work = state.work(spec, now, false, None);
+    // Each change only while the lease holds: a successor may be rotating once it is lost, and
+    // its new password would look like an orphan to a stale view.
+    let may_change = |outcome: &mut CredentialOutcome| match leases.may_change(
+        i,
+        OffsetDateTime::now_utc(),
+        ctx.timing,
+    ) {
+        Ok(()) => true,
+        Err(why) => {
+            tracing::warn!("{}: retirement left to the next run: {why}", spec.name);
+            outcome.message = Some(format!("retirement left to the next run: {why}"));
+            false
+        }
+    };
     for version in &work.disable {
+        if !may_change(outcome) {
+            return Ok(());
+        }
         vault
             .set_version_enabled(&spec.name, version, false)
             .await?;
@@ -559,6 +578,9 @@ async fn retire(
     }
     if let (Some(graph), Some(app)) = (&ctx.graph, &state.app) {
         for (key_id, why) in &work.remove {
+            if !may_change(outcome) {
+                return Ok(());
+            }
             graph.remove_password(&app.object_id, key_id).await?;
             tracing::info!("{}: removed Entra password {key_id} ({why:?})", spec.name);
             outcome.removed.push(key_id.clone());
@@ -576,11 +598,16 @@ async fn retire(
 /// Finishes or undoes a rotation the journal says was interrupted.
 async fn recover(
     ctx: &Context,
-    vault: &Vault,
-    spec: &CredentialSpec,
+    job: &Job<'_>,
+    i: usize,
+    leases: &Leases,
     state: &State,
     pending: &Entry,
 ) -> Result<(), Failed> {
+    let (vault, spec) = (job.vault, job.spec);
+    leases
+        .may_change(i, OffsetDateTime::now_utc(), ctx.timing)
+        .map_err(|why| Failed(format!("the lock was lost before recovery ({why})")))?;
     let now = OffsetDateTime::now_utc();
     match plan::recovery(&pending.rotation_id, &state.versions) {
         Recovery::Finish => {
@@ -598,7 +625,10 @@ async fn recover(
                 pending.rotation_id,
                 pending.step.as_str()
             );
-            remove_rotation_passwords(ctx, state, &pending.rotation_id).await?;
+            let still_held = || leases.may_change(i, OffsetDateTime::now_utc(), ctx.timing);
+            remove_rotation_passwords(ctx, state, &pending.rotation_id, Some(&still_held)).await?;
+            still_held()
+                .map_err(|why| Failed(format!("the lock was lost during recovery ({why})")))?;
             write_journal(vault, &spec.name, &pending.at_step(Step::Aborted, now)).await?;
         }
     }
@@ -608,7 +638,7 @@ async fn recover(
 /// Best effort after a failure before commit: remove what was created, journal `aborted`.
 async fn undo(ctx: &Context, vault: &Vault, spec: &CredentialSpec, state: &State, entry: &Entry) {
     let aborted = async {
-        remove_rotation_passwords(ctx, state, &entry.rotation_id).await?;
+        remove_rotation_passwords(ctx, state, &entry.rotation_id, None).await?;
         write_journal(
             vault,
             &spec.name,
@@ -627,16 +657,23 @@ async fn undo(ctx: &Context, vault: &Vault, spec: &CredentialSpec, state: &State
 
 /// Removes every password of the application whose display name carries the rotation id and
 /// that no version holds (re-read, so a password whose creation answer was lost is found too).
+/// `still_held`, when given, is asked before each removal (another run's rotation is undone
+/// only while this run holds the lock).
 async fn remove_rotation_passwords(
     ctx: &Context,
     state: &State,
     rotation_id: &str,
+    still_held: Option<&dyn Fn() -> Result<(), String>>,
 ) -> Result<(), Failed> {
     let (Some(graph), Some(app)) = (&ctx.graph, &state.app) else {
         return Ok(());
     };
     let fresh = graph.application(&app.object_id).await?;
     for key_id in plan::passwords_of_rotation(&passwords(&fresh), &state.versions, rotation_id) {
+        if let Some(still_held) = still_held {
+            still_held()
+                .map_err(|why| Failed(format!("the lock was lost during recovery ({why})")))?;
+        }
         graph.remove_password(&app.object_id, &key_id).await?;
     }
     Ok(())
@@ -875,12 +912,8 @@ impl Leases {
         f(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
-    fn commit_allowed(
-        &self,
-        i: usize,
-        now: OffsetDateTime,
-        timing: LockTiming,
-    ) -> Result<(), String> {
+    /// Whether the run still holds the lock with lease to spare for one more change.
+    fn may_change(&self, i: usize, now: OffsetDateTime, timing: LockTiming) -> Result<(), String> {
         self.with(|all| match all.get(&i) {
             None => Err("this run holds no lease".into()),
             Some(Lease {
