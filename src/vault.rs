@@ -554,13 +554,36 @@ fn mark_superseded(mut versions: Vec<CredentialRecord>) -> Vec<CredentialRecord>
     out
 }
 
+/// 403 for a disabled secret: Key Vault answers `{"error":{"code":"Forbidden","message":
+/// "Operation get is not allowed on a disabled secret.","innererror":{"code":"SecretDisabled"}}}`.
 fn is_disabled(error: &azure_core::Error) -> bool {
-    matches!(error.kind(), ErrorKind::HttpResponse { status, error_code, .. }
-        if u16::from(*status) == 403 && error_code.as_deref() == Some("SecretDisabled"))
+    let ErrorKind::HttpResponse {
+        status,
+        error_code,
+        raw_response,
+    } = error.kind()
+    else {
+        return false;
+    };
+    if u16::from(*status) != 403 {
+        return false;
+    }
+    let inner = raw_response
+        .as_ref()
+        .and_then(|r| r.body().json::<serde_json::Value>().ok())
+        .and_then(|body| {
+            body.pointer("/error/innererror/code")
+                .and_then(|c| c.as_str())
+                .map(str::to_string)
+        });
+    inner.as_deref() == Some("SecretDisabled") || error_code.as_deref() == Some("SecretDisabled")
 }
 
+/// 404 for an object that does not exist. Not a 404 `VaultNotFound` (the emulator's answer for
+/// a vault it does not serve; Azure fails DNS instead): that is the vault, not the object.
 fn is_not_found(error: &azure_core::Error) -> bool {
-    matches!(error.kind(), ErrorKind::HttpResponse { status, .. } if u16::from(*status) == 404)
+    matches!(error.kind(), ErrorKind::HttpResponse { status, error_code, .. }
+        if u16::from(*status) == 404 && error_code.as_deref() != Some("VaultNotFound"))
 }
 
 /// Turns an SDK error into a message that names the vault, the operation and the fix.
