@@ -123,7 +123,7 @@ pub enum Served {
     Missing,
     /// 403 `SecretDisabled`: the served version is disabled.
     Disabled,
-    Version(FetchedSecret),
+    Version(Box<FetchedSecret>),
 }
 
 /// A failure to read a vault, with the message a user needs.
@@ -293,7 +293,8 @@ impl Vault {
                 let secret = response
                     .into_model()
                     .map_err(|e| explain(&e, &self.url, Kind::Secret, "get"))?;
-                self.fetched(name, secret).map(Served::Version)
+                self.fetched(name, secret)
+                    .map(|served| Served::Version(Box::new(served)))
             }
         }
     }

@@ -130,7 +130,7 @@ impl World {
         match self.versions.last() {
             None => Current::Missing,
             Some(v) if !v.enabled => Current::Disabled,
-            Some(v) => Current::Served(self.record(v)),
+            Some(v) => Current::Served(Box::new(self.record(v))),
         }
     }
 

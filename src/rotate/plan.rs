@@ -64,7 +64,7 @@ pub enum Current {
     /// which version it is cannot be read.
     Disabled,
     /// The served version's metadata (its value stays with the caller).
-    Served(CredentialRecord),
+    Served(Box<CredentialRecord>),
 }
 
 impl Current {
@@ -147,7 +147,7 @@ pub fn versions_to_disable(
     let Some(current) = current.served() else {
         return Vec::new();
     };
-    if !grace_end(current, grace).is_some_and(|end| now >= end) {
+    if grace_end(current, grace).is_none_or(|end| now < end) {
         return Vec::new();
     }
     versions
@@ -317,7 +317,7 @@ mod tests {
     }
 
     fn served(r: &CredentialRecord) -> Current {
-        Current::Served(r.clone())
+        Current::Served(Box::new(r.clone()))
     }
 
     #[test]

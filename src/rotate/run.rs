@@ -800,7 +800,7 @@ impl State {
         let current = match vault.served_secret(&spec.name).await? {
             Served::Missing => Current::Missing,
             Served::Disabled => Current::Disabled,
-            Served::Version(served) => Current::Served(served.record),
+            Served::Version(served) => Current::Served(Box::new(served.record)),
         };
         let journal = read_journal(vault, &spec.name).await?;
         let app = match &spec.generator {
