@@ -363,7 +363,7 @@ pub struct RotateArgs {
     #[arg(long = "name", value_name = "GLOB")]
     pub names: Vec<String>,
 
-    /// Most credentials rotated at once.
+    /// Most credentials planned, bid for and rotated at once.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
 
@@ -395,8 +395,8 @@ pub struct RotateArgs {
     #[arg(long, env = "KEYROT_WAIT_LOCK", value_name = "DURATION")]
     pub wait_lock: Option<String>,
 
-    /// Wait between bidding for a lock and reading the bids (over a second: Key Vault stamps
-    /// versions in whole seconds).
+    /// Wait between bidding for the locks and reading the bids, once per run (over a second:
+    /// Key Vault stamps versions in whole seconds; under half of --lock-lease).
     #[arg(
         long,
         env = "KEYROT_LOCK_SETTLE",

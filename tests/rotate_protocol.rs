@@ -56,6 +56,17 @@ fn config(dir: &Path, name: &str, text: &str) -> String {
     path.display().to_string()
 }
 
+/// keyrot.toml with one `random` credential `name` in `vault`.
+fn random_config(dir: &Path, file: &str, vault: &str, name: &str) -> String {
+    config(
+        dir,
+        file,
+        &format!(
+            "[defaults]\nvault = \"{vault}\"\n\n[[credential]]\nname = \"{name}\"\ngenerator = \"random\"\n"
+        ),
+    )
+}
+
 fn rotate_args<'a>(config: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "rotate",
@@ -412,25 +423,7 @@ application = "{APP}"
 
 #[tokio::test(flavor = "multi_thread")]
 async fn failures_before_any_work_exit_3_and_after_work_began_exit_1() {
-    let seed = format!(
-        r#"{clients}
-
-[[vault]]
-name = "exv"
-
-[[vault.secret]]
-name = "due"
-value = "v"
-exp = "+3d"
-
-[[vault.secret]]
-name = "unverifiable"
-value = "v"
-exp = "+3d"
-"#,
-        clients = clients().trim_end()
-    );
-    let h = Harness::start(&seed).await;
+    let h = Harness::start(&vault_seed("exv", &["due", "unverifiable"])).await;
     let dir = tempfile::tempdir().unwrap();
     let one = |vault: &str| {
         format!("[defaults]\nvault = \"{vault}\"\n\n[[credential]]\nname = \"due\"\ngenerator = \"random\"\n")
@@ -531,8 +524,17 @@ async fn wait_for_bid(h: &Harness, vault: &str, name: &str) -> String {
     }
 }
 
+/// The clients and a vault `lks` with a due secret of each name.
 fn lock_seed(names: &[&str]) -> String {
-    let mut seed = format!("{}\n\n[[vault]]\nname = \"lks\"\n", clients().trim_end());
+    vault_seed("lks", names)
+}
+
+/// The clients and a vault with a due secret (expiring in 3 days) of each name.
+fn vault_seed(vault: &str, names: &[&str]) -> String {
+    let mut seed = format!(
+        "{}\n\n[[vault]]\nname = \"{vault}\"\n",
+        clients().trim_end()
+    );
     for name in names {
         seed.push_str(&format!(
             "\n[[vault.secret]]\nname = \"{name}\"\nvalue = \"RP-{name}-old\"\nexp = \"+3d\"\n"
@@ -713,14 +715,7 @@ async fn unlock_force_breaks_a_stuck_holder_which_then_does_not_commit() {
         "{}",
         again.stderr
     );
-    let fast = config(
-        dir.path(),
-        "fast.toml",
-        &format!(
-            "[defaults]\nvault = \"{}\"\n\n[[credential]]\nname = \"slow\"\ngenerator = \"random\"\n",
-            h.vault("lks")
-        ),
-    );
+    let fast = random_config(dir.path(), "fast.toml", &h.vault("lks"), "slow");
     let next = h.run(env(&h), &rotate_args(&fast, &[])).await;
     next.expect_code(0);
     assert_eq!(credential(&next.json(), "slow")["status"], "rotated");
@@ -730,35 +725,10 @@ async fn unlock_force_breaks_a_stuck_holder_which_then_does_not_commit() {
 async fn a_killed_holder_blocks_a_waiting_run_for_at_most_its_lease() {
     let h = Harness::start(&lock_seed(&["db"])).await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(
-        dir.path(),
-        "keyrot.toml",
-        &format!(
-            "[defaults]\nvault = \"{}\"\n\n[[credential]]\nname = \"db\"\ngenerator = \"random\"\n",
-            h.vault("lks")
-        ),
-    );
-    let mut child = common::keyrot_command(&env(&h))
-        .env("KEYROT_TEST_PAUSE_AT", "locked")
-        .args(rotate_args(&cfg, &[]))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let paused = tokio::task::spawn_blocking(move || {
-        use std::io::BufRead;
-        std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-            .any(|l| l.contains("paused at"))
-    });
-    assert!(tokio::time::timeout(Duration::from_secs(60), paused)
-        .await
-        .unwrap()
-        .unwrap());
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let cfg = random_config(dir.path(), "keyrot.toml", &h.vault("lks"), "db");
+    let mut command = common::keyrot_command(&env(&h));
+    command.args(rotate_args(&cfg, &[]));
+    common::kill_when_paused(command, "locked").await;
     let killed_at = Instant::now();
     let run = h
         .run(env(&h), &rotate_args(&cfg, &["--wait-lock", "60s"]))
@@ -781,14 +751,7 @@ async fn lock_and_journal_versions_carry_expiry_and_content_type_and_an_expired_
     );
     let h = Harness::start(&seed).await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(
-        dir.path(),
-        "keyrot.toml",
-        &format!(
-            "[defaults]\nvault = \"{}\"\n\n[[credential]]\nname = \"db\"\ngenerator = \"random\"\n",
-            h.vault("lks")
-        ),
-    );
+    let cfg = random_config(dir.path(), "keyrot.toml", &h.vault("lks"), "db");
     let run = h.run(env(&h), &rotate_args(&cfg, &[])).await;
     run.expect_code(0);
     let c = credential(&run.json(), "db").clone();
@@ -915,14 +878,7 @@ fn alive(pid: i32) -> bool {
 async fn lock_durations_out_of_bounds_are_usage_errors() {
     let h = Harness::start(&lock_seed(&["db"])).await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(
-        dir.path(),
-        "keyrot.toml",
-        &format!(
-            "[defaults]\nvault = \"{}\"\n\n[[credential]]\nname = \"db\"\ngenerator = \"random\"\n",
-            h.vault("lks")
-        ),
-    );
+    let cfg = random_config(dir.path(), "keyrot.toml", &h.vault("lks"), "db");
     for (args, expect) in [
         (vec!["--lock-lease", "9s"], "between 10s and 24h"),
         (vec!["--lock-lease", "36500d"], "between 10s and 24h"),

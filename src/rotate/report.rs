@@ -115,10 +115,15 @@ fn rfc3339_opt<S: serde::Serializer>(t: &Option<OffsetDateTime>, s: S) -> Result
 
 impl CredentialOutcome {
     pub fn new(spec: &CredentialSpec, vault: &str) -> CredentialOutcome {
+        CredentialOutcome::named(&spec.name, vault, spec.generator.name())
+    }
+
+    /// A credential that has not ended yet (`failed` until something better is known).
+    fn named(name: &str, vault: &str, generator: &'static str) -> CredentialOutcome {
         CredentialOutcome {
-            name: spec.name.clone(),
+            name: name.to_string(),
             vault: vault.to_string(),
-            generator: spec.generator.name(),
+            generator,
             status: RotationStatus::Failed,
             reason: None,
             old_version: None,
@@ -379,24 +384,9 @@ mod tests {
 
     fn outcome(status: RotationStatus, during: Option<FailedDuring>) -> CredentialOutcome {
         CredentialOutcome {
-            name: "c".into(),
-            vault: "https://v.vault.azure.net".into(),
-            generator: "random",
             status,
-            reason: None,
-            old_version: None,
-            new_version: None,
-            credential_id: None,
-            new_expires: None,
-            rotation_id: None,
-            recovered: None,
-            to_disable: Vec::new(),
-            to_remove: Vec::new(),
-            disabled: Vec::new(),
-            removed: Vec::new(),
-            message: None,
             failed_during: during,
-            lock_holder: None,
+            ..CredentialOutcome::named("c", "https://v.vault.azure.net", "random")
         }
     }
 
