@@ -524,6 +524,23 @@ async fn wait_for_bid(h: &Harness, vault: &str, name: &str) -> String {
     }
 }
 
+/// Starts a rotation of `slow` in the background and returns it with its run id once it holds
+/// the lock (its bid is written and its settle is over).
+async fn start_holder(
+    h: &Harness,
+    cfg: &str,
+) -> (tokio::task::JoinHandle<std::process::Output>, String) {
+    let env = env(h);
+    let args: Vec<String> = rotate_args(cfg, &[])
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let holder = tokio::task::spawn_blocking(move || common::keyrot(&env, &args));
+    let run_id = wait_for_bid(h, "lks", "slow").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    (holder, run_id)
+}
+
 /// The clients and a vault `lks` with a due secret of each name.
 fn lock_seed(names: &[&str]) -> String {
     vault_seed("lks", names)
@@ -569,16 +586,7 @@ async fn a_slow_holder_renews_its_lease_and_a_waiting_run_reports_it_rotated_els
     let dir = tempfile::tempdir().unwrap();
     // Verification outlasts the 10 s lease: the holder commits only if it renewed it.
     let cfg = slow_config(&h, dir.path(), 13);
-    let holder = {
-        let env = env(&h);
-        let args: Vec<String> = rotate_args(&cfg, &[])
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        tokio::task::spawn_blocking(move || common::keyrot(&env, &args))
-    };
-    let holder_run = wait_for_bid(&h, "lks", "slow").await;
-    tokio::time::sleep(Duration::from_secs(3)).await; // past its settle: it holds the lock
+    let (holder, holder_run) = start_holder(&h, &cfg).await;
 
     // Without --wait-lock: exit 4, and the message names the holder, since when, lease end.
     let locked = h.run(env(&h), &rotate_args(&cfg, &[])).await;
@@ -647,16 +655,7 @@ async fn unlock_force_breaks_a_stuck_holder_which_then_does_not_commit() {
     let h = Harness::start(&lock_seed(&["slow"])).await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = slow_config(&h, dir.path(), 8);
-    let holder = {
-        let env = env(&h);
-        let args: Vec<String> = rotate_args(&cfg, &[])
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        tokio::task::spawn_blocking(move || common::keyrot(&env, &args))
-    };
-    let holder_run = wait_for_bid(&h, "lks", "slow").await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (holder, holder_run) = start_holder(&h, &cfg).await;
 
     let audit = dir.path().join("audit.jsonl");
     let audit_arg = audit.display().to_string();
