@@ -115,6 +115,10 @@ pub enum Command {
     /// Rotate the credentials of keyrot.toml that are due: staged, locked, journaled, verified.
     #[command(after_help = ROTATE_EXIT_CODES)]
     Rotate(RotateArgs),
+    /// Break a credential's rotation lock by hand (a stuck run's): disables its live bids.
+    /// Refused while the holder's lease runs, unless --force.
+    #[command(after_help = UNLOCK_EXIT_CODES)]
+    Unlock(UnlockArgs),
     /// Serve the local Key Vault and Entra ID emulator until interrupted.
     Emulator(EmulatorArgs),
     /// Run the gate against the embedded emulator's demo vaults and print its report.
@@ -328,12 +332,21 @@ pub struct FetchArgs {
 }
 
 const ROTATE_EXIT_CODES: &str = "\
-Exit codes:
-  0  every credential is rotated or up to date (or, with --dry-run, planned)
-  1  a rotation failed (its journal lets the next run finish or undo it)
+Exit codes (when several apply, the first listed here of 1, 3, 4 wins):
+  0  every credential is rotated, rotated by another run, or up to date (or, with --dry-run,
+     planned)
+  1  a rotation failed after its work began (its journal lets the next run finish or undo it)
   2  usage or configuration error (bad flag, keyrot.toml, vault, duration, …)
-  3  runtime error (authentication, network, TLS, permission)
+  3  runtime error before any work on a credential began (authentication, network, DNS, TLS,
+     permission, vault not found), with --dry-run too; nothing of that credential was changed
   4  rotation in progress: another run holds a credential's lock; nothing was changed there";
+
+const UNLOCK_EXIT_CODES: &str = "\
+Exit codes:
+  0  the lock's bids are disabled (or there was no live lock)
+  2  usage or configuration error (no such credential in keyrot.toml, bad vault, …)
+  3  runtime error (authentication, network, TLS, permission, vault not found)
+  4  refused: the holder's lease is still running (pass --force to break it anyway)";
 
 /// The report formats of `rotate`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -366,7 +379,7 @@ pub struct RotateArgs {
     #[arg(long = "name", value_name = "GLOB")]
     pub names: Vec<String>,
 
-    /// Most credentials rotated at once.
+    /// Most credentials planned, bid for and rotated at once.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
 
@@ -382,17 +395,24 @@ pub struct RotateArgs {
     #[arg(long, env = "KEYROT_AUDIT_LOG", value_name = "FILE")]
     pub audit_log: Option<PathBuf>,
 
-    /// How long a run's lock lasts if it crashes; must exceed every verify_timeout.
+    /// How long a lock outlives a run that died (10s to 24h): the holder renews its lease every
+    /// third of it while it works, so a killed run blocks the next one for at most this long.
     #[arg(
         long,
         env = "KEYROT_LOCK_LEASE",
-        default_value = "15m",
+        default_value = "60s",
         value_name = "DURATION"
     )]
     pub lock_lease: String,
 
-    /// Wait between bidding for a lock and reading the bids (over a second: Key Vault stamps
-    /// versions in whole seconds).
+    /// When another run holds a credential's lock, wait up to this long for it (polling its
+    /// bids) instead of exiting 4; then report the credential rotated by that run, or, if it is
+    /// still due (the other run died or failed), rotate it.
+    #[arg(long, env = "KEYROT_WAIT_LOCK", value_name = "DURATION")]
+    pub wait_lock: Option<String>,
+
+    /// Wait between bidding for the locks and reading the bids, once per run (over a second:
+    /// Key Vault stamps versions in whole seconds; under half of --lock-lease).
     #[arg(
         long,
         env = "KEYROT_LOCK_SETTLE",
@@ -400,6 +420,36 @@ pub struct RotateArgs {
         value_name = "DURATION"
     )]
     pub lock_settle: String,
+}
+
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    /// The credential (its Key Vault secret name) whose lock to break.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+
+    /// keyrot.toml, to find the credential's vault (unless --vault).
+    #[arg(
+        long,
+        env = "KEYROT_CONFIG",
+        default_value = "keyrot.toml",
+        value_name = "FILE"
+    )]
+    pub config: PathBuf,
+
+    /// The vault (name or URL) holding the lock; keyrot.toml is then not read.
+    #[arg(long, value_name = "NAME|URL")]
+    pub vault: Option<String>,
+
+    /// Break the lock even while the holder's lease runs. Only for a run known to be dead or
+    /// stuck: a live holder that loses its lock refuses to commit, but two runs may then work on
+    /// the credential at once.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Append a JSON line saying who broke which lock when (never a value).
+    #[arg(long, env = "KEYROT_AUDIT_LOG", value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

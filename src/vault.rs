@@ -121,6 +121,16 @@ pub struct NewVersion<'a> {
     pub tags: &'a std::collections::BTreeMap<String, String>,
 }
 
+/// What `GET /secrets/{name}` without a version answered.
+#[derive(Debug)]
+pub enum Served {
+    /// 404: no such secret.
+    Missing,
+    /// 403 `SecretDisabled`: the served version is disabled.
+    Disabled,
+    Version(Box<FetchedSecret>),
+}
+
 /// A failure to read a vault, with the message a user needs.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
@@ -357,7 +367,26 @@ impl Vault {
         }
     }
 
-    /// One version of a secret, value included (rotation reads back what it wrote).
+    /// The version Key Vault serves for a secret (`GET` without a version): what every reader
+    /// gets. Unlike [`Vault::get_secret_if_exists`], a served version that is disabled (403
+    /// `SecretDisabled`) is an answer, not an error: it is exactly the outage a rotation must
+    /// repair.
+    pub async fn served_secret(&self, name: &str) -> Result<Served, VaultError> {
+        match self.secrets.get_secret(name, None).await {
+            Err(e) if is_not_found(&e) => Ok(Served::Missing),
+            Err(e) if is_disabled(&e) => Ok(Served::Disabled),
+            Err(e) => Err(explain(&e, &self.url, Kind::Secret, "get")),
+            Ok(response) => {
+                let secret = response
+                    .into_model()
+                    .map_err(|e| explain(&e, &self.url, Kind::Secret, "get"))?;
+                self.fetched(name, secret)
+                    .map(|served| Served::Version(Box::new(served)))
+            }
+        }
+    }
+
+    /// One version of a secret, value included.
     pub async fn get_secret_version(
         &self,
         name: &str,
@@ -435,6 +464,38 @@ impl Vault {
             .await
             .map_err(explain)?;
         Ok(())
+    }
+
+    /// Moves one version's expiry (`exp`), leaving everything else as it is, and answers the
+    /// version's attributes as they are now (a rotation's lock renews its lease this way, and
+    /// learns from `enabled` whether its bid was withdrawn by someone else).
+    pub async fn set_version_expiry(
+        &self,
+        name: &str,
+        version: &str,
+        expires: OffsetDateTime,
+    ) -> Result<CredentialRecord, VaultError> {
+        let explain = |e: azure_core::Error| explain(&e, &self.url, Kind::Secret, "update");
+        let parameters = UpdateSecretPropertiesParameters {
+            secret_attributes: Some(SecretAttributes {
+                expires: Some(expires),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let options = SecretClientUpdateSecretPropertiesOptions {
+            secret_version: Some(version.to_string()),
+            ..Default::default()
+        };
+        let secret = self
+            .secrets
+            .update_secret_properties(name, parameters.try_into().map_err(explain)?, Some(options))
+            .await
+            .map_err(explain)?
+            .into_model()
+            .map_err(explain)?;
+        // An update answers without the value.
+        Ok(self.fetched(name, secret)?.record)
     }
 
     /// Every version of one secret (metadata and tags; no values). A secret that does not
@@ -693,8 +754,36 @@ fn superseded_by_current(
     )
 }
 
+/// 403 for a disabled secret: Key Vault answers `{"error":{"code":"Forbidden","message":
+/// "Operation get is not allowed on a disabled secret.","innererror":{"code":"SecretDisabled"}}}`.
+fn is_disabled(error: &azure_core::Error) -> bool {
+    let ErrorKind::HttpResponse {
+        status,
+        error_code,
+        raw_response,
+    } = error.kind()
+    else {
+        return false;
+    };
+    if u16::from(*status) != 403 {
+        return false;
+    }
+    let inner = raw_response
+        .as_ref()
+        .and_then(|r| r.body().json::<serde_json::Value>().ok())
+        .and_then(|body| {
+            body.pointer("/error/innererror/code")
+                .and_then(|c| c.as_str())
+                .map(str::to_string)
+        });
+    inner.as_deref() == Some("SecretDisabled") || error_code.as_deref() == Some("SecretDisabled")
+}
+
+/// 404 for an object that does not exist. Not a 404 `VaultNotFound` (the emulator's answer for
+/// a vault it does not serve; Azure fails DNS instead): that is the vault, not the object.
 fn is_not_found(error: &azure_core::Error) -> bool {
-    matches!(error.kind(), ErrorKind::HttpResponse { status, .. } if u16::from(*status) == 404)
+    matches!(error.kind(), ErrorKind::HttpResponse { status, error_code, .. }
+        if u16::from(*status) == 404 && error_code.as_deref() != Some("VaultNotFound"))
 }
 
 /// Turns an SDK error into a message that names the vault, the operation and the fix.

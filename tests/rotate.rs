@@ -255,6 +255,19 @@ async fn due_credentials_rotate_and_the_rest_stay() {
     assert!(value.chars().all(|c| c.is_ascii_alphanumeric()));
     assert_eq!(new.tags.get("owner").map(String::as_str), Some("team-a"));
     assert!(new.tags.contains_key("keyrot-rotation-id"));
+    // The grace end the gate reads without keyrot.toml: commit time + grace (7 days).
+    let grace_ends = time::OffsetDateTime::parse(
+        &new.tags["keyrot-grace-ends"],
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap()
+    .unix_timestamp();
+    assert!(
+        (7 * 86400 - 60..=7 * 86400).contains(&(grace_ends - now_unix())),
+        "grace ends in {}s",
+        grace_ends - now_unix()
+    );
+    assert!(new.tags["keyrot-grace-ends"].ends_with('Z'));
     assert!(
         old.enabled,
         "the previous version must stay enabled for the grace period"
@@ -472,29 +485,9 @@ async fn rerun_until_unlocked(f: &Fixture, extra: &[&str]) -> Run {
 
 async fn crash_at(step: &str, name: &str) {
     let f = Fixture::start().await;
-    let mut child = common::keyrot_command(&f.env())
-        .env("KEYROT_TEST_PAUSE_AT", step)
-        .args(f.args(&["--name", name]))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait for the announcement, then SIGKILL: no cleanup of any kind runs.
-    let stderr = child.stderr.take().unwrap();
-    let announced = tokio::task::spawn_blocking(move || {
-        use std::io::BufRead;
-        std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-            .any(|l| l.contains("paused at"))
-    });
-    let announced = tokio::time::timeout(Duration::from_secs(60), announced)
-        .await
-        .expect("the run reached the step")
-        .unwrap();
-    assert!(announced, "{step}: never paused");
-    child.kill().unwrap(); // SIGKILL on Unix
-    child.wait().unwrap();
+    let mut command = common::keyrot_command(&f.env());
+    command.args(f.args(&["--name", name]));
+    common::kill_when_paused(command, step).await;
     f.assert_invariant(&format!("after a kill at {step}"));
 
     let run = rerun_until_unlocked(&f, &["--name", name]).await;
@@ -706,13 +699,25 @@ async fn bad_config_is_a_usage_error_naming_the_line() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_timeout_bounds_each_call_not_the_whole_rotation() {
-    // One after another, two credentials spend over 4 s in lock settling alone: far past a
-    // 3 s --timeout, which must bound each call only.
+    // The lock's settle alone (4 s) lasts past a 3 s --timeout, which must bound each call only.
     let f = Fixture::start().await;
     let started = Instant::now();
-    let run = f
-        .rotate(&["--format", "json", "--timeout", "3s", "--concurrency", "1"])
-        .await;
+    let args = [
+        "rotate",
+        "--config",
+        f.config.as_str(),
+        "--lock-settle",
+        "4s",
+        "--lock-lease",
+        "10s",
+        "--format",
+        "json",
+        "--timeout",
+        "3s",
+        "--concurrency",
+        "1",
+    ];
+    let run = f.harness.run(f.env(), &args).await;
     run.expect_code(0);
     assert!(started.elapsed() > Duration::from_secs(4));
     assert_eq!(run.json()["counts"]["rotated"], 2);

@@ -7,6 +7,7 @@
 //! | GET | `/_admin/applications` | every application's password and certificate metadata (never secret text) |
 //! | POST | `/_admin/faults` | add a [`FaultRule`](crate::FaultRule) (JSON body) |
 //! | DELETE | `/_admin/faults` | remove every fault |
+//! | PUT | `/_admin/keyvault` | `{"version_ids": "random" \| "descending"}`: the `[keyvault]` seed setting, from now on |
 //! | GET | `/_admin/requests` | the request log as a JSON array |
 //! | DELETE | `/_admin/requests` | clear the log |
 
@@ -51,6 +52,23 @@ pub fn handle(shared: &Shared, ca_path: &str, req: &Req) -> Resp {
             }
             Err(e) => Resp::json(400, &json!({"error": format!("invalid fault rule: {e}")})),
         },
+        ("PUT", "/_admin/keyvault") => {
+            #[derive(serde::Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct KeyVaultSettings {
+                version_ids: crate::seed::VersionIds,
+            }
+            match serde_json::from_slice::<KeyVaultSettings>(&req.body) {
+                Ok(settings) => {
+                    shared.lock().version_ids = settings.version_ids;
+                    Resp::json(200, &json!({"version_ids": settings.version_ids}))
+                }
+                Err(e) => Resp::json(
+                    400,
+                    &json!({"error": format!("invalid Key Vault settings: {e}")}),
+                ),
+            }
+        }
         ("DELETE", "/_admin/faults") => {
             shared.lock().faults.clear();
             Resp::empty(204)

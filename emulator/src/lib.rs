@@ -70,6 +70,9 @@
 //! [graph]
 //! replication_delay_seconds = 5   # addPassword secrets work at the token endpoint after this
 //!
+//! [keyvault]
+//! version_ids = "descending"      # or "random" (the default); see below
+//!
 //! [github_oidc]
 //! request_token = "gh-request-token"
 //! subject = "repo:acme/app:ref:refs/heads/main"
@@ -128,6 +131,15 @@
 //! the request), `drop_after = true` (carry the request out, then close the connection without
 //! its answer: a lost answer, so a client that retries a write makes it twice), `body =
 //! "Html" | "Truncated"` and `vault`; see [`FaultRule`].
+//!
+//! `[keyvault] version_ids`: `"random"` (default) gives each written version 32 random hex
+//! digits, like the service. `"descending"` is adversarial: each new version's id sorts before
+//! every existing id of that secret, so versions written within one second (Key Vault stamps
+//! `created` in whole seconds, as the emulator does) sort by `(created, id)` against the order
+//! they were written in. The version a `GET /secrets/{name}` serves is always the last one
+//! written, whatever its id; this mode shows a client that guesses "latest" from the listing
+//! wrong. Also switchable at run time: [`Emulator::set_version_ids`] or `PUT /_admin/keyvault`
+//! with `{"version_ids": "descending"}`.
 //!
 //! `[[client]]` fields: `client_id` (required), `object_id`, `display_name`, `secrets`,
 //! `certificates`, `federated_subjects`, `owners`, `graph_permissions`. Secret fields: `value`
@@ -212,9 +224,9 @@ use tokio::task::JoinHandle;
 pub use faults::{FaultBody, FaultRule};
 pub use seed::{
     AzurePipelinesSeed, ClientCertificateSeed, ClientSecretSeed, ClientSeed, GenerateSeed,
-    GithubOidcSeed, GraphPermission, GraphSeed, ManagedIdentitySeed, ObjectKind, ObjectSeed,
-    ObjectVersionSeed, Redacted, SecretSeed, Seed, TimeSpec, VaultSeed, VersionSeed,
-    DEFAULT_TENANT_ID,
+    GithubOidcSeed, GraphPermission, GraphSeed, KeyVaultSeed, ManagedIdentitySeed, ObjectKind,
+    ObjectSeed, ObjectVersionSeed, Redacted, SecretSeed, Seed, TimeSpec, VaultSeed, VersionIds,
+    VersionSeed, DEFAULT_TENANT_ID,
 };
 
 /// Client id of the demo seed's app registration (used by `keyrot demo`).
@@ -505,6 +517,11 @@ impl Emulator {
                 tags: v.tags.clone(),
             })
             .collect()
+    }
+
+    /// Changes `[keyvault] version_ids` for versions written from now on.
+    pub fn set_version_ids(&self, mode: VersionIds) {
+        self.shared.lock().version_ids = mode;
     }
 
     /// Changes `[graph] replication_delay_seconds` for passwords added from now on.

@@ -135,6 +135,33 @@ pub struct Seed {
     /// Microsoft Graph behaviour (`graph.localhost`).
     #[serde(default)]
     pub graph: GraphSeed,
+    /// Key Vault behaviour (every vault).
+    #[serde(default)]
+    pub keyvault: KeyVaultSeed,
+}
+
+/// `[keyvault]`: how the emulated Key Vault behaves.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyVaultSeed {
+    /// How new version ids are chosen when a secret is written.
+    #[serde(default)]
+    pub version_ids: VersionIds,
+}
+
+/// `[keyvault] version_ids`: how the ids of newly written versions relate to each other.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VersionIds {
+    /// 32 random hex digits, like the service: within one second (Key Vault stamps `created`
+    /// in whole seconds) the order of two versions by `(created, id)` is a coin toss.
+    #[default]
+    Random,
+    /// Adversarial: each new version's id sorts before every existing id of that object, so a
+    /// client that takes the largest `(created, id)` as "latest" is wrong for every version
+    /// written in the same second as its predecessor. The version served is still the last
+    /// one written, as in Key Vault.
+    Descending,
 }
 
 /// `[graph]`: how the emulated directory behaves.
@@ -162,6 +189,7 @@ impl Default for Seed {
             vaults: Vec::new(),
             faults: Vec::new(),
             graph: GraphSeed::default(),
+            keyvault: KeyVaultSeed::default(),
         }
     }
 }

@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 use crate::faults::Faults;
 use crate::seed::{
     AzurePipelinesSeed, ClientSeed, GithubOidcSeed, GraphPermission, ManagedIdentitySeed,
-    ObjectKind, ObjectSeed, Redacted, SecretSeed, Seed, TimeSpec, VaultSeed,
+    ObjectKind, ObjectSeed, Redacted, SecretSeed, Seed, TimeSpec, VaultSeed, VersionIds,
 };
 use crate::RecordedRequest;
 
@@ -61,6 +61,8 @@ pub struct State {
     pub requests: Vec<RecordedRequest>,
     /// Seconds before a secret added through Graph's `addPassword` works at the token endpoint.
     pub graph_replication_delay: u64,
+    /// `[keyvault] version_ids`: how new version ids are chosen.
+    pub version_ids: VersionIds,
 }
 
 impl State {
@@ -216,6 +218,19 @@ pub fn utc(t: i64) -> OffsetDateTime {
     })
 }
 
+/// A version id (32 hex digits) that sorts before every id in `existing`, case-insensitively,
+/// as `[keyvault] version_ids = "descending"` writes them: a random step below the smallest.
+pub fn descending_version_id<'a>(existing: impl Iterator<Item = &'a str>) -> String {
+    let smallest = existing
+        .filter_map(|id| u128::from_str_radix(id, 16).ok())
+        .min()
+        .unwrap_or(u128::MAX);
+    let step = 1 + u128::from(rand::rng().random::<u32>());
+    // 2^32 steps fit below any id the emulator itself started from, which is random or
+    // seeded; a seeded id near zero wraps to the largest, which the test seeds avoid.
+    format!("{:032x}", smallest.wrapping_sub(step))
+}
+
 pub fn random_hex(bytes: usize) -> String {
     let mut rng = rand::rng();
     (0..bytes)
@@ -288,6 +303,7 @@ impl State {
             faults,
             requests: Vec::new(),
             graph_replication_delay: seed.graph.replication_delay_seconds,
+            version_ids: seed.keyvault.version_ids,
         }
     }
 }

@@ -735,3 +735,85 @@ async fn demo_seed_starts_and_demo_client_can_list() {
         .await;
     assert_eq!(s, 200);
 }
+
+#[tokio::test]
+async fn descending_version_ids_sort_against_the_write_order_and_the_last_write_is_served() {
+    let env = start().await;
+    let t = env.token().await;
+    let base = env.vault("kv1");
+    // Switched on through the admin API, as a test suite in another language would.
+    let r = env
+        .http
+        .put(format!("{}/keyvault", env.emu.admin_url()))
+        .json(&json!({"version_ids": "descending"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let bad = env
+        .http
+        .put(format!("{}/keyvault", env.emu.admin_url()))
+        .json(&json!({"version_ids": "sideways"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+
+    let mut written = Vec::new();
+    for value in ["one", "two", "three", "four"] {
+        let (s, _, v) = env
+            .kv(
+                "PUT",
+                &format!("{base}/secrets/same-second?api-version=7.5"),
+                Some(&t),
+                Some(json!({"value": value})),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        let id = v["id"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_owned();
+        assert_eq!(id.len(), 32);
+        assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
+        written.push((id, v["attributes"]["created"].as_i64().unwrap()));
+    }
+    // Every new id sorts before all earlier ones.
+    for pair in written.windows(2) {
+        assert!(pair[1].0 < pair[0].0, "{written:?}");
+    }
+    // The served version is the last written, whatever its id and created.
+    let (s, _, current) = env
+        .kv(
+            "GET",
+            &format!("{base}/secrets/same-second?api-version=7.5"),
+            Some(&t),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(current["value"], "four");
+    assert!(current["id"].as_str().unwrap().ends_with(&written[3].0));
+    // The emulator's own view lists them in write order.
+    let versions: Vec<String> = env
+        .emu
+        .secret_versions("kv1", "same-second")
+        .into_iter()
+        .map(|v| v.version)
+        .collect();
+    let ids: Vec<String> = written.iter().map(|(id, _)| id.clone()).collect();
+    assert_eq!(versions, ids);
+
+    // Back to random ids from the seed's default.
+    env.emu.set_version_ids(keyrot_emulator::VersionIds::Random);
+    let seeded =
+        keyrot_emulator::Seed::from_toml_str("[keyvault]\nversion_ids = \"descending\"\n").unwrap();
+    assert_eq!(
+        seeded.keyvault.version_ids,
+        keyrot_emulator::VersionIds::Descending
+    );
+    assert!(keyrot_emulator::Seed::from_toml_str("[keyvault]\nversion_ids = \"up\"\n").is_err());
+}

@@ -5,6 +5,7 @@ mod demo;
 mod emulator;
 mod fetch;
 mod rotate;
+mod unlock;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +19,7 @@ pub async fn run(cli: Cli) -> Result<Outcome, Failure> {
         Command::Check(args) => check::run(&cli.global, args).await,
         Command::Fetch(args) => fetch::run(&cli.global, args).await,
         Command::Rotate(args) => rotate::run(&cli.global, args).await,
+        Command::Unlock(args) => unlock::run(&cli.global, args).await,
         Command::Emulator(args) => emulator::run(args).await,
         Command::Demo(args) => demo::run(&cli.global, args).await,
     }

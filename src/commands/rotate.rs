@@ -6,7 +6,6 @@ use std::io::Write;
 use std::sync::Arc;
 
 use azure_core::credentials::TokenCredential;
-use futures::StreamExt;
 use time::OffsetDateTime;
 
 use crate::auth::{AuthEnv, KeyrotCredential};
@@ -18,7 +17,7 @@ use crate::outcome::{Failure, Outcome};
 use crate::rotate::config::{Config, CredentialSpec, Generator};
 use crate::rotate::lock::LockTiming;
 use crate::rotate::report::{RotationReport, RotationStatus};
-use crate::rotate::run::{self, Context};
+use crate::rotate::run::{self, Context, Job};
 use crate::transport::client_options;
 use crate::vault::{Vault, VaultUrl};
 
@@ -26,7 +25,12 @@ pub async fn run(global: &GlobalArgs, args: &RotateArgs) -> Result<Outcome, Fail
     let started_at = OffsetDateTime::now_utc();
     let config = Config::load(&args.config).map_err(Failure::Usage)?;
     let specs = select(&config.credentials, &args.names)?;
-    let timing = timing(args, &specs)?;
+    let timing = timing(args)?;
+    let wait_lock = args
+        .wait_lock
+        .as_deref()
+        .map(|text| duration_flag("--wait-lock", text))
+        .transpose()?;
     let vault_urls = specs
         .iter()
         .map(|spec| {
@@ -72,21 +76,40 @@ pub async fn run(global: &GlobalArgs, args: &RotateArgs) -> Result<Outcome, Fail
         timing,
         dry_run: args.dry_run,
         force: args.force,
+        wait_lock,
+        concurrency: usize::from(args.concurrency),
     };
 
-    let (context, vaults) = (&context, &vaults);
-    let outcomes: Vec<_> = futures::stream::iter(specs.iter().zip(&vault_urls))
-        .map(|(spec, url)| async move { run::rotate_one(context, &vaults[url], spec).await })
-        .buffer_unordered(usize::from(args.concurrency))
-        .collect()
-        .await;
+    let jobs: Vec<Job<'_>> = specs
+        .iter()
+        .zip(&vault_urls)
+        .map(|(spec, url)| Job {
+            vault: &vaults[url],
+            spec,
+        })
+        .collect();
+    let outcomes = run::rotate_all(&context, &jobs).await;
     let report = RotationReport::new(run_id, args.dry_run, started_at, outcomes);
     publish(global, args, &report)?;
-    Ok(match report.exit_code() {
-        0 => Outcome::Ok,
-        4 => Outcome::RotationInProgress,
-        _ => Outcome::GateFailed,
-    })
+    match report.exit_code() {
+        0 => Ok(Outcome::Ok),
+        4 => Ok(Outcome::RotationInProgress),
+        3 => {
+            let failed: Vec<String> = report
+                .credentials
+                .iter()
+                .filter(|c| c.status == RotationStatus::Failed)
+                .map(|c| format!("{}: {}", c.name, c.message.as_deref().unwrap_or("failed")))
+                .collect();
+            Err(Failure::Runtime(format!(
+                "{} credential(s) failed before any work on them began, nothing of them was \
+                 changed: {}",
+                failed.len(),
+                failed.join("; ")
+            )))
+        }
+        _ => Ok(Outcome::GateFailed),
+    }
 }
 
 /// The credentials `--name` selects (all without it); a pattern that selects none is an error.
@@ -105,29 +128,22 @@ fn select<'c>(
     Ok(all.iter().filter(|s| globs.is_match(&s.name)).collect())
 }
 
-fn timing(args: &RotateArgs, specs: &[&CredentialSpec]) -> Result<LockTiming, Failure> {
-    let lease = crate::check::parse_duration(&args.lock_lease)
-        .map_err(|e| Failure::Usage(format!("--lock-lease: {e}")))?;
-    let settle = super::parse_timeout(&args.lock_settle).map_err(|_| {
+fn timing(args: &RotateArgs) -> Result<LockTiming, Failure> {
+    let lease = duration_flag("--lock-lease", &args.lock_lease)?;
+    let settle = duration_flag("--lock-settle", &args.lock_settle)?;
+    let lease = time::Duration::try_from(lease)
+        .map_err(|_| Failure::Usage(format!("--lock-lease {:?} is too long", args.lock_lease)))?;
+    LockTiming::new(lease, settle).map_err(Failure::Usage)
+}
+
+/// A duration flag of `rotate` and `unlock`, read like `--timeout`, with the flag named in the
+/// error.
+pub(super) fn duration_flag(flag: &str, text: &str) -> Result<std::time::Duration, Failure> {
+    super::parse_timeout(text).map_err(|_| {
         Failure::Usage(format!(
-            "invalid --lock-settle {:?}: use a duration like 2s",
-            args.lock_settle
+            "invalid {flag} {text:?}: use a positive duration like 30s, 5m or 1h"
         ))
-    })?;
-    let longest_verify = specs
-        .iter()
-        .map(|s| s.verify_timeout)
-        .max()
-        .unwrap_or_default();
-    let needed = longest_verify + settle + std::time::Duration::from_secs(1);
-    if lease.whole_milliseconds() <= needed.as_millis() as i128 {
-        return Err(Failure::Usage(format!(
-            "--lock-lease {} is too short: it must exceed the longest verify_timeout ({}s) plus the settle time, or a slow verification would outlive its own lock",
-            args.lock_lease,
-            longest_verify.as_secs()
-        )));
-    }
-    Ok(LockTiming { lease, settle })
+    })
 }
 
 /// The report to stdout or `--output`, the audit log, and under CI the step summary and an

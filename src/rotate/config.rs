@@ -76,6 +76,10 @@ const MAX_CONTENT_TYPE: usize = 255;
 /// writes (rotation id, credential id, time); a user tag must not be able to forge them.
 const RESERVED_TAG_PREFIX: &str = "keyrot";
 
+/// Secret names keyrot writes for its own bookkeeping (see `lock.rs` and `journal.rs`); a
+/// credential with such a name would overwrite another credential's lock or journal.
+const RESERVED_SECRET_PREFIXES: [&str; 2] = ["keyrot-lock-", "keyrot-journal-"];
+
 /// The rotation plan, with defaults applied to every credential.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -140,6 +144,9 @@ pub struct RandomSpec {
     pub template: Option<String>,
     /// A program (argv, no shell) that receives the new value on stdin and exits 0 if it works.
     pub verify_command: Option<Vec<String>>,
+    /// Environment variables passed through to `verify_command`, besides `PATH` (its
+    /// environment is otherwise empty: keyrot's own credentials never reach it).
+    pub verify_env: Vec<String>,
 }
 
 /// The characters a random part is drawn from.
@@ -292,6 +299,7 @@ struct RawCredential {
     charset: Option<Spanned<String>>,
     template: Option<Spanned<String>>,
     verify_command: Option<Spanned<Vec<String>>>,
+    verify_env: Option<Spanned<Vec<String>>>,
     // generator = "entra-app-password" only.
     application: Option<Spanned<String>>,
     remove_foreign: Option<Spanned<bool>>,
@@ -675,6 +683,12 @@ fn read_credential(
                     ),
                 ));
             }
+            if let (Some(env), None) = (&raw.verify_env, &raw.verify_command) {
+                return Err(src.error_at(
+                    env.span().start,
+                    format_args!("{subject}: verify_env has no effect without verify_command"),
+                ));
+            }
             Generator::Random(read_random(src, &subject, &raw)?)
         }
         "entra-app-password" => {
@@ -686,6 +700,7 @@ fn read_credential(
                     "verify_command",
                     raw.verify_command.as_ref().map(|s| s.span()),
                 ),
+                ("verify_env", raw.verify_env.as_ref().map(|s| s.span())),
             ];
             refuse_keys(src, &subject, "entra-app-password", &misplaced)?;
             let Some(application) = &raw.application else {
@@ -774,6 +789,19 @@ fn read_duration(
     };
     let at = raw.span().start;
     let name = key.as_str();
+    let text = raw.get_ref().0.trim();
+    if matches!(key, Key::VerifyTimeout)
+        && !text.is_empty()
+        && text.chars().all(|c| c.is_ascii_digit())
+    {
+        return Err(src.error_at(
+            at,
+            format_args!(
+                "{subject}: {name} {text}: give a unit: 30s, 5m (a bare number would be days \
+                 in the windows but is ambiguous for a timeout)"
+            ),
+        ));
+    }
     let value = parse_duration(&raw.get_ref().0)
         .map_err(|e| src.error_at(at, format_args!("{subject}: {name}: {e}")))?;
     if value.is_zero() {
@@ -926,12 +954,61 @@ fn read_random(
         }
     };
 
+    let verify_env = match &raw.verify_env {
+        None => Vec::new(),
+        Some(names) => {
+            for name in names.get_ref() {
+                check_verify_env(name).map_err(|why| {
+                    src.error_at(
+                        names.span().start,
+                        format_args!("{subject}: verify_env {name:?}: {why}"),
+                    )
+                })?;
+            }
+            names.get_ref().clone()
+        }
+    };
+
     Ok(RandomSpec {
         length,
         charset,
         template,
         verify_command,
+        verify_env,
     })
+}
+
+/// Variables that carry keyrot's own credentials (or the CI's tokens for them): never passed
+/// to a `verify_command`, whatever the config says.
+const CREDENTIAL_VARIABLES: &[&str] = &[
+    "AZURE_",
+    "KEYROT_",
+    "ACTIONS_ID_TOKEN_",
+    "AZURESUBSCRIPTION_",
+    "SYSTEM_ACCESSTOKEN",
+    "SYSTEM_OIDCREQUESTURI",
+    "IDENTITY_",
+    "MSI_",
+];
+
+/// A `verify_env` entry is a plain variable name that carries none of keyrot's credentials.
+fn check_verify_env(name: &str) -> Result<(), String> {
+    let plain = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !plain {
+        return Err("not an environment variable name (letters, digits and _)".into());
+    }
+    let upper = name.to_ascii_uppercase();
+    if let Some(prefix) = CREDENTIAL_VARIABLES.iter().find(|p| upper.starts_with(*p)) {
+        return Err(format!(
+            "variables starting with {prefix} carry keyrot's own credentials and never reach \
+             verify_command; give the command its own credentials under another name"
+        ));
+    }
+    Ok(())
 }
 
 /// A template holds [`RANDOM_PLACEHOLDER`] exactly once and no other `{word}` placeholder (a
@@ -1005,6 +1082,20 @@ fn check_secret_name(
     let text = name.get_ref();
     let ok = (1..=127).contains(&text.len())
         && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    let lower = text.to_ascii_lowercase();
+    if let Some(prefix) = RESERVED_SECRET_PREFIXES
+        .iter()
+        .find(|p| lower.starts_with(*p))
+    {
+        return Err(src.error_at(
+            name.span().start,
+            format_args!(
+                "{subject}: secret names starting with {prefix:?} (in any case) are reserved for \
+                 keyrot's own lock and journal secrets: rotating one would overwrite them; \
+                 rename the secret"
+            ),
+        ));
+    }
     if ok {
         Ok(())
     } else {
@@ -1130,6 +1221,7 @@ length = 40
 charset = "alphanumeric"
 template = "sk_live_{random}"
 verify_command = ["./check-db.sh", "--quick"]
+verify_env = ["DB_HOST"]
 tags = { owner = "team-a" }
 
 [[credential]]
@@ -1191,6 +1283,7 @@ remove_foreign = false
                 charset: Charset::Alphanumeric,
                 template: Some("sk_live_{random}".into()),
                 verify_command: Some(vec!["./check-db.sh".into(), "--quick".into()]),
+                verify_env: vec!["DB_HOST".into()],
             })
         );
         assert_eq!(db.generator.name(), "random");
@@ -1233,6 +1326,7 @@ remove_foreign = false
                 charset: Charset::Alphanumeric,
                 template: None,
                 verify_command: None,
+                verify_env: Vec::new(),
             })
         );
     }
@@ -1698,6 +1792,67 @@ vault = "https://MyVault.vault.azure.net/"
             "[defaults]\nvault = \"myvault\"\n[[credential]]\nname = \"{ok}\"\ngenerator = \"random\"\n"
         ))
         .is_ok());
+    }
+
+    #[test]
+    fn names_of_keyrots_own_lock_and_journal_secrets_are_refused() {
+        for bad in ["keyrot-journal-x", "KeyRot-Lock-db", "keyrot-lock-"] {
+            let text = format!(
+                "[defaults]\nvault = \"myvault\"\n[[credential]]\nname = \"{bad}\"\ngenerator = \"random\"\n"
+            );
+            let e = error(&text);
+            assert!(e.starts_with("keyrot.toml:4:8: credential "), "{bad}: {e}");
+            assert!(
+                e.contains("reserved for keyrot's own lock and journal"),
+                "{bad}: {e}"
+            );
+        }
+        // Other names starting with keyrot are the user's.
+        assert!(parse(
+            "[defaults]\nvault = \"myvault\"\n[[credential]]\nname = \"keyrot-journalist\"\ngenerator = \"random\"\n"
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn verify_env_names_plain_variables_and_never_keyrots_credentials() {
+        let with = |env: &str| one(&format!("verify_command = [\"./v\"]\nverify_env = {env}"));
+        let config = parse(&with(r#"["DB_HOST", "db_port"]"#)).unwrap();
+        let Generator::Random(random) = &config.credentials[0].generator else {
+            panic!("random")
+        };
+        assert_eq!(random.verify_env, ["DB_HOST", "db_port"]);
+        for (bad, why) in [
+            ("AZURE_CLIENT_SECRET", "keyrot's own credentials"),
+            ("keyrot_config", "keyrot's own credentials"),
+            ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "keyrot's own credentials"),
+            ("SYSTEM_ACCESSTOKEN", "keyrot's own credentials"),
+            ("IDENTITY_HEADER", "keyrot's own credentials"),
+            ("DB HOST", "not an environment variable name"),
+            ("1X", "not an environment variable name"),
+        ] {
+            let e = error(&with(&format!("[\"{bad}\"]")));
+            assert!(e.contains(why), "{bad}: {e}");
+            assert!(e.contains(":"), "{e}");
+        }
+        let e = error(&one("verify_env = [\"DB_HOST\"]"));
+        assert!(
+            e.contains("verify_env has no effect without verify_command"),
+            "{e}"
+        );
+        let e = error(&entra("verify_env = [\"DB_HOST\"]"));
+        assert!(e.contains("verify_env applies only to generator"), "{e}");
+    }
+
+    #[test]
+    fn a_bare_verify_timeout_needs_a_unit() {
+        for bare in ["\"30\"", "30"] {
+            let e = error(&one(&format!(
+                "verify_command = [\"./v\"]\nverify_timeout = {bare}"
+            )));
+            assert!(e.contains("give a unit: 30s, 5m"), "{e}");
+            assert!(e.starts_with("keyrot.toml:"), "{e}");
+        }
     }
 
     #[test]

@@ -94,6 +94,7 @@ mod tests {
             charset,
             template: template.map(str::to_owned),
             verify_command: None,
+            verify_env: Vec::new(),
         }
     }
 

@@ -19,11 +19,14 @@
 //! listed once its write has returned. Ties within a second are broken by the version id, which
 //! every run reads identically.
 //!
-//! Why a crash cannot block forever: a bid's `exp` is its lease. A run that crashes while
-//! holding the lock keeps it until the lease expires, then any run may take over (and finish
-//! or undo the crashed rotation from its journal). A run that loses, or finishes, disables its
-//! own bid. The holder checks its lease before it commits, so a run that outlived its lease
-//! stops rather than race its successor.
+//! Why a crash cannot block for long: a bid's `exp` is its lease, short (60 s by default), and
+//! the holder renews it while it works, every lease/3, by moving its bid's `exp` forward (an
+//! update of the bid version's attributes: its `created`, and so its place in the order, stays).
+//! A run that dies stops renewing, so its lock ends at most one lease later; then any run may
+//! take over (and finish or undo the crashed rotation from its journal). A run that loses, or
+//! finishes, disables its own bid. The holder checks its (renewed) lease before it commits, and
+//! a renewal that fails, or finds the bid disabled (`keyrot unlock --force`), forbids the
+//! commit, so a run that lost its lease stops rather than race its successor.
 
 use std::time::Duration as StdDuration;
 
@@ -45,6 +48,46 @@ pub fn lock_secret_name(credential: &str) -> String {
 pub struct LockTiming {
     pub lease: Duration,
     pub settle: StdDuration,
+}
+
+/// The shortest lease accepted: renewals every lease/3 must fit several calls with retries.
+pub const MIN_LEASE: Duration = Duration::seconds(10);
+/// The longest lease accepted: a dead run must not block rotation for longer than a day.
+pub const MAX_LEASE: Duration = Duration::hours(24);
+
+impl LockTiming {
+    /// Checks the bounds of a lease and that the settle wait fits well inside it (a bid must
+    /// still be live when the bids are read).
+    pub fn new(lease: Duration, settle: StdDuration) -> Result<LockTiming, String> {
+        if !(MIN_LEASE..=MAX_LEASE).contains(&lease) {
+            return Err(format!(
+                "--lock-lease must be between 10s and 24h (got {}s): the holder renews it every \
+                 third of it while it works, and a run that dies blocks the next one for at most \
+                 that long",
+                lease.whole_seconds()
+            ));
+        }
+        if settle.as_millis() * 2 >= lease.whole_milliseconds().unsigned_abs() {
+            return Err(format!(
+                "--lock-settle ({}s) must be shorter than half of --lock-lease ({}s): a bid must \
+                 still be live when the bids are read",
+                settle.as_secs_f64(),
+                lease.whole_seconds()
+            ));
+        }
+        Ok(LockTiming { lease, settle })
+    }
+
+    /// How often the holder moves its bids' `exp` forward.
+    pub fn renew_every(&self) -> StdDuration {
+        StdDuration::from_millis((self.lease.whole_milliseconds() / 3).max(1) as u64)
+    }
+
+    /// How much lease must be left for a commit to start: a successor may take over once it
+    /// ends, and the write itself takes time.
+    pub fn commit_margin(&self) -> Duration {
+        Duration::seconds(self.lease.whole_seconds().min(60) / 4)
+    }
 }
 
 /// One run's bid: a version of the lock secret.
@@ -70,7 +113,8 @@ impl Bid {
         })
     }
 
-    fn live(&self, now: OffsetDateTime) -> bool {
+    /// Enabled and its lease not over.
+    pub fn live(&self, now: OffsetDateTime) -> bool {
         self.enabled && self.lease_until.is_some_and(|until| until > now)
     }
 }
@@ -87,16 +131,26 @@ pub enum Decision {
     Lost,
 }
 
+/// The live bid that holds the lock: the smallest `(created, version id)` among live bids.
+pub fn holder(bids: &[Bid], now: OffsetDateTime) -> Option<&Bid> {
+    bids.iter()
+        .filter(|b| b.live(now))
+        .min_by(|a, b| (a.created, &a.version).cmp(&(b.created, &b.version)))
+}
+
+/// The earliest live bid of a run other than `my_run`, if any: whom a waiting run waits for.
+pub fn live_rival<'b>(bids: &'b [Bid], my_run: &str, now: OffsetDateTime) -> Option<&'b Bid> {
+    bids.iter()
+        .filter(|b| b.live(now) && b.run_id.as_deref() != Some(my_run))
+        .min_by(|a, b| (a.created, &a.version).cmp(&(b.created, &b.version)))
+}
+
 /// Pure: who holds the lock, given every bid, our run's id and the time. Bids are ours by run
 /// id, not by version: a bid whose write was retried after a lost answer exists twice, and
 /// both are ours.
 pub fn decide(bids: &[Bid], my_run: &str, now: OffsetDateTime) -> Decision {
     let ours = |b: &Bid| b.run_id.as_deref() == Some(my_run);
-    let holder = bids
-        .iter()
-        .filter(|b| b.live(now))
-        .min_by(|a, b| (a.created, &a.version).cmp(&(b.created, &b.version)));
-    match holder {
+    match holder(bids, now) {
         Some(bid) if ours(bid) => Decision::Held,
         Some(bid) if bids.iter().any(|b| ours(b) && b.live(now)) => Decision::HeldBy(bid.clone()),
         _ => Decision::Lost,
@@ -207,6 +261,36 @@ mod tests {
         let bids = [first, again, rival];
         assert_eq!(decide(&bids, "run-a", NOW), Decision::Held);
         assert!(matches!(decide(&bids, "run-b", NOW), Decision::HeldBy(h) if h.version == "a1"));
+    }
+
+    #[test]
+    fn leases_are_bounded_and_the_settle_fits_inside() {
+        let lease = |s| LockTiming::new(Duration::seconds(s), StdDuration::from_secs(2));
+        assert!(lease(9).unwrap_err().contains("between 10s and 24h"));
+        assert!(lease(86_401).unwrap_err().contains("between 10s and 24h"));
+        let ok = lease(60).unwrap();
+        assert_eq!(ok.renew_every(), StdDuration::from_secs(20));
+        assert_eq!(ok.commit_margin(), Duration::seconds(15));
+        assert!(lease(10).is_ok() && lease(86_400).is_ok());
+        let err = LockTiming::new(Duration::seconds(10), StdDuration::from_secs(5)).unwrap_err();
+        assert!(err.contains("--lock-settle"), "{err}");
+    }
+
+    #[test]
+    fn a_renewed_lease_keeps_its_place_and_a_waiter_sees_its_rival() {
+        // The holder moved its exp forward; created is unchanged, so the order is too.
+        let mut holder = bid("h", -100, 60, true);
+        holder.lease_until = Some(NOW + Duration::seconds(40));
+        let later = bid("l", -1, 60, true);
+        let bids = [holder.clone(), later];
+        assert_eq!(decide(&bids, "run-h", NOW), Decision::Held);
+        assert_eq!(live_rival(&bids, "run-l", NOW), Some(&holder));
+        assert_eq!(live_rival(&bids[..1], "run-h", NOW), None);
+        // Once its lease is over (it died and stopped renewing) there is no rival.
+        assert_eq!(
+            live_rival(&bids[..1], "run-l", NOW + Duration::seconds(40)),
+            None
+        );
     }
 
     #[test]

@@ -1,13 +1,18 @@
 //! Pure decisions of a rotation run: is a credential due, and what may be retired.
 //!
-//! Nothing here reads a clock or does I/O: the versions, the application's passwords and `now`
-//! are parameters, so every rule is tested exactly.
+//! Nothing here reads a clock or does I/O: the served version, the listed versions, the
+//! application's passwords and `now` are parameters, so every rule is tested exactly.
+//!
+//! The retirement rule (a contract with `check`): never disable the served version, nor a
+//! version created after it; disable every other enabled version once `now` reaches the grace
+//! end, which is the served version's `keyrot-grace-ends` tag, else its `created` + `grace`.
 
 use std::collections::BTreeMap;
 
+use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
-use crate::model::CredentialRecord;
+use crate::model::{CredentialRecord, TAG_GRACE_ENDS};
 
 /// Tags keyrot sets on a version it wrote (besides the user's own, which it keeps).
 pub const TAG_ROTATION_ID: &str = "keyrot-rotation-id";
@@ -46,16 +51,39 @@ impl Reason {
     }
 }
 
-/// The current (latest) version: the newest by creation time, as Key Vault serves it.
-pub fn latest(versions: &[CredentialRecord]) -> Option<&CredentialRecord> {
-    versions
-        .iter()
-        .max_by(|a, b| (a.created, a.version.as_deref()).cmp(&(b.created, b.version.as_deref())))
+/// The version Key Vault serves for a secret: what `GET /secrets/{name}` (no version) answers.
+///
+/// This, and never an order of the listed versions, is "current": Key Vault stamps `created` in
+/// whole seconds and version ids are random, so within one second no order of the listing says
+/// which version was written last, while the service always serves the last one written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Current {
+    /// The secret does not exist (404).
+    Missing,
+    /// The served version is disabled (403 `SecretDisabled`): every reader gets an error, and
+    /// which version it is cannot be read.
+    Disabled,
+    /// The served version's metadata (its value stays with the caller).
+    Served(Box<CredentialRecord>),
+}
+
+impl Current {
+    pub fn served(&self) -> Option<&CredentialRecord> {
+        match self {
+            Current::Served(record) => Some(record),
+            Current::Missing | Current::Disabled => None,
+        }
+    }
+
+    /// The served version's id.
+    pub fn version(&self) -> Option<&str> {
+        self.served().and_then(|c| c.version.as_deref())
+    }
 }
 
 /// Whether the credential must be rotated now, and why.
 pub fn due(
-    current: Option<&CredentialRecord>,
+    current: &Current,
     rotate_within: Duration,
     now: OffsetDateTime,
     force: bool,
@@ -63,8 +91,10 @@ pub fn due(
     if force {
         return Some(Reason::Forced);
     }
-    let Some(current) = current else {
-        return Some(Reason::Missing);
+    let current = match current {
+        Current::Missing => return Some(Reason::Missing),
+        Current::Disabled => return Some(Reason::Disabled),
+        Current::Served(current) => current,
     };
     if !current.enabled {
         return Some(Reason::Disabled);
@@ -77,26 +107,53 @@ pub fn due(
     }
 }
 
-/// The superseded versions still enabled whose grace has run out: each was replaced by the
-/// next newer version, and consumers had `grace` to move over since that one was created.
-/// The latest version is never among them.
+/// When the versions the current one superseded may be retired: its `keyrot-grace-ends` tag
+/// (written by the rotation that committed it), else its `created` + `grace` (a version keyrot
+/// did not write, or a tag that does not parse). `None` if neither is known.
+pub fn grace_end(current: &CredentialRecord, grace: Duration) -> Option<OffsetDateTime> {
+    current
+        .tags
+        .get(TAG_GRACE_ENDS)
+        .and_then(|text| OffsetDateTime::parse(text.trim(), &Rfc3339).ok())
+        .or_else(|| current.created.map(|created| created + grace))
+}
+
+/// The `keyrot-grace-ends` tag for a version committed at `committed_at`: that instant, in
+/// whole seconds like Key Vault's own dates, plus `grace` (so `grace = "0d"` retires what the
+/// commit superseded in the same run).
+pub fn grace_end_tag(committed_at: OffsetDateTime, grace: Duration) -> String {
+    let second = committed_at.replace_nanosecond(0).unwrap_or(committed_at);
+    crate::check::dates::rfc3339_utc(second + grace)
+}
+
+/// Whether `version` is the served one or may have been written after it: it is never retired.
+/// (`versions` must be listed *before* the served version is read, so every listed version was
+/// written no later than the served one; a later `created` would mean a clock gone wrong, and
+/// then keeping it is the safe side.)
+fn protected(version: &CredentialRecord, current: &CredentialRecord) -> bool {
+    version.version == current.version
+        || matches!((version.created, current.created), (Some(v), Some(c)) if v > c)
+}
+
+/// The enabled versions to disable now: every one but the served version and any created after
+/// it, once `now` has reached the served version's grace end. Nothing while the served version
+/// is unknown (missing or disabled): the rotation that replaces it retires them later.
 pub fn versions_to_disable(
     versions: &[CredentialRecord],
+    current: &Current,
     grace: Duration,
     now: OffsetDateTime,
 ) -> Vec<String> {
-    let mut ordered: Vec<&CredentialRecord> = versions.iter().collect();
-    ordered
-        .sort_by(|a, b| (a.created, a.version.as_deref()).cmp(&(b.created, b.version.as_deref())));
-    ordered
-        .windows(2)
-        .filter_map(|pair| {
-            let (older, newer) = (pair[0], pair[1]);
-            let superseded_at = newer.created?;
-            (older.enabled && superseded_at + grace <= now)
-                .then(|| older.version.clone())
-                .flatten()
-        })
+    let Some(current) = current.served() else {
+        return Vec::new();
+    };
+    if grace_end(current, grace).is_none_or(|end| now < end) {
+        return Vec::new();
+    }
+    versions
+        .iter()
+        .filter(|v| v.enabled && !protected(v, current))
+        .filter_map(|v| v.version.clone())
         .collect()
 }
 
@@ -110,43 +167,45 @@ pub struct Password {
 /// Why a password is removed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Removal {
-    /// keyrot created it, a newer version replaced it, and `grace` has passed.
+    /// keyrot created it, a version other than the served one holds it, and the served
+    /// version's grace has ended.
     Superseded,
-    /// keyrot created it but no Key Vault version ever held it (its run died before
-    /// committing); nobody can be using it, since its text existed only in that run's memory.
+    /// keyrot created it but no Key Vault version holds it (its run died before committing);
+    /// nobody can be using it, since its text existed only in that run's memory.
     Orphaned,
-    /// Not keyrot's, superseded by keyrot's rotation, and `remove_foreign = true`.
+    /// Not keyrot's, the served version holds a keyrot password, its grace has ended, and
+    /// `remove_foreign = true`.
     Foreign,
 }
 
-/// The passwords of an application to remove: never the one the latest version holds, never
-/// one of the rotation in flight, and never one keyrot did not create unless `remove_foreign`.
+/// The passwords of an application to remove. Never the one the served version holds, never
+/// one held by a version written after it, never one of the rotation in flight; keyrot's own
+/// once the served version's grace has ended, or at once if no version holds them (orphans);
+/// others only with `remove_foreign`, after the grace end of a served version that holds a
+/// keyrot password (otherwise the served version may hold one of them).
 pub fn passwords_to_remove(
     passwords: &[Password],
     versions: &[CredentialRecord],
+    current: &Current,
     in_flight_rotation: Option<&str>,
     grace: Duration,
     remove_foreign: bool,
     now: OffsetDateTime,
 ) -> Vec<(String, Removal)> {
-    let mut ordered: Vec<&CredentialRecord> = versions.iter().collect();
-    ordered
-        .sort_by(|a, b| (a.created, a.version.as_deref()).cmp(&(b.created, b.version.as_deref())));
-    let current_key = ordered.last().and_then(|v| v.tags.get(TAG_KEY_ID));
-    // keyId → when the version holding it was superseded (None: it is the latest).
-    let mut superseded_at: BTreeMap<&str, Option<OffsetDateTime>> = BTreeMap::new();
-    for (i, version) in ordered.iter().enumerate() {
+    let served = current.served();
+    let current_key = served.and_then(|c| c.tags.get(TAG_KEY_ID));
+    let past_grace = served
+        .and_then(|c| grace_end(c, grace))
+        .is_some_and(|end| now >= end);
+    // keyId → whether some version that may be retired holds it (false: a protected one does).
+    let mut holders: BTreeMap<&str, bool> = BTreeMap::new();
+    for version in versions {
         if let Some(key) = version.tags.get(TAG_KEY_ID) {
-            let next = ordered.get(i + 1).and_then(|n| n.created);
-            superseded_at.insert(key.as_str(), next);
+            let retirable = served.is_some_and(|c| !protected(version, c));
+            let entry = holders.entry(key.as_str()).or_insert(true);
+            *entry &= retirable;
         }
     }
-    // The first version keyrot wrote superseded whatever the app had before.
-    let first_rotation = ordered
-        .iter()
-        .find(|v| v.tags.contains_key(TAG_KEY_ID))
-        .and_then(|v| v.created);
-    let past_grace = |at: Option<OffsetDateTime>| at.is_some_and(|at| at + grace <= now);
 
     passwords
         .iter()
@@ -158,14 +217,58 @@ pub fn passwords_to_remove(
                 .and_then(super::journal::rotation_id_of);
             let removal = match rotation {
                 Some(id) if Some(id) == in_flight_rotation => None,
-                Some(_) => match superseded_at.get(p.key_id.as_str()) {
-                    Some(at) => past_grace(*at).then_some(Removal::Superseded),
+                Some(_) => match holders.get(p.key_id.as_str()) {
+                    Some(true) => past_grace.then_some(Removal::Superseded),
+                    Some(false) => None,
                     None => Some(Removal::Orphaned),
                 },
-                None => (remove_foreign && past_grace(first_rotation)).then_some(Removal::Foreign),
+                None => (remove_foreign && past_grace && current_key.is_some())
+                    .then_some(Removal::Foreign),
             };
             removal.map(|r| (p.key_id.clone(), r))
         })
+        .collect()
+}
+
+/// What a run that holds the lock does with a rotation the journal says was interrupted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recovery {
+    /// A version carries its rotation id: it was committed; mark it done.
+    Finish,
+    /// No version carries it: it died before committing; remove its Entra passwords that no
+    /// version holds (these keyIds), and mark it aborted.
+    Undo,
+}
+
+/// Pure: finish or undo an interrupted rotation, from the versions as listed.
+pub fn recovery(rotation_id: &str, versions: &[CredentialRecord]) -> Recovery {
+    if versions
+        .iter()
+        .any(|v| v.tags.get(TAG_ROTATION_ID).map(String::as_str) == Some(rotation_id))
+    {
+        Recovery::Finish
+    } else {
+        Recovery::Undo
+    }
+}
+
+/// The passwords of a rotation to undo: those whose display name carries its id, except any a
+/// version holds (a version holding one means it was committed after all: never break it).
+pub fn passwords_of_rotation(
+    passwords: &[Password],
+    versions: &[CredentialRecord],
+    rotation_id: &str,
+) -> Vec<String> {
+    let name = super::journal::password_display_name(rotation_id);
+    passwords
+        .iter()
+        .filter(|p| p.display_name.as_deref() == Some(name.as_str()))
+        .filter(|p| {
+            !versions
+                .iter()
+                .any(|v| v.tags.get(TAG_KEY_ID) == Some(&p.key_id))
+        })
+        .map(|p| p.key_id.clone())
         .collect()
 }
 
@@ -178,6 +281,10 @@ mod tests {
     const NOW: OffsetDateTime = datetime!(2026-11-26 12:00 UTC);
 
     fn version(v: &str, created_days: i64, enabled: bool, key: Option<&str>) -> CredentialRecord {
+        at(v, NOW + Duration::days(created_days), enabled, key)
+    }
+
+    fn at(v: &str, created: OffsetDateTime, enabled: bool, key: Option<&str>) -> CredentialRecord {
         let mut tags = BTreeMap::new();
         if let Some(key) = key {
             tags.insert(TAG_KEY_ID.to_string(), key.to_string());
@@ -192,7 +299,7 @@ mod tests {
             enabled,
             not_before: None,
             expires: None,
-            created: Some(NOW + Duration::days(created_days)),
+            created: Some(created),
             tags,
             superseded: None,
             entra: None,
@@ -204,51 +311,143 @@ mod tests {
         r
     }
 
+    fn with_grace_end(mut r: CredentialRecord, end: &str) -> CredentialRecord {
+        r.tags.insert(TAG_GRACE_ENDS.into(), end.into());
+        r
+    }
+
+    fn served(r: &CredentialRecord) -> Current {
+        Current::Served(Box::new(r.clone()))
+    }
+
     #[test]
     fn due_when_missing_disabled_unbounded_expired_or_inside_the_window() {
         let d30 = Duration::days(30);
-        assert_eq!(due(None, d30, NOW, false), Some(Reason::Missing));
+        assert_eq!(
+            due(&Current::Missing, d30, NOW, false),
+            Some(Reason::Missing)
+        );
+        // The outage case: Key Vault answers 403 SecretDisabled for the served version.
+        assert_eq!(
+            due(&Current::Disabled, d30, NOW, false),
+            Some(Reason::Disabled)
+        );
         let v = version("a", -1, false, None);
-        assert_eq!(due(Some(&v), d30, NOW, false), Some(Reason::Disabled));
+        assert_eq!(due(&served(&v), d30, NOW, false), Some(Reason::Disabled));
         let v = version("a", -1, true, None);
-        assert_eq!(due(Some(&v), d30, NOW, false), Some(Reason::NoExpiry));
+        assert_eq!(due(&served(&v), d30, NOW, false), Some(Reason::NoExpiry));
         let v = with_exp(version("a", -1, true, None), Some(NOW));
-        assert_eq!(due(Some(&v), d30, NOW, false), Some(Reason::Expired(NOW)));
+        assert_eq!(
+            due(&served(&v), d30, NOW, false),
+            Some(Reason::Expired(NOW))
+        );
         let edge = NOW + d30;
         let v = with_exp(version("a", -1, true, None), Some(edge));
         assert_eq!(
-            due(Some(&v), d30, NOW, false),
+            due(&served(&v), d30, NOW, false),
             Some(Reason::ExpiresSoon(edge))
         );
         let v = with_exp(version("a", -1, true, None), Some(edge + Duration::SECOND));
-        assert_eq!(due(Some(&v), d30, NOW, false), None);
-        assert_eq!(due(Some(&v), d30, NOW, true), Some(Reason::Forced));
+        assert_eq!(due(&served(&v), d30, NOW, false), None);
+        assert_eq!(due(&served(&v), d30, NOW, true), Some(Reason::Forced));
     }
 
     #[test]
-    fn the_latest_version_is_the_newest_created() {
-        let vs = [version("b", -5, true, None), version("a", -1, true, None)];
-        assert_eq!(latest(&vs).unwrap().version.as_deref(), Some("a"));
-        assert!(latest(&[]).is_none());
+    fn the_grace_end_is_the_tag_else_created_plus_grace() {
+        let grace = Duration::days(7);
+        let v = version("a", -1, true, None);
+        assert_eq!(grace_end(&v, grace), Some(NOW + Duration::days(6)));
+        let tagged = with_grace_end(v.clone(), "2026-12-04T16:05:22Z");
+        assert_eq!(
+            grace_end(&tagged, grace),
+            Some(datetime!(2026-12-04 16:05:22 UTC))
+        );
+        // A tag that does not parse is as good as none.
+        let garbage = with_grace_end(v, "next tuesday");
+        assert_eq!(grace_end(&garbage, grace), Some(NOW + Duration::days(6)));
+        assert_eq!(
+            grace_end_tag(datetime!(2026-11-27 16:05:22.7 UTC), Duration::days(7)),
+            "2026-12-04T16:05:22Z"
+        );
+        assert_eq!(
+            grace_end_tag(datetime!(2026-11-27 16:05:21 UTC), Duration::ZERO),
+            "2026-11-27T16:05:21Z"
+        );
     }
 
     #[test]
-    fn superseded_versions_are_disabled_only_after_grace_and_never_the_latest() {
+    fn superseded_versions_are_disabled_only_after_the_grace_end_and_never_the_served_one() {
         let grace = Duration::days(7);
         let vs = [
-            version("v1", -30, true, None),  // superseded at -20: past grace
-            version("v2", -20, true, None),  // superseded at -3: inside grace
-            version("v3", -3, true, None),   // latest
+            version("v1", -30, true, None),
+            version("v2", -20, true, None),
+            version("v3", -8, true, None), // served: created 8 days ago, grace over
             version("v0", -40, false, None), // already disabled
         ];
-        assert_eq!(versions_to_disable(&vs, grace, NOW), ["v1"]);
-        // Exactly at the end of grace counts as over.
+        assert_eq!(
+            versions_to_disable(&vs, &served(&vs[2]), grace, NOW),
+            ["v1", "v2"]
+        );
+        // Inside the served version's grace: nothing.
+        let recent = version("v3", -3, true, None);
+        assert!(versions_to_disable(&vs, &served(&recent), grace, NOW).is_empty());
+        // Exactly at the grace end counts as over.
+        let edge = version("v3", -7, true, None);
+        assert_eq!(
+            versions_to_disable(&vs, &served(&edge), grace, NOW),
+            ["v1", "v2"]
+        );
+        // Unknown served version (missing, disabled): nothing is retired.
+        assert!(versions_to_disable(&vs, &Current::Disabled, grace, NOW).is_empty());
+        assert!(versions_to_disable(&vs, &Current::Missing, grace, NOW).is_empty());
+    }
+
+    #[test]
+    fn the_grace_end_tag_decides_over_created() {
         let vs = [
-            version("v1", -10, true, None),
-            version("v2", -7, true, None),
+            version("old", -30, true, None),
+            with_grace_end(version("cur", -30, true, None), "2026-11-26T12:00:01Z"),
         ];
-        assert_eq!(versions_to_disable(&vs, grace, NOW), ["v1"]);
-        assert!(versions_to_disable(&vs[1..], grace, NOW).is_empty());
+        // created + grace passed long ago, but the tag says one more second.
+        assert!(versions_to_disable(&vs, &served(&vs[1]), Duration::ZERO, NOW).is_empty());
+        assert_eq!(
+            versions_to_disable(&vs, &served(&vs[1]), Duration::ZERO, NOW + Duration::SECOND),
+            ["old"]
+        );
+    }
+
+    #[test]
+    fn same_second_versions_with_adversarial_ids_never_retire_the_served_one() {
+        // Three versions in one second; ids sort against the write order (the served one,
+        // written last, has the smallest id), as the issue saw it.
+        let second = NOW - Duration::minutes(5);
+        let vs = [
+            at("ccc", second, true, None),
+            at("bbb", second, true, None),
+            at("aaa", second, true, None),
+        ];
+        let current = with_grace_end(vs[2].clone(), "2026-11-26T11:55:01Z");
+        let out = versions_to_disable(&vs, &served(&current), Duration::SECOND, NOW);
+        assert_eq!(out, ["ccc", "bbb"]);
+        // Whichever of them is served, it is the one kept.
+        for keep in &vs {
+            let out = versions_to_disable(&vs, &served(keep), Duration::SECOND, NOW);
+            assert!(!out.contains(keep.version.as_ref().unwrap()));
+            assert_eq!(out.len(), 2);
+        }
+    }
+
+    #[test]
+    fn a_version_created_after_the_served_one_is_never_disabled() {
+        let vs = [
+            version("old", -30, true, None),
+            version("cur", -20, true, None),
+            version("newer", -1, true, None),
+        ];
+        assert_eq!(
+            versions_to_disable(&vs, &served(&vs[1]), Duration::days(7), NOW),
+            ["old"]
+        );
     }
 
     fn pw(key: &str, name: Option<&str>) -> Password {
@@ -259,12 +458,12 @@ mod tests {
     }
 
     #[test]
-    fn passwords_keyrot_created_are_removed_after_grace_or_when_orphaned() {
+    fn passwords_keyrot_created_are_removed_after_the_grace_end_or_when_orphaned() {
         let grace = Duration::days(7);
         let versions = [
-            version("v1", -30, false, Some("k1")), // superseded at -20
-            version("v2", -20, true, Some("k2")),  // superseded at -2
-            version("v3", -2, true, Some("k3")),   // latest
+            version("v1", -30, false, Some("k1")),
+            version("v2", -20, true, Some("k2")),
+            version("v3", -8, true, Some("k3")), // served, its grace over
         ];
         let passwords = [
             pw("k1", Some("keyrot:r1")),
@@ -275,30 +474,135 @@ mod tests {
             pw("k6", Some("release-pipeline")),
             pw("k7", None),
         ];
-        let out = passwords_to_remove(&passwords, &versions, Some("live"), grace, false, NOW);
+        let current = served(&versions[2]);
+        let out = passwords_to_remove(
+            &passwords,
+            &versions,
+            &current,
+            Some("live"),
+            grace,
+            false,
+            NOW,
+        );
         assert_eq!(
             out,
             [
                 ("k1".to_string(), Removal::Superseded),
+                ("k2".to_string(), Removal::Superseded),
                 ("k4".to_string(), Removal::Orphaned)
             ]
         );
-        // remove_foreign also takes the app's own passwords once keyrot's first rotation is
-        // older than grace.
-        let out = passwords_to_remove(&passwords, &versions, Some("live"), grace, true, NOW);
+        // remove_foreign also takes the app's own passwords after the grace end.
+        let out = passwords_to_remove(
+            &passwords,
+            &versions,
+            &current,
+            Some("live"),
+            grace,
+            true,
+            NOW,
+        );
         assert!(out.contains(&("k6".to_string(), Removal::Foreign)));
         assert!(out.contains(&("k7".to_string(), Removal::Foreign)));
-        assert!(!out.iter().any(|(k, _)| k == "k3" || k == "k5" || k == "k2"));
+        assert!(!out.iter().any(|(k, _)| k == "k3" || k == "k5"));
+        // Inside the grace: only the orphan.
+        let fresh = served(&version("v3", -1, true, Some("k3")));
+        let out = passwords_to_remove(
+            &passwords,
+            &versions,
+            &fresh,
+            Some("live"),
+            grace,
+            true,
+            NOW,
+        );
+        assert_eq!(out, [("k4".to_string(), Removal::Orphaned)]);
     }
 
     #[test]
-    fn foreign_passwords_stay_while_the_first_rotation_is_inside_grace() {
+    fn the_password_of_the_served_version_stays_whatever_the_listing_order() {
+        // Same second, ids against the write order: the served version holds k-new.
+        let second = NOW - Duration::minutes(1);
+        let versions = [
+            at("fff", second, true, Some("k-old")),
+            at("000", second, true, Some("k-new")),
+        ];
+        let passwords = [pw("k-old", Some("keyrot:a")), pw("k-new", Some("keyrot:b"))];
+        for current in &versions {
+            let out = passwords_to_remove(
+                &passwords,
+                &versions,
+                &served(current),
+                None,
+                Duration::ZERO,
+                false,
+                NOW,
+            );
+            let kept = current.tags[TAG_KEY_ID].clone();
+            assert!(!out.iter().any(|(k, _)| *k == kept), "{out:?}");
+            assert_eq!(out.len(), 1);
+        }
+        // With the served version unknown (disabled), nothing held by a version goes.
+        let out = passwords_to_remove(
+            &passwords,
+            &versions,
+            &Current::Disabled,
+            None,
+            Duration::ZERO,
+            true,
+            NOW,
+        );
+        assert!(out.is_empty(), "{out:?}");
+    }
+
+    #[test]
+    fn foreign_passwords_stay_inside_the_grace_or_when_the_served_version_is_not_keyrots() {
         let versions = [
             version("v0", -100, true, None),
             version("v1", -1, true, Some("k1")),
         ];
         let passwords = [pw("k1", Some("keyrot:r1")), pw("old", Some("manual"))];
-        let out = passwords_to_remove(&passwords, &versions, None, Duration::days(7), true, NOW);
+        let out = passwords_to_remove(
+            &passwords,
+            &versions,
+            &served(&versions[1]),
+            None,
+            Duration::days(7),
+            true,
+            NOW,
+        );
         assert!(out.is_empty(), "{out:?}");
+        // The served version holds no keyrot password: it may hold a foreign one.
+        let out = passwords_to_remove(
+            &passwords,
+            &versions,
+            &served(&versions[0]),
+            None,
+            Duration::days(7),
+            true,
+            NOW,
+        );
+        assert!(!out.iter().any(|(k, _)| k == "old"), "{out:?}");
+    }
+
+    #[test]
+    fn an_interrupted_rotation_is_finished_if_a_version_carries_it_else_undone() {
+        let mut committed = version("v2", -1, true, Some("k2"));
+        committed.tags.insert(TAG_ROTATION_ID.into(), "r2".into());
+        let versions = [version("v1", -10, true, None), committed];
+        assert_eq!(recovery("r2", &versions), Recovery::Finish);
+        assert_eq!(recovery("r3", &versions), Recovery::Undo);
+        let passwords = [
+            pw("k2", Some("keyrot:r2")),
+            pw("k3", Some("keyrot:r3")),
+            pw("k3b", Some("keyrot:r3")),
+            pw("k4", Some("keyrot:r4")),
+        ];
+        assert_eq!(
+            passwords_of_rotation(&passwords, &versions, "r3"),
+            ["k3", "k3b"]
+        );
+        // A password a version holds is never undone.
+        assert!(passwords_of_rotation(&passwords, &versions, "r2").is_empty());
     }
 }

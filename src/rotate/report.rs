@@ -1,7 +1,8 @@
-//! What a rotation run reports: per credential `rotated | up_to_date | planned | locked |
-//! failed`, with version and credential ids and the new expiry. Never a value: the outcome type
-//! has no field that could hold one. Messages quote servers, so every format is written as
-//! [`inert`] leaves it: cells shown on one line, no runner command on any line.
+//! What a rotation run reports: per credential `rotated | rotated_elsewhere | up_to_date |
+//! planned | locked | failed`, with version and credential ids and the new expiry. Never a
+//! value: the outcome type has no field that could hold one. Messages quote servers, so every
+//! format is written as [`inert`] leaves it: cells shown on one line, no runner command on any
+//! line.
 
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -14,6 +15,8 @@ use crate::ci::inert;
 #[serde(rename_all = "snake_case")]
 pub enum RotationStatus {
     Rotated,
+    /// Another run rotated it while this one waited for (`--wait-lock`) or acquired its lock.
+    RotatedElsewhere,
     UpToDate,
     Planned,
     Locked,
@@ -24,11 +27,54 @@ impl RotationStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             RotationStatus::Rotated => "rotated",
+            RotationStatus::RotatedElsewhere => "rotated_elsewhere",
             RotationStatus::UpToDate => "up_to_date",
             RotationStatus::Planned => "planned",
             RotationStatus::Locked => "locked",
             RotationStatus::Failed => "failed",
         }
+    }
+}
+
+/// When a credential failed: before its work began (`planning`, `locking`: nothing of it was
+/// changed; the run exits 3) or after (`rotation`: the run exits 1, and the journal lets the
+/// next run finish or undo it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailedDuring {
+    Planning,
+    Locking,
+    Rotation,
+}
+
+/// The run that holds a credential's lock, from its bid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LockHolder {
+    pub run_id: Option<String>,
+    /// When it bid (its bid's `created`).
+    #[serde(serialize_with = "rfc3339")]
+    pub since: OffsetDateTime,
+    /// When its lease ends unless it renews it.
+    #[serde(serialize_with = "rfc3339_opt")]
+    pub lease_until: Option<OffsetDateTime>,
+}
+
+impl LockHolder {
+    /// `run 3f2a… (holding since …, lease until …)`. The run id is a tag from the vault, so it
+    /// is quoted: it cannot break the line or the message.
+    pub fn describe(&self) -> String {
+        let run = match &self.run_id {
+            Some(id) => format!("run {id:?}"),
+            None => "a run without an id".to_string(),
+        };
+        let until = self
+            .lease_until
+            .map(rfc3339_utc)
+            .unwrap_or_else(|| "unknown".into());
+        format!(
+            "{run}, holding it since {}, lease until {until}",
+            rfc3339_utc(self.since)
+        )
     }
 }
 
@@ -57,6 +103,10 @@ pub struct CredentialOutcome {
     pub disabled: Vec<String>,
     pub removed: Vec<String>,
     pub message: Option<String>,
+    /// `failed` only: whether it failed before its work began or after.
+    pub failed_during: Option<FailedDuring>,
+    /// `locked` and `rotated_elsewhere`: the other run, as its bid names it.
+    pub lock_holder: Option<LockHolder>,
 }
 
 fn rfc3339_opt<S: serde::Serializer>(t: &Option<OffsetDateTime>, s: S) -> Result<S::Ok, S::Error> {
@@ -68,10 +118,15 @@ fn rfc3339_opt<S: serde::Serializer>(t: &Option<OffsetDateTime>, s: S) -> Result
 
 impl CredentialOutcome {
     pub fn new(spec: &CredentialSpec, vault: &str) -> CredentialOutcome {
+        CredentialOutcome::named(&spec.name, vault, spec.generator.name())
+    }
+
+    /// A credential that has not ended yet (`failed` until something better is known).
+    fn named(name: &str, vault: &str, generator: &'static str) -> CredentialOutcome {
         CredentialOutcome {
-            name: spec.name.clone(),
+            name: name.to_string(),
             vault: vault.to_string(),
-            generator: spec.generator.name(),
+            generator,
             status: RotationStatus::Failed,
             reason: None,
             old_version: None,
@@ -85,6 +140,8 @@ impl CredentialOutcome {
             disabled: Vec::new(),
             removed: Vec::new(),
             message: None,
+            failed_during: None,
+            lock_holder: None,
         }
     }
 }
@@ -108,6 +165,7 @@ fn rfc3339<S: serde::Serializer>(t: &OffsetDateTime, s: S) -> Result<S::Ok, S::E
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Counts {
     pub rotated: usize,
+    pub rotated_elsewhere: usize,
     pub up_to_date: usize,
     pub planned: usize,
     pub locked: usize,
@@ -126,6 +184,7 @@ impl RotationReport {
         for c in &credentials {
             *match c.status {
                 RotationStatus::Rotated => &mut counts.rotated,
+                RotationStatus::RotatedElsewhere => &mut counts.rotated_elsewhere,
                 RotationStatus::UpToDate => &mut counts.up_to_date,
                 RotationStatus::Planned => &mut counts.planned,
                 RotationStatus::Locked => &mut counts.locked,
@@ -142,10 +201,21 @@ impl RotationReport {
         }
     }
 
-    /// Exit code: 1 if any failed, else 4 if any was locked by another run, else 0.
+    /// Exit code, most serious first: 1 if a credential failed after its work began (a rotation
+    /// may be half done: its journal tells the next run), else 3 if one failed before (reading,
+    /// planning, locking: nothing of it changed, the cause is the environment), else 4 if one
+    /// was locked by another run, else 0.
     pub fn exit_code(&self) -> u8 {
-        if self.counts.failed > 0 {
+        let failed = |during: FailedDuring| {
+            self.credentials.iter().any(|c| {
+                c.status == RotationStatus::Failed
+                    && c.failed_during.unwrap_or(FailedDuring::Rotation) == during
+            })
+        };
+        if failed(FailedDuring::Rotation) {
             1
+        } else if failed(FailedDuring::Planning) || failed(FailedDuring::Locking) {
+            3
         } else if self.counts.locked > 0 {
             4
         } else {
@@ -238,8 +308,13 @@ impl RotationReport {
     fn summary_line(&self) -> String {
         let c = self.counts;
         format!(
-            "{} rotated, {} up to date, {} planned, {} locked, {} failed{}\n",
+            "{} rotated, {}{} up to date, {} planned, {} locked, {} failed{}\n",
             c.rotated,
+            if c.rotated_elsewhere > 0 {
+                format!("{} rotated by another run, ", c.rotated_elsewhere)
+            } else {
+                String::new()
+            },
             c.up_to_date,
             c.planned,
             c.locked,
@@ -332,5 +407,53 @@ mod tests {
         assert_eq!(json["credentials"][0]["old_version"], "##vso[x");
         let audit: serde_json::Value = serde_json::from_str(&report.audit_lines()).unwrap();
         assert_eq!(audit["credential"]["message"], hostile);
+    }
+
+    fn outcome(status: RotationStatus, during: Option<FailedDuring>) -> CredentialOutcome {
+        CredentialOutcome {
+            status,
+            failed_during: during,
+            ..CredentialOutcome::named("c", "https://v.vault.azure.net", "random")
+        }
+    }
+
+    fn code(outcomes: Vec<CredentialOutcome>) -> u8 {
+        RotationReport::new("r".into(), false, datetime!(2026-11-26 12:00 UTC), outcomes)
+            .exit_code()
+    }
+
+    #[test]
+    fn exit_codes_put_a_failed_rotation_before_a_failure_to_start_before_a_lock() {
+        use FailedDuring::*;
+        use RotationStatus::*;
+        let ok = || outcome(Rotated, None);
+        assert_eq!(code(vec![ok(), outcome(RotatedElsewhere, None)]), 0);
+        assert_eq!(code(vec![ok(), outcome(Locked, None)]), 4);
+        assert_eq!(
+            code(vec![outcome(Failed, Some(Planning)), outcome(Locked, None)]),
+            3
+        );
+        assert_eq!(code(vec![outcome(Failed, Some(Locking))]), 3);
+        assert_eq!(
+            code(vec![
+                outcome(Failed, Some(Planning)),
+                outcome(Failed, Some(Rotation)),
+                outcome(Locked, None)
+            ]),
+            1
+        );
+    }
+
+    #[test]
+    fn the_holder_is_named_with_its_times_and_its_id_cannot_break_the_line() {
+        let holder = LockHolder {
+            run_id: Some("abc\n::error::x".into()),
+            since: datetime!(2026-11-26 12:00 UTC),
+            lease_until: Some(datetime!(2026-11-26 12:01 UTC)),
+        };
+        let text = holder.describe();
+        assert!(!text.contains('\n'), "{text}");
+        assert!(text.contains("since 2026-11-26T12:00:00Z"), "{text}");
+        assert!(text.contains("lease until 2026-11-26T12:01:00Z"), "{text}");
     }
 }

@@ -1,23 +1,38 @@
-//! Carrying out the protocol of [`super`] for one credential: the only part of rotation with
-//! side effects. Decisions are made by the pure functions of [`super::plan`] and
-//! [`super::lock`]; this module reads, writes, and journals in the documented order.
+//! Carrying out the protocol of [`super`]: the only part of rotation with side effects.
+//! Decisions are made by the pure functions of [`super::plan`] and [`super::lock`]; this module
+//! reads, writes, and journals in the documented order.
+//!
+//! A run goes through its credentials in phases, so the lock's settle wait is paid once per run
+//! rather than once per credential: plan every credential (reads only), bid for the lock of
+//! every one that has work, wait one settle, read every bid, then work through the held ones at
+//! `--concurrency` while one renewal loop keeps every held lease (queued ones included) alive.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
+use futures::StreamExt;
 use time::{Duration, OffsetDateTime};
+use tokio::sync::{watch, Semaphore};
 
 use super::config::{CredentialSpec, Generator};
 use super::journal::{self, Entry, Step};
 use super::lock::{self, Bid, Decision, LockTiming, TAG_INTERNAL, TAG_RUN_ID};
-use super::plan::{self, Password, Reason, Removal};
-use super::report::{CredentialOutcome, RotationStatus};
+use super::plan::{self, Current, Password, Reason, Recovery, Removal};
+use super::report::{CredentialOutcome, FailedDuring, LockHolder, RotationStatus};
 use crate::auth::AuthEnv;
 use crate::graph::{Application, GraphClient};
 use crate::model::{CredentialRecord, SecretValue};
 use crate::transport::KeyrotTransport;
-use crate::vault::{NewVersion, Vault};
+use crate::vault::{NewVersion, Served, Vault};
+
+/// How long a journal version stays valid (its `exp`, which Azure Policy's "secrets should
+/// have an expiration date" asks for). Far beyond any rotation in flight; and Key Vault still
+/// serves an expired secret (expiry is informational for secrets), so an old journal is read.
+pub const JOURNAL_LIFETIME: Duration = Duration::days(90);
+
+/// How often a run waiting for another run's lock (`--wait-lock`) lists the bids.
+const WAIT_POLL: StdDuration = StdDuration::from_secs(2);
 
 /// What every credential's rotation shares.
 pub struct Context {
@@ -30,6 +45,16 @@ pub struct Context {
     pub timing: LockTiming,
     pub dry_run: bool,
     pub force: bool,
+    /// `--wait-lock`: how long a locked-out credential waits for the other run.
+    pub wait_lock: Option<StdDuration>,
+    /// `--concurrency`: credentials read, bid for and worked on at once.
+    pub concurrency: usize,
+}
+
+/// One credential of the run and the vault it lives in.
+pub struct Job<'a> {
+    pub vault: &'a Vault,
+    pub spec: &'a CredentialSpec,
 }
 
 /// A failure of one credential's rotation, already worded for the report.
@@ -41,36 +66,64 @@ impl<E: std::fmt::Display> From<E> for Failed {
     }
 }
 
-/// Rotates (or plans, or retires) one credential and says how it ended. Never panics on
-/// service errors: they become a `failed` outcome, and the journal lets the next run recover.
-pub async fn rotate_one(ctx: &Context, vault: &Vault, spec: &CredentialSpec) -> CredentialOutcome {
-    let mut outcome = CredentialOutcome::new(spec, vault.url().as_str());
-    match run(ctx, vault, spec, &mut outcome).await {
-        Ok(()) => {}
-        Err(Failed(message)) => {
-            outcome.status = RotationStatus::Failed;
-            outcome.message = Some(message);
+/// Rotates (or plans, or retires) every job and says how each ended, in job order. Never
+/// panics on service errors: they become `failed` outcomes, and the journal lets the next run
+/// recover.
+pub async fn rotate_all(ctx: &Context, jobs: &[Job<'_>]) -> Vec<CredentialOutcome> {
+    let concurrency = ctx.concurrency.max(1);
+    // 1. Plan, reads only.
+    let mut planned: Vec<(usize, CredentialOutcome, bool)> = futures::stream::iter(jobs.iter())
+        .enumerate()
+        .map(|(i, job)| async move {
+            let (outcome, needs_lock) = plan_one(ctx, job).await;
+            (i, outcome, needs_lock)
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    planned.sort_by_key(|(i, _, _)| *i);
+    let mut outcomes: Vec<CredentialOutcome> = Vec::with_capacity(jobs.len());
+    let mut to_lock = Vec::new();
+    for (i, outcome, needs_lock) in planned {
+        if needs_lock {
+            to_lock.push(i);
         }
+        outcomes.push(outcome);
     }
-    outcome
+    if to_lock.is_empty() {
+        return outcomes;
+    }
+
+    // 2.-8., with the renewal loop alongside.
+    let leases = Leases::default();
+    let (stop, stopped) = watch::channel(false);
+    let outcomes = Mutex::new(outcomes);
+    let work = async {
+        lock_and_work(ctx, jobs, &to_lock, &leases, &outcomes).await;
+        let _ = stop.send(true);
+    };
+    futures::join!(work, renew_leases(ctx, jobs, &leases, stopped));
+    outcomes.into_inner().unwrap_or_else(|e| e.into_inner())
 }
 
-async fn run(
-    ctx: &Context,
-    vault: &Vault,
-    spec: &CredentialSpec,
-    outcome: &mut CredentialOutcome,
-) -> Result<(), Failed> {
-    let state = State::read(ctx, vault, spec).await?;
-    let now = OffsetDateTime::now_utc();
-    let work = state.work(spec, now, ctx.force, None);
-    outcome.old_version = state.current().and_then(|c| c.version.clone());
+/// Step 1 for one credential: what is due, and whether the lock is needed.
+async fn plan_one(ctx: &Context, job: &Job<'_>) -> (CredentialOutcome, bool) {
+    let mut outcome = CredentialOutcome::new(job.spec, job.vault.url().as_str());
+    let state = match State::read(ctx, job.vault, job.spec).await {
+        Ok(state) => state,
+        Err(Failed(message)) => {
+            fail(&mut outcome, FailedDuring::Planning, message);
+            return (outcome, false);
+        }
+    };
+    let work = state.work(job.spec, OffsetDateTime::now_utc(), ctx.force, None);
+    outcome.old_version = state.current.version().map(str::to_string);
     outcome.reason = work.reason.as_ref().map(Reason::describe);
     outcome.to_disable = work.disable.clone();
     outcome.to_remove = work.remove.iter().map(|(k, _)| k.clone()).collect();
     if work.is_empty() && state.pending().is_none() {
         outcome.status = RotationStatus::UpToDate;
-        return Ok(());
+        return (outcome, false);
     }
     if ctx.dry_run {
         // Something is to be done (a rotation, a retirement or a recovery): that is the plan.
@@ -82,55 +135,271 @@ async fn run(
                 pending.step.as_str()
             ));
         }
-        return Ok(());
+        return (outcome, false);
     }
+    (outcome, true)
+}
 
-    wait_for_start_signal(&spec.name).await;
-    let held = match acquire(ctx, vault, &spec.name).await? {
-        Acquired::Held(lease) => lease,
-        Acquired::Busy(holder) => {
-            outcome.status = RotationStatus::Locked;
-            outcome.message = Some(format!(
-                "another run ({}) is rotating it; nothing was changed",
-                holder.as_deref().unwrap_or("unknown run")
-            ));
-            return Ok(());
-        }
+fn fail(outcome: &mut CredentialOutcome, during: FailedDuring, message: String) {
+    outcome.status = RotationStatus::Failed;
+    outcome.failed_during = Some(during);
+    outcome.message = Some(message);
+}
+
+/// Steps 2 to 8 for every credential that needs its lock: bid for all at once, one settle,
+/// read all bids, then work through the held ones; locked-out ones wait with `--wait-lock`.
+async fn lock_and_work(
+    ctx: &Context,
+    jobs: &[Job<'_>],
+    to_lock: &[usize],
+    leases: &Leases,
+    outcomes: &Mutex<Vec<CredentialOutcome>>,
+) {
+    let set = |i: usize, f: &dyn Fn(&mut CredentialOutcome)| {
+        let mut all = outcomes.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut all[i]);
     };
+    let concurrency = ctx.concurrency.max(1);
+    wait_for_start_signal(to_lock.iter().map(|&i| jobs[i].spec.name.as_str())).await;
+
+    // 2. Bid for every lock, then one settle for all.
+    let bid_results: Vec<(usize, Result<(), Failed>)> = futures::stream::iter(to_lock.iter())
+        .map(|&i| async move { (i, bid(ctx, &jobs[i], i, leases).await) })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    let mut bidders = Vec::new();
+    for (i, result) in bid_results {
+        match result {
+            Ok(()) => bidders.push(i),
+            Err(Failed(message)) => {
+                set(i, &|o| fail(o, FailedDuring::Locking, message.clone()));
+            }
+        }
+    }
+    tokio::time::sleep(ctx.timing.settle).await;
+    let decisions: Vec<(usize, Result<Decision, Failed>)> = futures::stream::iter(bidders)
+        .map(|i| async move { (i, read_decision(ctx, &jobs[i], i, leases).await) })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+
+    // 3.-8. for the held ones at --concurrency; the others wait or report the holder.
+    let permits = Semaphore::new(concurrency);
+    let mut held = Vec::new();
+    let mut waiting = Vec::new();
+    for (i, decision) in decisions {
+        match decision {
+            Ok(Decision::Held) => held.push(i),
+            Ok(other) => {
+                let holder = holder_of(&other);
+                match ctx.wait_lock {
+                    Some(_) => waiting.push((i, holder)),
+                    None => set(i, &|o| report_locked(o, holder.clone())),
+                }
+            }
+            Err(Failed(message)) => {
+                set(i, &|o| fail(o, FailedDuring::Locking, message.clone()));
+            }
+        }
+    }
+    held.sort_unstable();
+    let work_held = futures::future::join_all(held.into_iter().map(|i| {
+        let permits = &permits;
+        async move {
+            let _permit = permits.acquire().await;
+            let mut outcome = outcomes.lock().unwrap_or_else(|e| e.into_inner())[i].clone();
+            work_one(ctx, &jobs[i], i, leases, &mut outcome).await;
+            set(i, &|o| *o = outcome.clone());
+        }
+    }));
+    let wait_others = futures::future::join_all(waiting.into_iter().map(|(i, holder)| {
+        let permits = &permits;
+        async move {
+            let mut outcome = outcomes.lock().unwrap_or_else(|e| e.into_inner())[i].clone();
+            wait_then_work(ctx, &jobs[i], i, leases, permits, holder, &mut outcome).await;
+            set(i, &|o| *o = outcome.clone());
+        }
+    }));
+    futures::join!(work_held, wait_others);
+}
+
+/// Steps 3 to 8 for a credential whose lock this run holds; releases the lock afterwards.
+async fn work_one(
+    ctx: &Context,
+    job: &Job<'_>,
+    i: usize,
+    leases: &Leases,
+    outcome: &mut CredentialOutcome,
+) {
     pause_at("locked");
-    let result = locked(ctx, vault, spec, &held, outcome).await;
+    if let Err(Failed(message)) = locked(ctx, job, i, leases, outcome).await {
+        fail(outcome, FailedDuring::Rotation, message);
+    }
     // Released whatever happened: a held lock only blocks others until its lease ends anyway,
     // and the journal, not the lock, is what the next run recovers from.
-    withdraw(vault, &spec.name, &held.bids).await;
-    result
+    release(job, i, leases).await;
+}
+
+/// `--wait-lock`: waits until no other run's bid is live, then re-reads. Nothing left to do:
+/// the other run did it (`rotated_elsewhere`, or `up_to_date` if it only retired). Still due
+/// (it crashed or failed): bid again and, once held, do the work. Locked until the deadline:
+/// `locked`.
+async fn wait_then_work(
+    ctx: &Context,
+    job: &Job<'_>,
+    i: usize,
+    leases: &Leases,
+    permits: &Semaphore,
+    mut holder: Option<LockHolder>,
+    outcome: &mut CredentialOutcome,
+) {
+    let deadline = tokio::time::Instant::now() + ctx.wait_lock.unwrap_or_default();
+    let lock_name = lock::lock_secret_name(&job.spec.name);
+    let planned_version = outcome.old_version.clone();
+    let planned_due = outcome.reason.is_some();
+    loop {
+        // Wait for every rival bid to end (released, or its lease over).
+        loop {
+            let bids = match read_bids(job.vault, &lock_name).await {
+                Ok(bids) => bids,
+                Err(Failed(message)) => return fail(outcome, FailedDuring::Locking, message),
+            };
+            match lock::live_rival(&bids, &ctx.run_id, OffsetDateTime::now_utc()) {
+                None => break,
+                Some(rival) => holder = Some(LockHolder::from_bid(rival)),
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return report_locked(outcome, holder);
+            }
+            tokio::time::sleep(WAIT_POLL.min(deadline - now)).await;
+        }
+        let state = match State::read(ctx, job.vault, job.spec).await {
+            Ok(state) => state,
+            Err(Failed(message)) => return fail(outcome, FailedDuring::Locking, message),
+        };
+        let work = state.work(job.spec, OffsetDateTime::now_utc(), ctx.force, None);
+        let changed = state.current.version() != planned_version.as_deref();
+        // With --force it stays due, so a new served version is what says the other run did it.
+        let rotated_elsewhere = planned_due && changed && (ctx.force || work.reason.is_none());
+        if rotated_elsewhere || (work.is_empty() && state.pending().is_none()) {
+            outcome.status = if rotated_elsewhere {
+                RotationStatus::RotatedElsewhere
+            } else {
+                RotationStatus::UpToDate
+            };
+            outcome.new_version = state.current.version().map(str::to_string);
+            outcome.message = Some(match &holder {
+                Some(h) if outcome.status == RotationStatus::RotatedElsewhere => {
+                    format!(
+                        "rotated by another run while this one waited: {}",
+                        h.describe()
+                    )
+                }
+                Some(h) => format!(
+                    "another run did the work while this one waited: {}",
+                    h.describe()
+                ),
+                None => "another run did the work while this one waited".into(),
+            });
+            outcome.lock_holder = holder;
+            return;
+        }
+        // Still due: the holder crashed or failed. Bid like any run.
+        if let Err(Failed(message)) = bid(ctx, job, i, leases).await {
+            return fail(outcome, FailedDuring::Locking, message);
+        }
+        tokio::time::sleep(ctx.timing.settle).await;
+        match read_decision(ctx, job, i, leases).await {
+            Ok(Decision::Held) => {
+                let _permit = permits.acquire().await;
+                return work_one(ctx, job, i, leases, outcome).await;
+            }
+            Ok(other) => {
+                holder = holder_of(&other).or(holder);
+                if tokio::time::Instant::now() >= deadline {
+                    return report_locked(outcome, holder);
+                }
+            }
+            Err(Failed(message)) => return fail(outcome, FailedDuring::Locking, message),
+        }
+    }
+}
+
+fn holder_of(decision: &Decision) -> Option<LockHolder> {
+    match decision {
+        Decision::HeldBy(bid) => Some(LockHolder::from_bid(bid)),
+        Decision::Held | Decision::Lost => None,
+    }
+}
+
+fn report_locked(outcome: &mut CredentialOutcome, holder: Option<LockHolder>) {
+    outcome.status = RotationStatus::Locked;
+    outcome.message = Some(match &holder {
+        Some(h) => format!(
+            "another run is rotating it ({}; it renews the lease while it works); nothing was \
+             changed. Wait for it with --wait-lock, or if that run is stuck, break its lock with \
+             `keyrot unlock {}`",
+            h.describe(),
+            outcome.name
+        ),
+        None => "this run's lock bid was withdrawn or expired before the bids were read (is \
+                 --lock-settle close to --lock-lease, or did someone run keyrot unlock?); nothing \
+                 was changed"
+            .into(),
+    });
+    outcome.lock_holder = holder;
+}
+
+impl LockHolder {
+    fn from_bid(bid: &Bid) -> LockHolder {
+        LockHolder {
+            run_id: bid.run_id.clone(),
+            since: bid.created,
+            lease_until: bid.lease_until,
+        }
+    }
 }
 
 /// Everything done while holding the lock.
 async fn locked(
     ctx: &Context,
-    vault: &Vault,
-    spec: &CredentialSpec,
-    held: &Held,
+    job: &Job<'_>,
+    i: usize,
+    leases: &Leases,
     outcome: &mut CredentialOutcome,
 ) -> Result<(), Failed> {
+    let (vault, spec) = (job.vault, job.spec);
     // Re-read: another run may have rotated between our plan and our lock.
     let mut state = State::read(ctx, vault, spec).await?;
     if let Some(pending) = state.pending().cloned() {
-        recover(ctx, vault, spec, &state, &pending).await?;
+        recover(ctx, job, i, leases, &state, &pending).await?;
         outcome.recovered = Some(pending.rotation_id.clone());
         state = State::read(ctx, vault, spec).await?;
     }
     let now = OffsetDateTime::now_utc();
     let work = state.work(spec, now, ctx.force, None);
-    outcome.old_version = state.current().and_then(|c| c.version.clone());
-    outcome.reason = work.reason.as_ref().map(Reason::describe);
+    let planned_version = outcome.old_version.clone();
+    let planned_due = outcome.reason.is_some();
+    outcome.old_version = state.current.version().map(str::to_string);
 
     if work.reason.is_some() {
-        rotate(ctx, vault, spec, &state, held, outcome).await?;
+        outcome.reason = work.reason.as_ref().map(Reason::describe);
+        rotate(ctx, job, i, leases, &state, outcome).await?;
         state = State::read(ctx, vault, spec).await?;
+    } else if planned_due && state.current.version() != planned_version.as_deref() {
+        // Due when planned, rotated by another run by the time the lock was ours.
+        outcome.status = RotationStatus::RotatedElsewhere;
+        outcome.new_version = outcome.old_version.clone();
+        outcome.old_version = planned_version;
+        outcome.message = Some("rotated by another run before this one held the lock".into());
     }
-    retire(ctx, vault, spec, &state, outcome).await?;
-    if outcome.status != RotationStatus::Rotated {
+    retire(ctx, job, i, leases, &state, outcome).await?;
+    if !matches!(
+        outcome.status,
+        RotationStatus::Rotated | RotationStatus::RotatedElsewhere
+    ) {
         outcome.status = RotationStatus::UpToDate;
     }
     Ok(())
@@ -139,12 +408,13 @@ async fn locked(
 /// Steps 4 to 7: journal, create, verify, commit.
 async fn rotate(
     ctx: &Context,
-    vault: &Vault,
-    spec: &CredentialSpec,
+    job: &Job<'_>,
+    i: usize,
+    leases: &Leases,
     state: &State,
-    held: &Held,
     outcome: &mut CredentialOutcome,
 ) -> Result<(), Failed> {
+    let (vault, spec) = (job.vault, job.spec);
     let rotation_id = new_id().map_err(Failed)?;
     outcome.rotation_id = Some(rotation_id.clone());
     let now = OffsetDateTime::now_utc();
@@ -155,7 +425,7 @@ async fn rotate(
         step: Step::Started,
         at: now,
         generator: spec.generator.name().to_string(),
-        previous_version: state.current().and_then(|c| c.version.clone()),
+        previous_version: state.current.version().map(str::to_string),
         application: state.app.as_ref().map(|a| a.object_id.clone()),
         display_name: None,
         key_id: None,
@@ -206,14 +476,15 @@ async fn rotate(
     pause_at("verified");
 
     // Commit, only with lease to spare: a successor may take over once it ends.
-    let margin = Duration::seconds(ctx.timing.lease.whole_seconds().min(60) / 4);
-    if !lock::lease_allows(held.lease_until, OffsetDateTime::now_utc(), margin) {
+    if let Err(why) = leases.may_change(i, OffsetDateTime::now_utc(), ctx.timing) {
         undo(ctx, vault, spec, state, &entry).await;
-        return Err(Failed(
-            "the lock's lease ran out before the commit (verification took too long); nothing was stored. Raise lock_lease or lower verify_timeout".into(),
-        ));
+        return Err(Failed(format!(
+            "the lock was lost before the commit ({why}); nothing was stored and the new \
+             credential was removed"
+        )));
     }
-    let tags = commit_tags(spec, state, &rotation_id, key_id.as_deref());
+    let committed_at = OffsetDateTime::now_utc();
+    let tags = commit_tags(spec, state, &rotation_id, key_id.as_deref(), committed_at);
     let written = vault
         .set_secret(
             &spec.name,
@@ -230,10 +501,31 @@ async fn rotate(
         .version
         .clone()
         .ok_or_else(|| Failed("Key Vault answered the write without a version id".into()))?;
-    let read_back = vault.get_secret_version(&spec.name, &version).await?;
-    if read_back.value != value || read_back.record.tags != tags {
+    // Read back what readers get: the served version must be the one written.
+    let served_ok = match vault.served_secret(&spec.name).await? {
+        Served::Version(served) => {
+            if served.record.version.as_deref() != Some(version.as_str()) {
+                Err(format!(
+                    "Key Vault serves version {} instead: something else wrote the secret at \
+                     the same moment",
+                    served.record.version.as_deref().unwrap_or("(unknown)")
+                ))
+            } else if served.value != value || served.record.tags != tags {
+                Err(
+                    "the served version does not read back as written (value or tags differ)"
+                        .to_string(),
+                )
+            } else {
+                Ok(())
+            }
+        }
+        Served::Disabled => Err("Key Vault answers that the served version is disabled".into()),
+        Served::Missing => Err("Key Vault answers that the secret does not exist".into()),
+    };
+    if let Err(why) = served_ok {
         return Err(Failed(format!(
-            "version {version} of {} does not read back as written; it is live, check it by hand",
+            "wrote version {version} of {}, but {why}; check the secret by hand (the next run \
+             finishes this rotation from its journal)",
             spec.name
         )));
     }
@@ -252,14 +544,33 @@ async fn rotate(
 /// a rotation of this run done.
 async fn retire(
     ctx: &Context,
-    vault: &Vault,
-    spec: &CredentialSpec,
+    job: &Job<'_>,
+    i: usize,
+    leases: &Leases,
     state: &State,
     outcome: &mut CredentialOutcome,
 ) -> Result<(), Failed> {
+    let (vault, spec) = (job.vault, job.spec);
     let now = OffsetDateTime::now_utc();
     let work = state.work(spec, now, false, None);
+    // Each change only while the lease holds: a successor may be rotating once it is lost, and
+    // its new password would look like an orphan to a stale view.
+    let may_change = |outcome: &mut CredentialOutcome| match leases.may_change(
+        i,
+        OffsetDateTime::now_utc(),
+        ctx.timing,
+    ) {
+        Ok(()) => true,
+        Err(why) => {
+            tracing::warn!("{}: retirement left to the next run: {why}", spec.name);
+            outcome.message = Some(format!("retirement left to the next run: {why}"));
+            false
+        }
+    };
     for version in &work.disable {
+        if !may_change(outcome) {
+            return Ok(());
+        }
         vault
             .set_version_enabled(&spec.name, version, false)
             .await?;
@@ -267,6 +578,9 @@ async fn retire(
     }
     if let (Some(graph), Some(app)) = (&ctx.graph, &state.app) {
         for (key_id, why) in &work.remove {
+            if !may_change(outcome) {
+                return Ok(());
+            }
             graph.remove_password(&app.object_id, key_id).await?;
             tracing::info!("{}: removed Entra password {key_id} ({why:?})", spec.name);
             outcome.removed.push(key_id.clone());
@@ -284,32 +598,39 @@ async fn retire(
 /// Finishes or undoes a rotation the journal says was interrupted.
 async fn recover(
     ctx: &Context,
-    vault: &Vault,
-    spec: &CredentialSpec,
+    job: &Job<'_>,
+    i: usize,
+    leases: &Leases,
     state: &State,
     pending: &Entry,
 ) -> Result<(), Failed> {
-    let committed = state
-        .versions
-        .iter()
-        .any(|v| v.tags.get(plan::TAG_ROTATION_ID) == Some(&pending.rotation_id));
+    let (vault, spec) = (job.vault, job.spec);
+    leases
+        .may_change(i, OffsetDateTime::now_utc(), ctx.timing)
+        .map_err(|why| Failed(format!("the lock was lost before recovery ({why})")))?;
     let now = OffsetDateTime::now_utc();
-    if committed {
-        tracing::info!(
-            "{}: rotation {} had committed before it was interrupted; finishing it",
-            spec.name,
-            pending.rotation_id
-        );
-        write_journal(vault, &spec.name, &pending.at_step(Step::Done, now)).await?;
-    } else {
-        tracing::info!(
-            "{}: rotation {} died at step {} before committing; undoing it",
-            spec.name,
-            pending.rotation_id,
-            pending.step.as_str()
-        );
-        remove_rotation_passwords(ctx, state, &pending.rotation_id).await?;
-        write_journal(vault, &spec.name, &pending.at_step(Step::Aborted, now)).await?;
+    match plan::recovery(&pending.rotation_id, &state.versions) {
+        Recovery::Finish => {
+            tracing::info!(
+                "{}: rotation {} had committed before it was interrupted; finishing it",
+                spec.name,
+                pending.rotation_id
+            );
+            write_journal(vault, &spec.name, &pending.at_step(Step::Done, now)).await?;
+        }
+        Recovery::Undo => {
+            tracing::info!(
+                "{}: rotation {} died at step {} before committing; undoing it",
+                spec.name,
+                pending.rotation_id,
+                pending.step.as_str()
+            );
+            let still_held = || leases.may_change(i, OffsetDateTime::now_utc(), ctx.timing);
+            remove_rotation_passwords(ctx, state, &pending.rotation_id, Some(&still_held)).await?;
+            still_held()
+                .map_err(|why| Failed(format!("the lock was lost during recovery ({why})")))?;
+            write_journal(vault, &spec.name, &pending.at_step(Step::Aborted, now)).await?;
+        }
     }
     Ok(())
 }
@@ -317,7 +638,7 @@ async fn recover(
 /// Best effort after a failure before commit: remove what was created, journal `aborted`.
 async fn undo(ctx: &Context, vault: &Vault, spec: &CredentialSpec, state: &State, entry: &Entry) {
     let aborted = async {
-        remove_rotation_passwords(ctx, state, &entry.rotation_id).await?;
+        remove_rotation_passwords(ctx, state, &entry.rotation_id, None).await?;
         write_journal(
             vault,
             &spec.name,
@@ -334,28 +655,38 @@ async fn undo(ctx: &Context, vault: &Vault, spec: &CredentialSpec, state: &State
     }
 }
 
-/// Removes every password of the application whose display name carries the rotation id
-/// (re-read, so a password whose creation answer was lost is found too).
+/// Removes every password of the application whose display name carries the rotation id and
+/// that no version holds (re-read, so a password whose creation answer was lost is found too).
+/// `still_held`, when given, is asked before each removal (another run's rotation is undone
+/// only while this run holds the lock).
 async fn remove_rotation_passwords(
     ctx: &Context,
     state: &State,
     rotation_id: &str,
+    still_held: Option<&dyn Fn() -> Result<(), String>>,
 ) -> Result<(), Failed> {
     let (Some(graph), Some(app)) = (&ctx.graph, &state.app) else {
         return Ok(());
     };
     let fresh = graph.application(&app.object_id).await?;
-    let name = journal::password_display_name(rotation_id);
-    for password in fresh
-        .passwords
-        .iter()
-        .filter(|p| p.display_name.as_deref() == Some(name.as_str()))
-    {
-        graph
-            .remove_password(&app.object_id, &password.key_id)
-            .await?;
+    for key_id in plan::passwords_of_rotation(&passwords(&fresh), &state.versions, rotation_id) {
+        if let Some(still_held) = still_held {
+            still_held()
+                .map_err(|why| Failed(format!("the lock was lost during recovery ({why})")))?;
+        }
+        graph.remove_password(&app.object_id, &key_id).await?;
     }
     Ok(())
+}
+
+fn passwords(app: &Application) -> Vec<Password> {
+    app.passwords
+        .iter()
+        .map(|p| Password {
+            key_id: p.key_id.clone(),
+            display_name: p.display_name.clone(),
+        })
+        .collect()
 }
 
 async fn verify(
@@ -366,7 +697,10 @@ async fn verify(
 ) -> Result<(), String> {
     match &spec.generator {
         Generator::Random(random) => match &random.verify_command {
-            Some(argv) => super::verify::run_command(argv, value, spec.verify_timeout).await,
+            Some(argv) => {
+                super::verify::run_command(argv, &random.verify_env, value, spec.verify_timeout)
+                    .await
+            }
             None => Ok(()),
         },
         Generator::EntraAppPassword { .. } => {
@@ -399,15 +733,18 @@ async fn verify(
     }
 }
 
-/// The previous version's tags (without keyrot's), the credential's, then keyrot's own.
+/// The served version's tags (without keyrot's), the credential's, then keyrot's own,
+/// including when the versions this one supersedes may be retired.
 fn commit_tags(
     spec: &CredentialSpec,
     state: &State,
     rotation_id: &str,
     key_id: Option<&str>,
+    committed_at: OffsetDateTime,
 ) -> BTreeMap<String, String> {
     let mut tags: BTreeMap<String, String> = state
-        .current()
+        .current
+        .served()
         .map(|c| c.tags.clone())
         .unwrap_or_default()
         .into_iter()
@@ -418,7 +755,13 @@ fn commit_tags(
     tags.insert(plan::TAG_ROTATION_ID.into(), rotation_id.into());
     tags.insert(
         plan::TAG_ROTATED_AT.into(),
-        crate::check::dates::rfc3339_utc(OffsetDateTime::now_utc()),
+        crate::check::dates::rfc3339_utc(
+            committed_at.replace_nanosecond(0).unwrap_or(committed_at),
+        ),
+    );
+    tags.insert(
+        crate::model::TAG_GRACE_ENDS.into(),
+        plan::grace_end_tag(committed_at, spec.grace),
     );
     if let (Some(key_id), Some(app)) = (key_id, &state.app) {
         tags.insert(plan::TAG_KEY_ID.into(), key_id.into());
@@ -429,7 +772,9 @@ fn commit_tags(
 
 /// What is known about one credential at one moment.
 struct State {
+    /// Every version, listed *before* the served one was read (see [`plan::versions_to_disable`]).
     versions: Vec<CredentialRecord>,
+    current: Current,
     journal: Option<Entry>,
     app: Option<Application>,
 }
@@ -448,9 +793,15 @@ impl Work {
 }
 
 impl State {
-    /// Reads the versions, the journal and (Entra) the application afresh.
+    /// Reads the versions, then the served version, the journal and (Entra) the application.
     async fn read(ctx: &Context, vault: &Vault, spec: &CredentialSpec) -> Result<State, Failed> {
         let versions = vault.secret_versions(&spec.name).await?;
+        // The served version's value is not kept: only its metadata decides anything.
+        let current = match vault.served_secret(&spec.name).await? {
+            Served::Missing => Current::Missing,
+            Served::Disabled => Current::Disabled,
+            Served::Version(served) => Current::Served(Box::new(served.record)),
+        };
         let journal = read_journal(vault, &spec.name).await?;
         let app = match &spec.generator {
             Generator::EntraAppPassword { application, .. } => Some(
@@ -464,13 +815,10 @@ impl State {
         };
         Ok(State {
             versions,
+            current,
             journal,
             app,
         })
-    }
-
-    fn current(&self) -> Option<&CredentialRecord> {
-        plan::latest(&self.versions)
     }
 
     fn pending(&self) -> Option<&Entry> {
@@ -486,17 +834,10 @@ impl State {
     ) -> Work {
         let remove = match (&self.app, &spec.generator) {
             (Some(app), Generator::EntraAppPassword { remove_foreign, .. }) => {
-                let passwords: Vec<Password> = app
-                    .passwords
-                    .iter()
-                    .map(|p| Password {
-                        key_id: p.key_id.clone(),
-                        display_name: p.display_name.clone(),
-                    })
-                    .collect();
                 plan::passwords_to_remove(
-                    &passwords,
+                    &passwords(app),
                     &self.versions,
+                    &self.current,
                     // Only a rotation that has not committed can have a password no version
                     // holds yet; once committed, its extra passwords (a retried addPassword
                     // whose first answer was lost) are orphans like any other.
@@ -512,8 +853,8 @@ impl State {
             _ => Vec::new(),
         };
         Work {
-            reason: plan::due(self.current(), spec.rotate_within, now, force),
-            disable: plan::versions_to_disable(&self.versions, spec.grace, now),
+            reason: plan::due(&self.current, spec.rotate_within, now, force),
+            disable: plan::versions_to_disable(&self.versions, &self.current, spec.grace, now),
             remove,
         }
     }
@@ -545,7 +886,7 @@ async fn write_journal(vault: &Vault, credential: &str, entry: &Entry) -> Result
                 value: &SecretValue::new(entry.to_json()),
                 content_type: Some("application/json"),
                 not_before: None,
-                expires: None,
+                expires: Some(OffsetDateTime::now_utc() + JOURNAL_LIFETIME),
                 tags: &tags,
             },
         )
@@ -553,20 +894,45 @@ async fn write_journal(vault: &Vault, credential: &str, entry: &Entry) -> Result
     Ok(())
 }
 
-/// A lock this run holds: its bid's version and lease.
-struct Held {
-    /// This run's bid versions, all disabled on release.
+/// This run's bids and lease for each credential it bid for, shared by the work and the
+/// renewal loop, keyed by job index.
+#[derive(Default)]
+struct Leases(Mutex<HashMap<usize, Lease>>);
+
+struct Lease {
+    /// This run's bid versions (two if a lost answer made the write happen twice).
     bids: Vec<String>,
     lease_until: OffsetDateTime,
+    /// Why the lease can no longer be trusted (a renewal failed, or found the bid disabled).
+    lost: Option<String>,
 }
 
-enum Acquired {
-    Held(Held),
-    /// Another run holds it (its run id, if it said).
-    Busy(Option<String>),
+impl Leases {
+    fn with<T>(&self, f: impl FnOnce(&mut HashMap<usize, Lease>) -> T) -> T {
+        f(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Whether the run still holds the lock with lease to spare for one more change.
+    fn may_change(&self, i: usize, now: OffsetDateTime, timing: LockTiming) -> Result<(), String> {
+        self.with(|all| match all.get(&i) {
+            None => Err("this run holds no lease".into()),
+            Some(Lease {
+                lost: Some(why), ..
+            }) => Err(why.clone()),
+            Some(lease) if !lock::lease_allows(lease.lease_until, now, timing.commit_margin()) => {
+                Err(format!(
+                    "its lease ends at {}, too soon to commit",
+                    crate::check::dates::rfc3339_utc(lease.lease_until)
+                ))
+            }
+            Some(_) => Ok(()),
+        })
+    }
 }
 
-async fn acquire(ctx: &Context, vault: &Vault, credential: &str) -> Result<Acquired, Failed> {
+/// Step 2 for one credential: writes this run's bid and registers it for renewal.
+async fn bid(ctx: &Context, job: &Job<'_>, i: usize, leases: &Leases) -> Result<(), Failed> {
+    let credential = &job.spec.name;
     let name = lock::lock_secret_name(credential);
     let lease_until = OffsetDateTime::now_utc() + ctx.timing.lease;
     let tags = BTreeMap::from([
@@ -576,10 +942,10 @@ async fn acquire(ctx: &Context, vault: &Vault, credential: &str) -> Result<Acqui
     let body = serde_json::json!({
         "run_id": ctx.run_id,
         "credential": credential,
-        "lease_until": crate::check::dates::rfc3339_utc(lease_until),
     })
     .to_string();
-    let bid = vault
+    let written = job
+        .vault
         .set_secret(
             &name,
             NewVersion {
@@ -591,41 +957,132 @@ async fn acquire(ctx: &Context, vault: &Vault, credential: &str) -> Result<Acqui
             },
         )
         .await?;
-    tokio::time::sleep(ctx.timing.settle).await;
-    let bids: Vec<Bid> = vault
-        .secret_versions(&name)
+    leases.with(|all| {
+        all.insert(
+            i,
+            Lease {
+                bids: written.version.into_iter().collect(),
+                lease_until: written.expires.unwrap_or(lease_until),
+                lost: None,
+            },
+        )
+    });
+    Ok(())
+}
+
+async fn read_bids(vault: &Vault, lock_name: &str) -> Result<Vec<Bid>, Failed> {
+    Ok(vault
+        .secret_versions(lock_name)
         .await?
         .iter()
         .filter_map(Bid::from_record)
-        .collect();
+        .collect())
+}
+
+/// Reads the bids after the settle and decides; a run that does not hold the lock withdraws
+/// its bids at once.
+async fn read_decision(
+    ctx: &Context,
+    job: &Job<'_>,
+    i: usize,
+    leases: &Leases,
+) -> Result<Decision, Failed> {
+    let lock_name = lock::lock_secret_name(&job.spec.name);
+    let bids = match read_bids(job.vault, &lock_name).await {
+        Ok(bids) => bids,
+        Err(e) => {
+            release(job, i, leases).await;
+            return Err(e);
+        }
+    };
+    let now = OffsetDateTime::now_utc();
     // Every live bid of this run (one, or two if a lost answer made the write happen twice).
     let ours: Vec<String> = bids
         .iter()
         .filter(|b| b.run_id.as_deref() == Some(ctx.run_id.as_str()) && b.enabled)
         .map(|b| b.version.clone())
         .collect();
-    match lock::decide(&bids, &ctx.run_id, OffsetDateTime::now_utc()) {
-        Decision::Held => Ok(Acquired::Held(Held {
-            bids: ours,
-            lease_until: bid.expires.unwrap_or(lease_until),
-        })),
-        decision => {
-            withdraw(vault, credential, &ours).await;
-            Ok(Acquired::Busy(match decision {
-                Decision::HeldBy(holder) => holder.run_id,
-                _ => None,
-            }))
+    leases.with(|all| {
+        if let Some(lease) = all.get_mut(&i) {
+            for version in &ours {
+                if !lease.bids.contains(version) {
+                    lease.bids.push(version.clone());
+                }
+            }
+        }
+    });
+    let decision = lock::decide(&bids, &ctx.run_id, now);
+    if decision != Decision::Held {
+        release(job, i, leases).await;
+    }
+    Ok(decision)
+}
+
+/// Disables this run's bids for a credential and stops renewing them. Best effort: a bid left
+/// enabled only blocks until its lease ends.
+async fn release(job: &Job<'_>, i: usize, leases: &Leases) {
+    let Some(lease) = leases.with(|all| all.remove(&i)) else {
+        return;
+    };
+    let name = lock::lock_secret_name(&job.spec.name);
+    for version in &lease.bids {
+        if let Err(e) = job.vault.set_version_enabled(&name, version, false).await {
+            tracing::warn!("cannot withdraw the lock bid of {}: {e}", job.spec.name);
         }
     }
 }
 
-/// Disables this run's bids. Best effort: a bid left enabled only blocks until its lease ends.
-async fn withdraw(vault: &Vault, credential: &str, bids: &[String]) {
-    let name = lock::lock_secret_name(credential);
-    for version in bids {
-        if let Err(e) = vault.set_version_enabled(&name, version, false).await {
-            tracing::warn!("cannot withdraw the lock bid of {credential}: {e}");
+/// Every lease/3, moves the `exp` of every bid this run still has forward by a lease, until
+/// `stopped`. A renewal that fails, or answers that the bid was disabled, marks the lease lost:
+/// that credential must not commit.
+async fn renew_leases(
+    ctx: &Context,
+    jobs: &[Job<'_>],
+    leases: &Leases,
+    mut stopped: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = stopped.wait_for(|stop| *stop) => return,
+            _ = tokio::time::sleep(ctx.timing.renew_every()) => {}
         }
+        let due: Vec<(usize, Vec<String>)> = leases.with(|all| {
+            all.iter()
+                .filter(|(_, lease)| lease.lost.is_none())
+                .map(|(i, lease)| (*i, lease.bids.clone()))
+                .collect()
+        });
+        futures::stream::iter(due)
+            .for_each_concurrent(ctx.concurrency.max(1), |(i, bids)| async move {
+                let job = &jobs[i];
+                let name = lock::lock_secret_name(&job.spec.name);
+                let until = OffsetDateTime::now_utc() + ctx.timing.lease;
+                let mut result: Result<OffsetDateTime, String> = Ok(until);
+                for version in &bids {
+                    result = match job.vault.set_version_expiry(&name, version, until).await {
+                        Ok(record) if !record.enabled => Err(format!(
+                            "its lock bid {version} was disabled by someone else (keyrot unlock?)"
+                        )),
+                        Ok(record) => Ok(record.expires.unwrap_or(until)),
+                        Err(e) => Err(format!("renewing its lease failed: {e}")),
+                    };
+                    if result.is_err() {
+                        break;
+                    }
+                }
+                if let Err(why) = &result {
+                    tracing::warn!("{}: {why}; it will not be committed", job.spec.name);
+                }
+                leases.with(|all| {
+                    if let Some(lease) = all.get_mut(&i) {
+                        match result {
+                            Ok(until) => lease.lease_until = until,
+                            Err(why) => lease.lost = Some(why),
+                        }
+                    }
+                });
+            })
+            .await;
     }
 }
 
@@ -636,12 +1093,14 @@ pub fn new_id() -> Result<String, String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// Test hook for the concurrency test: with `KEYROT_TEST_START_SIGNAL=<file>`, every
-/// credential waits here, just before bidding for its lock, until the file exists, so two
-/// processes bid at the same moment however unevenly they started. Unset, it does nothing.
-async fn wait_for_start_signal(credential: &str) {
+/// Test hook for the concurrency test: with `KEYROT_TEST_START_SIGNAL=<file>`, the run waits
+/// here, just before bidding for its locks, until the file exists, so two processes bid at the
+/// same moment however unevenly they started. Unset, it does nothing.
+async fn wait_for_start_signal<'a>(credentials: impl Iterator<Item = &'a str>) {
     if let Ok(path) = std::env::var("KEYROT_TEST_START_SIGNAL") {
-        eprintln!("keyrot: waiting for the start signal ({credential})");
+        for credential in credentials {
+            eprintln!("keyrot: waiting for the start signal ({credential})");
+        }
         while !std::path::Path::new(&path).exists() {
             tokio::time::sleep(StdDuration::from_millis(10)).await;
         }

@@ -238,6 +238,32 @@ pub fn keyrot_command(env: &[(String, String)]) -> Command {
     command
 }
 
+/// Starts keyrot with `KEYROT_TEST_PAUSE_AT=step`, waits (up to a minute) until it announces
+/// that it paused there, and SIGKILLs it: no cleanup of any kind runs.
+pub async fn kill_when_paused(mut command: Command, step: &str) {
+    let mut child = command
+        .env("KEYROT_TEST_PAUSE_AT", step)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("keyrot binary runs");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let announced = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .any(|l| l.contains("paused at"))
+    });
+    let announced = tokio::time::timeout(std::time::Duration::from_secs(60), announced)
+        .await
+        .expect("the run reached the step")
+        .expect("stderr reader");
+    assert!(announced, "{step}: never paused");
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+}
+
 pub fn keyrot(env: &[(String, String)], args: &[String]) -> Output {
     keyrot_command(env)
         .args(args)

@@ -273,6 +273,8 @@ pub struct Ctx<'a> {
     pub api_version: String,
     pub req: &'a Req,
     pub now: i64,
+    /// How new version ids are chosen (`[keyvault] version_ids`).
+    pub version_ids: crate::seed::VersionIds,
 }
 
 /// Handles an authenticated request (the server has already answered missing bearers).
@@ -344,6 +346,7 @@ pub fn handle(shared: &Shared, vault_name: &str, req: &Req) -> Resp {
     }
 
     let mut st = shared.lock();
+    let version_ids = st.version_ids;
     let Some(vault) = st.vaults.get_mut(&vault_name.to_ascii_lowercase()) else {
         return vault_not_found(vault_name);
     };
@@ -385,6 +388,7 @@ pub fn handle(shared: &Shared, vault_name: &str, req: &Req) -> Resp {
         api_version,
         req,
         now: t,
+        version_ids,
     };
     match op {
         Op::CertList

@@ -12,8 +12,8 @@ use super::json::{self, SecretView};
 use super::paging;
 use super::{Ctx, Op};
 use crate::http::Resp;
-use crate::seed::{ObjectKind, Redacted};
-use crate::state::{new_version, Deleted, Item};
+use crate::seed::{ObjectKind, Redacted, VersionIds};
+use crate::state::{descending_version_id, new_version, Deleted, Item};
 
 /// The service's limit on a secret value (25 KiB).
 const MAX_VALUE_BYTES: usize = 25 * 1024;
@@ -172,6 +172,10 @@ fn set(ctx: &mut Ctx<'_>, name: &str) -> Resp {
         name: name.to_owned(),
         versions: Vec::new(),
     });
+    let mut version = version;
+    if ctx.version_ids == VersionIds::Descending {
+        version.id = descending_version_id(item.versions.iter().map(|v| v.id.as_str()));
+    }
     item.versions.push(version);
     let item = item.clone();
     let v = item.latest().expect("just pushed");
