@@ -183,6 +183,13 @@ impl Fixture {
         self.harness.run(env, &all).await
     }
 
+    /// What the job's later steps get from `$GITHUB_ENV`, by variable.
+    fn github_exports(&self) -> BTreeMap<String, String> {
+        parse_file_commands(&self.read("github_env"))
+            .into_iter()
+            .collect()
+    }
+
     fn read(&self, name: &str) -> String {
         std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default()
     }
@@ -468,6 +475,14 @@ async fn exact_names_are_read_directly_without_listing_the_vault() {
     let mut gets = f.gets();
     gets.sort();
     assert_eq!(gets, ["/secrets/api-key", "/secrets/db-password"]);
+
+    // One name: the three-request floor (Key Vault's challenge, a token, one GET), nothing more.
+    f.harness.emulator.clear_requests();
+    let run = f
+        .fetch(f.env(&[]), &["--name", "api-key", "--stdout"])
+        .await;
+    run.expect_code(0);
+    assert_eq!(f.routes(), ["challenge", "token", "secrets.get"]);
 }
 
 #[tokio::test]
@@ -522,9 +537,7 @@ async fn globs_skip_disabled_expired_and_early_secrets_with_a_warning_without_re
     let f = Fixture::start().await;
     let run = f.fetch(f.github_env(), &["--name", "*"]).await;
     run.expect_code(0);
-    let exported: BTreeMap<String, String> = parse_file_commands(&f.read("github_env"))
-        .into_iter()
-        .collect();
+    let exported = f.github_exports();
     assert_eq!(
         exported.keys().collect::<Vec<_>>(),
         ["API_KEY", "DB_PASSWORD", "TLS_BUNDLE"]
@@ -564,9 +577,7 @@ async fn globs_skip_disabled_expired_and_early_secrets_with_a_warning_without_re
     let f = Fixture::start().await;
     let run = f.fetch(f.github_env(), &["--allow-expired"]).await;
     run.expect_code(0);
-    let exported: BTreeMap<String, String> = parse_file_commands(&f.read("github_env"))
-        .into_iter()
-        .collect();
+    let exported = f.github_exports();
     assert_eq!(exported["OLD_TOKEN"], EXPIRED);
     assert_eq!(exported["NEXT_TOKEN"], EARLY);
     assert!(!exported.contains_key("SWITCHED_OFF"));
@@ -620,9 +631,7 @@ async fn excluded_secrets_are_left_out_silently() {
         .await;
     run.expect_code(0);
     assert!(!run.stdout.contains("::warning"), "{}", run.stdout);
-    let exported: BTreeMap<String, String> = parse_file_commands(&f.read("github_env"))
-        .into_iter()
-        .collect();
+    let exported = f.github_exports();
     assert_eq!(
         exported.keys().collect::<Vec<_>>(),
         ["API_KEY", "DB_PASSWORD", "TLS_BUNDLE"]
@@ -762,9 +771,7 @@ async fn several_vaults_from_flags_or_keyrot_vaults_and_each_secret_names_its_va
         )
         .await;
     run.expect_code(0);
-    let exported: BTreeMap<String, String> = parse_file_commands(&f.read("github_env"))
-        .into_iter()
-        .collect();
+    let exported = f.github_exports();
     assert_eq!(exported["DB_PASSWORD"], DB);
     assert_eq!(exported["OTHER_DB"], OTHER_DB);
 }

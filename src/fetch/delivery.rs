@@ -243,6 +243,9 @@ impl Delivery {
         if let Some(text) = self.stdout.and_then(text) {
             stdout.write_all(text.as_bytes()).map_err(wrote)?;
         }
-        stdout.flush().map_err(wrote)
+        stdout.flush().map_err(wrote)?;
+        drop(stdout);
+        super::complete_with_issues(self, fetched);
+        Ok(())
     }
 }

@@ -79,6 +79,9 @@ pub struct Fetched<'a> {
     pub skipped: Vec<Skipped>,
 }
 
+/// A secret of one of the vaults: the vault's index and the secret's name.
+type VaultSecret = (usize, String);
+
 /// Runs a checked request against `clients` (one per vault of the selection, in its order).
 pub async fn run(
     request: &Request,
@@ -102,8 +105,7 @@ pub async fn run(
     let listed: Vec<usize> = (0..vaults.len())
         .filter(|&v| selection.needs_listing(v))
         .collect();
-    let exact_pairs: Vec<(usize, String)> =
-        exact.iter().map(|r| (r.vault, r.name.clone())).collect();
+    let exact_pairs: Vec<VaultSecret> = exact.iter().map(|r| (r.vault, r.name.clone())).collect();
     let (listings, exact_answers) = futures::future::try_join(
         list(clients, &listed),
         read(clients, exact_pairs, request.concurrency),
@@ -111,80 +113,17 @@ pub async fn run(
     .await
     .map_err(|e| Failure::Runtime(e.to_string()))?;
 
-    // What the exact names found.
-    let mut found_specs = vec![false; selection.names.len()];
-    let mut refused: Vec<(usize, String, Problem)> = Vec::new();
-    let mut internal: Vec<String> = Vec::new();
     let mut exported: Vec<Exported> = Vec::new();
-    for (read, answer) in exact.iter().zip(exact_answers) {
-        match answer {
-            CurrentSecret::NotFound => {}
-            CurrentSecret::Disabled => {
-                found_specs[read.spec] = true;
-                refused.push((read.vault, read.name.clone(), Problem::Disabled));
-            }
-            CurrentSecret::Found(secret) => {
-                if crate::rotate::is_internal(&secret.record) {
-                    internal.push(format!(
-                        "--name {}: {} in {} is keyrot's own lock or journal, never exported",
-                        selection.names[read.spec].typed, read.name, vaults[read.vault]
-                    ));
-                } else if selection.tags_match(&secret.record) {
-                    found_specs[read.spec] = true;
-                    match refusal::problem(&secret.record, now, request.allow_expired) {
-                        Some(problem) => refused.push((read.vault, read.name.clone(), problem)),
-                        None => {
-                            let rename = selection.names[read.spec].variable.as_deref();
-                            exported.push(exported_as(read.vault, &read.name, rename, *secret));
-                        }
-                    }
-                }
-            }
-        }
-    }
-    if !internal.is_empty() {
-        return Err(Failure::Usage(internal.join("\n")));
-    }
-    let mut unmatched: Vec<&str> = selection.unmatched_globs(&listings);
-    unmatched.extend(
-        exact
-            .iter()
-            .filter(|r| !found_specs[r.spec])
-            .map(|r| selection.names[r.spec].typed.as_str()),
-    );
-    unmatched.dedup();
-    if !unmatched.is_empty() {
-        return Err(Failure::Usage(nothing_matches(
-            vaults,
-            &unmatched,
-            selection.tag_list(),
-        )));
-    }
+    let refused = take_exact_answers(
+        request,
+        &exact,
+        exact_answers,
+        now,
+        &mut exported,
+        &listings,
+    )?;
 
-    // What the listings selected, judged on their listed attributes before any value is read.
-    let mut skipped: Vec<Skipped> = Vec::new();
-    let mut to_read: Vec<(usize, String)> = Vec::new();
-    let mut any_selected = false;
-    for (vault, records) in &listings {
-        for record in selection.select_listed(*vault, records) {
-            any_selected = true;
-            match refusal::problem(record, now, request.allow_expired) {
-                Some(problem) => skipped.push(Skipped {
-                    vault: *vault,
-                    name: record.name.clone(),
-                    problem,
-                }),
-                None => to_read.push((*vault, record.name.clone())),
-            }
-        }
-    }
-    if selection.names.is_empty() && !any_selected && selection.has_tags() {
-        return Err(Failure::Usage(format!(
-            "no secret in {} has the tags {}",
-            vault_list(vaults),
-            selection.tag_list().join(", ")
-        )));
-    }
+    let (to_read, mut skipped) = judge_listings(request, &listings, now)?;
     let problems: Vec<String> = to_read
         .iter()
         .filter_map(|(vault, name)| name_problem(request, *vault, name, None, true))
@@ -196,31 +135,11 @@ pub async fn run(
         return Ok(outcome);
     }
 
-    let answers = read(clients, to_read.clone(), request.concurrency)
+    let wanted = to_read.clone();
+    let answers = read(clients, wanted, request.concurrency)
         .await
         .map_err(|e| Failure::Runtime(e.to_string()))?;
-    for ((vault, name), answer) in to_read.into_iter().zip(answers) {
-        let problem = match answer {
-            CurrentSecret::NotFound => Some(Problem::Vanished),
-            CurrentSecret::Disabled => Some(Problem::Disabled),
-            CurrentSecret::Found(secret) => {
-                match refusal::problem(&secret.record, now, request.allow_expired) {
-                    None => {
-                        exported.push(exported_as(vault, &name, None, *secret));
-                        None
-                    }
-                    problem => problem,
-                }
-            }
-        };
-        if let Some(problem) = problem {
-            skipped.push(Skipped {
-                vault,
-                name,
-                problem,
-            });
-        }
-    }
+    take_listed_answers(request, to_read, answers, now, &mut exported, &mut skipped);
     if let Some(outcome) = stop(request, vaults, &[], &skipped) {
         return Ok(outcome);
     }
@@ -263,6 +182,135 @@ pub async fn run(
     Ok(Outcome::Ok)
 }
 
+/// Judges what the exact names' GETs answered: exported, or refused (disabled, expired, not
+/// yet valid). A name no vault has (with the `--tag`s asked for) is a usage error, and so is
+/// one of keyrot's own lock or journal secrets; `listings` is there so that one message names
+/// every `--name` that matches nothing, globs included.
+fn take_exact_answers(
+    request: &Request,
+    exact: &[selection::ExactRead],
+    answers: Vec<CurrentSecret>,
+    now: OffsetDateTime,
+    exported: &mut Vec<Exported>,
+    listings: &[(usize, Vec<CredentialRecord>)],
+) -> Result<Vec<(usize, String, Problem)>, Failure> {
+    let selection = &request.selection;
+    let vaults = selection.vaults.as_slice();
+    let mut found = vec![false; selection.names.len()];
+    let mut refused = Vec::new();
+    let mut internal = Vec::new();
+    for (read, answer) in exact.iter().zip(answers) {
+        match answer {
+            CurrentSecret::NotFound => {}
+            CurrentSecret::Disabled => {
+                found[read.spec] = true;
+                refused.push((read.vault, read.name.clone(), Problem::Disabled));
+            }
+            CurrentSecret::Found(secret) => {
+                if crate::rotate::is_internal(&secret.record) {
+                    internal.push(format!(
+                        "--name {}: {} in {} is keyrot's own lock or journal, never exported",
+                        selection.names[read.spec].typed, read.name, vaults[read.vault]
+                    ));
+                } else if selection.tags_match(&secret.record) {
+                    found[read.spec] = true;
+                    match refusal::problem(&secret.record, now, request.allow_expired) {
+                        Some(problem) => refused.push((read.vault, read.name.clone(), problem)),
+                        None => {
+                            let rename = selection.names[read.spec].variable.as_deref();
+                            exported.push(exported_as(read.vault, &read.name, rename, *secret));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if !internal.is_empty() {
+        return Err(Failure::Usage(internal.join("\n")));
+    }
+    let mut unmatched: Vec<&str> = selection.unmatched_globs(listings);
+    for read in exact.iter().filter(|r| !found[r.spec]) {
+        let typed = selection.names[read.spec].typed.as_str();
+        if !unmatched.contains(&typed) {
+            unmatched.push(typed);
+        }
+    }
+    if !unmatched.is_empty() {
+        return Err(Failure::Usage(nothing_matches(
+            vaults,
+            &unmatched,
+            selection.tag_list(),
+        )));
+    }
+    Ok(refused)
+}
+
+/// Splits what the listings selected into the secrets to read and the ones skipped on their
+/// listed attributes (whose values are never read).
+fn judge_listings(
+    request: &Request,
+    listings: &[(usize, Vec<CredentialRecord>)],
+    now: OffsetDateTime,
+) -> Result<(Vec<VaultSecret>, Vec<Skipped>), Failure> {
+    let selection = &request.selection;
+    let mut skipped = Vec::new();
+    let mut to_read = Vec::new();
+    let mut any_selected = false;
+    for (vault, records) in listings {
+        for record in selection.select_listed(*vault, records) {
+            any_selected = true;
+            match refusal::problem(record, now, request.allow_expired) {
+                Some(problem) => skipped.push(Skipped {
+                    vault: *vault,
+                    name: record.name.clone(),
+                    problem,
+                }),
+                None => to_read.push((*vault, record.name.clone())),
+            }
+        }
+    }
+    if selection.names.is_empty() && !any_selected && selection.has_tags() {
+        return Err(Failure::Usage(format!(
+            "no secret in {} has the tags {}",
+            vault_list(&selection.vaults),
+            selection.tag_list().join(", ")
+        )));
+    }
+    Ok((to_read, skipped))
+}
+
+/// Judges the listed secrets again on what was read: exported, or skipped (gone, disabled,
+/// expired or not yet valid since the listing).
+fn take_listed_answers(
+    request: &Request,
+    read: Vec<VaultSecret>,
+    answers: Vec<CurrentSecret>,
+    now: OffsetDateTime,
+    exported: &mut Vec<Exported>,
+    skipped: &mut Vec<Skipped>,
+) {
+    for ((vault, name), answer) in read.into_iter().zip(answers) {
+        let problem = match answer {
+            CurrentSecret::NotFound => Problem::Vanished,
+            CurrentSecret::Disabled => Problem::Disabled,
+            CurrentSecret::Found(secret) => {
+                match refusal::problem(&secret.record, now, request.allow_expired) {
+                    Some(problem) => problem,
+                    None => {
+                        exported.push(exported_as(vault, &name, None, *secret));
+                        continue;
+                    }
+                }
+            }
+        };
+        skipped.push(Skipped {
+            vault,
+            name,
+            problem,
+        });
+    }
+}
+
 /// Lists the secrets of the given vaults, all at once.
 async fn list(
     clients: &[Vault],
@@ -279,7 +327,7 @@ async fn list(
 /// answers come back in the order asked.
 async fn read(
     clients: &[Vault],
-    wanted: Vec<(usize, String)>,
+    wanted: Vec<VaultSecret>,
     concurrency: usize,
 ) -> Result<Vec<CurrentSecret>, VaultError> {
     let mut answers: Vec<(usize, CurrentSecret)> =
@@ -445,8 +493,7 @@ fn stop(
     Some(Outcome::GateFailed)
 }
 
-/// Reports the skipped secrets as warnings (stderr and CI annotations); under Azure Pipelines
-/// the step then ends `SucceededWithIssues`.
+/// Reports the skipped secrets as warnings (stderr and CI annotations).
 fn warn_skipped(delivery: &Delivery, fetched: &Fetched<'_>) {
     if fetched.skipped.is_empty() {
         return;
@@ -461,14 +508,21 @@ fn warn_skipped(delivery: &Delivery, fetched: &Fetched<'_>) {
         let message = format!("{} in {vault} was not exported: {why}", s.name);
         let _ = ci::annotate(system, &mut out, ci::Level::Warning, &title, &message);
     }
-    if system == CiSystem::Azure {
+    let _ = out.flush();
+}
+
+/// Under Azure Pipelines, a fetch that skipped secrets ends the step `SucceededWithIssues`;
+/// said last, after every variable is set.
+fn complete_with_issues(delivery: &Delivery, fetched: &Fetched<'_>) {
+    if delivery.system() == CiSystem::Azure && !fetched.skipped.is_empty() {
         let line = ci::azure::complete(
             ci::azure::TaskResult::SucceededWithIssues,
             &format!("{} secret(s) skipped", fetched.skipped.len()),
         );
+        let mut out = delivery.annotations();
         let _ = writeln!(out, "{line}");
+        let _ = out.flush();
     }
-    let _ = out.flush();
 }
 
 fn vault_list(vaults: &[VaultUrl]) -> String {
