@@ -447,7 +447,7 @@ impl Vault {
                 return match e.http_status().map(u16::from) {
                     Some(404) if has("SecretNotFound") => Ok(CurrentSecret::NotFound),
                     Some(403) if has("SecretDisabled") => Ok(CurrentSecret::Disabled),
-                    Some(404) => Err(VaultError(format!(
+                    Some(404) => Err(answer_error(format!(
                         "{} answered 404 Not Found when reading a secret, without saying the secret does not exist; is the vault URL right? Key Vault said: {}: {}",
                         self.url,
                         codes.first().map(String::as_str).unwrap_or(""),
@@ -462,12 +462,18 @@ impl Vault {
         if fetched.record.name.eq_ignore_ascii_case(name) {
             Ok(CurrentSecret::Found(Box::new(fetched)))
         } else {
-            Err(VaultError(format!(
+            Err(answer_error(format!(
                 "{} answered the request for secret {name:?} with secret {:?} (id {:?}); keyrot exports nothing from an answer about another secret",
                 self.url, fetched.record.name, fetched.record.id
             )))
         }
     }
+}
+
+/// An error about an answer that no SDK error describes (a 404 without `SecretNotFound`, an
+/// answer about another secret).
+fn answer_error(message: String) -> VaultError {
+    VaultError(message)
 }
 
 /// The service's error codes in an error answer: the top-level `error.code` and every nested
