@@ -104,8 +104,9 @@ pub enum Command {
     /// Check every credential's expiry and fail or warn the pipeline (the pre-release gate).
     #[command(after_help = EXIT_CODES)]
     Check(CheckArgs),
-    /// Read the current value of matching secrets into the pipeline, masked (like
-    /// AzureKeyVault@2), refusing expired, disabled and not-yet-valid ones.
+    /// Read the current value of selected secrets into the pipeline, masked (like
+    /// AzureKeyVault@2); expired, disabled and not-yet-valid ones are refused when named
+    /// exactly and skipped when a glob selected them.
     #[command(after_help = FETCH_EXIT_CODES)]
     Fetch(FetchArgs),
     /// Rotate the credentials of keyrot.toml that are due: staged, locked, journaled, verified.
@@ -248,7 +249,8 @@ Selecting secrets:
 Where values go:
   GitHub Actions   ::add-mask:: first, then $GITHUB_ENV (DB_PASSWORD from db-password) or,
                    with --to outputs, step outputs
-  Azure Pipelines  ##vso[task.setvariable variable=db-password;issecret=true] (AzureKeyVault@2's names)
+  Azure Pipelines  ##vso[task.setsecret] first, then ##vso[task.setvariable
+                   variable=db-password;issecret=true] (AzureKeyVault@2's names)
   anywhere         --env-file PATH (mode 0600), --output PATH (mode 0600, --format), --stdout
 Values never go to stdout unless --stdout is given. Variable names that change how later steps
 run (BASH_ENV, LD_*, PATH, GITHUB_*, …) are refused: rename with --name NAME=VARIABLE.
