@@ -105,7 +105,7 @@ function vaultArgument(vault, dnsSuffix) {
   return vault;
 }
 
-const CHECK_ONLY = ['kinds', 'warnWithin', 'failWithin', 'noExpiry', 'strict'];
+const CHECK_ONLY = ['kinds', 'warnWithin', 'failWithin', 'noExpiry'];
 const FETCH_ONLY = ['allowExpired'];
 
 /**
@@ -141,6 +141,7 @@ function buildArgs(inputs, { auth, dnsSuffix } = {}) {
     ignored.push(...FETCH_ONLY.filter(given));
   } else {
     if (inputs.allowExpired === true) args.push('--allow-expired');
+    if (inputs.strict === true) args.push('--strict');
     ignored.push(...CHECK_ONLY.filter((name) => given(name) && !(name === 'noExpiry')));
   }
   args.push(...splitArgs(inputs.args));
@@ -247,7 +248,7 @@ function exitMessage(command, code, signal) {
   switch (code) {
     case 1:
       return command === 'fetch'
-        ? 'keyrot fetch refused: a matching secret is expired, disabled or not yet valid (allowExpired exports it anyway)'
+        ? 'keyrot fetch refused: a secret named exactly is expired, disabled or not yet valid, or strict is on and a secret was skipped; nothing was exported (allowExpired exports expired and not-yet-valid secrets, never disabled ones)'
         : 'keyrot check: the gate failed (a credential is expired, expires inside the fail window, or has a warning under strict)';
     case 2:
       return 'keyrot: usage or configuration error (an input, vault name, duration or CA file); see the message above';

@@ -108,8 +108,9 @@ pub enum Command {
     /// Check every credential's expiry and fail or warn the pipeline (the pre-release gate).
     #[command(after_help = EXIT_CODES)]
     Check(CheckArgs),
-    /// Read the current value of matching secrets into the pipeline, masked (like
-    /// AzureKeyVault@2), refusing expired, disabled and not-yet-valid ones.
+    /// Read the current value of selected secrets into the pipeline, masked (like
+    /// AzureKeyVault@2); expired, disabled and not-yet-valid ones are refused when named
+    /// exactly and skipped when a glob selected them.
     #[command(after_help = FETCH_EXIT_CODES)]
     Fetch(FetchArgs),
     /// Rotate the credentials of keyrot.toml that are due: staged, locked, journaled, verified.
@@ -256,71 +257,82 @@ pub struct CheckArgs {
 }
 
 const FETCH_EXIT_CODES: &str = "\
+Selecting secrets:
+  --name db-password           exact name: read directly (no listing); refused if disabled,
+                               expired or not yet valid (exit 1); missing: exit 2
+  --name db-password=DB_PASS   exact name, exported under the variable DB_PASS
+  --name payments/db-password  only from the --vault named payments
+  --name 'db-*'                glob over the listing: disabled, expired and not-yet-valid
+                               secrets are skipped with a warning (--strict: exit 1)
+  (no --name)                  every secret of every vault, skipped like a glob's
+
 Where values go:
   GitHub Actions   ::add-mask:: first, then $GITHUB_ENV (DB_PASSWORD from db-password) or,
                    with --to outputs, step outputs
-  Azure Pipelines  ##vso[task.setvariable variable=db-password;issecret=true] (AzureKeyVault@2's names)
+  Azure Pipelines  ##vso[task.setsecret] first, then ##vso[task.setvariable
+                   variable=db-password;issecret=true] (AzureKeyVault@2's names)
   anywhere         --env-file PATH (mode 0600), --output PATH (mode 0600, --format), --stdout
-Values never go to stdout unless --stdout is given.
+Values never go to stdout unless --stdout is given. Variable names that change how later steps
+run (BASH_ENV, LD_*, PATH, GITHUB_*, …) are refused: rename with --name NAME=VARIABLE.
 
 Exit codes:
-  0  every matching secret was exported
-  1  refused: a matching secret is expired, disabled or not yet valid (nothing was exported)
-  2  usage or configuration error (bad flag, vault, nowhere to put the values, …)
-  3  runtime error (authentication, network, TLS, permission, vault not found)";
-
-/// Where `fetch` writes values under GitHub Actions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum FetchTarget {
-    /// $GITHUB_ENV: environment variables of the job's later steps.
-    Env,
-    /// $GITHUB_OUTPUT: outputs of this step (give the step an `id`).
-    Outputs,
-}
-
-/// The file formats `fetch --output` and `--stdout` write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum FetchFormat {
-    /// NAME='value' lines, dotenv quoting.
-    Env,
-    /// {"version": 1, "secrets": [{"name", "variable", "value", …}]}.
-    Json,
-}
+  0  every selected secret was exported (skipped ones are warnings)
+  1  refused: a secret named exactly is expired, disabled or not yet valid, or --strict and a
+     secret was skipped (nothing was exported)
+  2  usage or configuration error (bad flag, vault, a --name that matches nothing, a refused or
+     clashing variable name, a value the env format cannot carry, nowhere to put the values)
+  3  runtime error (authentication, network, TLS, DNS, permission, vault not found, an answer
+     about another secret)";
 
 #[derive(Debug, Args)]
 pub struct FetchArgs {
-    /// Vault name (myvault → https://myvault.vault.azure.net) or URL.
-    #[arg(long, env = "KEYROT_VAULT", value_name = "NAME|URL")]
-    pub vault: String,
+    /// Vault name (myvault → https://myvault.vault.azure.net) or URL; repeatable.
+    #[arg(
+        long = "vault",
+        env = "KEYROT_VAULTS",
+        value_delimiter = ',',
+        value_name = "NAME|URL"
+    )]
+    pub vaults: Vec<String>,
 
-    /// Only secrets whose name matches this glob; repeatable. Without it, every secret.
-    #[arg(long = "name", value_name = "GLOB")]
+    /// Secrets to fetch; repeatable. An exact name (db-password) is read directly and may
+    /// choose its variable (db-password=DB_PASS); a glob (db-*) selects from the listing.
+    /// VAULT/ limits it to the vault with that name. Without it, every secret.
+    #[arg(long = "name", value_name = "[VAULT/]NAME[=VARIABLE]|GLOB")]
     pub names: Vec<String>,
+
+    /// Leave out secrets whose name matches this glob ([VAULT/]GLOB); repeatable.
+    #[arg(long = "exclude", value_name = "[VAULT/]GLOB")]
+    pub excludes: Vec<String>,
 
     /// Only secrets with this tag; repeatable (all must match).
     #[arg(long = "tag", value_name = "KEY=VALUE")]
     pub tags: Vec<String>,
 
-    /// Export expired and not-yet-valid secrets instead of refusing (disabled ones cannot be
-    /// read at all).
+    /// Export expired and not-yet-valid secrets instead of refusing or skipping them (disabled
+    /// ones cannot be read at all).
     #[arg(long)]
     pub allow_expired: bool,
 
+    /// Fail (exit 1, nothing exported) instead of skipping a secret a glob selected.
+    #[arg(long, env = "KEYROT_STRICT")]
+    pub strict: bool,
+
     /// Under GitHub Actions: job environment variables or this step's outputs.
     #[arg(long, value_enum, default_value = "env")]
-    pub to: FetchTarget,
+    pub to: crate::fetch::GitHubTarget,
 
-    /// Also write the values to this dotenv file (created with mode 0600).
+    /// Also write the values to this dotenv file (mode 0600; a symbolic link is refused).
     #[arg(long, value_name = "FILE")]
     pub env_file: Option<PathBuf>,
 
-    /// Also write the values to this file (mode 0600) in --format.
+    /// Also write the values to this file in --format (mode 0600; a symbolic link is refused).
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
     /// Format of --output and --stdout.
     #[arg(long, value_enum, default_value = "env")]
-    pub format: FetchFormat,
+    pub format: crate::fetch::Format,
 
     /// Print the values on stdout. Never the default: a log is not a place for secrets.
     #[arg(long)]

@@ -9,6 +9,7 @@ use std::fmt;
 
 use serde::Serialize;
 use time::OffsetDateTime;
+use zeroize::Zeroizing;
 
 /// Tag keyrot writes on each secret version it commits: the instant (RFC 3339, UTC) until
 /// which the versions it superseded stay enabled. `rotate` disables them from then on; `check`
@@ -253,13 +254,19 @@ impl ReadFailure {
 /// A secret's value. It has no `Debug` or `Display` that shows it, so it cannot reach a log,
 /// an error or a panic message by accident; code that must write it calls [`expose`].
 ///
+/// Its buffer is overwritten with zeros when the value is dropped ([`Zeroizing`]), so a value
+/// does not linger in freed memory for a later allocation, a core dump or a swap file to find.
+/// `new` takes the `String` by value and keeps that very buffer: moving a `String` in copies no
+/// bytes. Copies made before it arrives here (the HTTP response body, the JSON parser's
+/// buffers) are outside its reach.
+///
 /// [`expose`]: SecretValue::expose
 #[derive(Clone, PartialEq, Eq)]
-pub struct SecretValue(String);
+pub struct SecretValue(Zeroizing<String>);
 
 impl SecretValue {
     pub fn new(value: String) -> SecretValue {
-        SecretValue(value)
+        SecretValue(Zeroizing::new(value))
     }
 
     /// The value itself, for the few places whose job is to deliver it.

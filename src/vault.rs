@@ -629,6 +629,87 @@ list_page!(
     azure_security_keyvault_keys::models::KeyProperties
 );
 
+/// What `GET /secrets/{name}` answered about the version Key Vault serves (see
+/// [`Vault::read_current_secret`]).
+pub enum CurrentSecret {
+    Found(Box<FetchedSecret>),
+    /// 404 `SecretNotFound`: the vault has no secret of that name.
+    NotFound,
+    /// 403 with the inner code `SecretDisabled`: the current version is disabled.
+    Disabled,
+}
+
+impl Vault {
+    /// The current version of one secret, value included, read by name with a single GET (no
+    /// listing), for `fetch`. A missing secret and a disabled one are answers, not errors; any
+    /// other failure (vault not found, permission, network) is an error.
+    ///
+    /// The answer must be about the secret asked for: an `id` naming another secret is an error,
+    /// so a broken or hostile server cannot rename what gets exported.
+    pub async fn read_current_secret(&self, name: &str) -> Result<CurrentSecret, VaultError> {
+        let explain_get = |e: &azure_core::Error| explain(e, &self.url, Kind::Secret, "get");
+        let response = match self.secrets.get_secret(name, None).await {
+            Ok(response) => response,
+            Err(e) => {
+                let codes = service_error_codes(&e);
+                let has = |code: &str| codes.iter().any(|c| c == code);
+                return match e.http_status().map(u16::from) {
+                    Some(404) if has("SecretNotFound") => Ok(CurrentSecret::NotFound),
+                    Some(403) if has("SecretDisabled") => Ok(CurrentSecret::Disabled),
+                    Some(404) => Err(answer_error(format!(
+                        "{} answered 404 Not Found when reading a secret, without saying the secret does not exist; is the vault URL right? Key Vault said: {}: {}",
+                        self.url,
+                        codes.first().map(String::as_str).unwrap_or(""),
+                        crate::transport::one_line(600, &cause_chain(&e))
+                    ))),
+                    _ => Err(explain_get(&e)),
+                };
+            }
+        };
+        let secret = response.into_model().map_err(|e| explain_get(&e))?;
+        let fetched = self.fetched(name, secret)?;
+        if fetched.record.name.eq_ignore_ascii_case(name) {
+            Ok(CurrentSecret::Found(Box::new(fetched)))
+        } else {
+            Err(answer_error(format!(
+                "{} answered the request for secret {name:?} with secret {:?} (id {:?}); keyrot exports nothing from an answer about another secret",
+                self.url, fetched.record.name, fetched.record.id
+            )))
+        }
+    }
+}
+
+/// An error about an answer that no SDK error describes (a 404 without `SecretNotFound`, an
+/// answer about another secret).
+fn answer_error(message: String) -> VaultError {
+    VaultError::new(message, ReadFailure::Malformed)
+}
+
+/// The service's error codes in an error answer: the top-level `error.code` and every nested
+/// `innererror.code` (Key Vault says `Forbidden` outside and `SecretDisabled` inside).
+fn service_error_codes(error: &azure_core::Error) -> Vec<String> {
+    let ErrorKind::HttpResponse {
+        error_code,
+        raw_response,
+        ..
+    } = error.kind()
+    else {
+        return Vec::new();
+    };
+    let mut codes: Vec<String> = error_code.iter().cloned().collect();
+    let body: Option<serde_json::Value> = raw_response
+        .as_ref()
+        .and_then(|r| serde_json::from_slice(r.body()).ok());
+    let mut level = body.as_ref().and_then(|b| b.get("error"));
+    while let Some(detail) = level {
+        if let Some(code) = detail.get("code").and_then(|c| c.as_str()) {
+            codes.push(code.to_string());
+        }
+        level = detail.get("innererror");
+    }
+    codes
+}
+
 /// What every list item says, whatever its kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Facts {

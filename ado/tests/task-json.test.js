@@ -75,9 +75,13 @@ test('inputs: the service connection, and exactly the inputs the wrapper reads',
   assert.equal(byName.strict.type, 'boolean');
   assert.equal(byName.allowExpired.type, 'boolean');
   assert.equal(byName.allowExpired.visibleRule, 'command = fetch');
-  for (const name of ['kinds', 'warnWithin', 'failWithin', 'noExpiry', 'strict']) {
+  for (const name of ['kinds', 'warnWithin', 'failWithin', 'noExpiry']) {
     assert.equal(byName[name].visibleRule, 'command = check', `${name} applies to check only`);
   }
+  // strict applies to both commands: warnings fail the gate; a skipped secret fails fetch.
+  assert.equal(byName.strict.visibleRule, undefined);
+  // A disabled secret is never exported, whatever allowExpired says.
+  assert.doesNotMatch(byName.allowExpired.helpMarkDown, /expired, disabled or not yet valid instead/);
 
   const read = [];
   const recorder = {

@@ -425,11 +425,24 @@ test('(keyrot contract) fetch → one secret variable per secret, named like the
   assertNoLeaks(result);
 });
 
-test('(keyrot contract) fetch refuses an expired secret unless allowExpired', async () => {
-  const refused = await runTask({ inputs: { command: 'fetch', vaults: vaultUrl('stale') } });
+test('(keyrot contract) fetch refuses an expired secret named exactly, skips one a pattern selects, unless allowExpired', async () => {
+  const refused = await runTask({ inputs: { command: 'fetch', vaults: vaultUrl('stale'), names: 'old-token' } });
   assertFailedWith(refused, wrapper.exitMessage('fetch', 1));
   assert.equal(refused.variable('old-token'), undefined, `an expired secret was exported:\n${refused.transcript}`);
   assertNoLeaks(refused);
+
+  // Every secret (AzureKeyVault@2's `*`): the expired one is skipped with a warning.
+  const skipped = await runTask({ inputs: { command: 'fetch', vaults: vaultUrl('stale') } });
+  assertSucceeded(skipped);
+  assert.equal(skipped.variable('old-token'), undefined, `an expired secret was exported:\n${skipped.transcript}`);
+  assert.ok(skipped.issues('warning').some((m) => m.includes('old-token')), `no warning:\n${skipped.transcript}`);
+  assert.deepEqual(skipped.completions().map((c) => c.result), ['SucceededWithIssues'], skipped.transcript);
+  assertNoLeaks(skipped);
+
+  // strict: a skip fails the task.
+  const strict = await runTask({ inputs: { command: 'fetch', vaults: vaultUrl('stale'), strict: 'true' } });
+  assertFailedWith(strict, wrapper.exitMessage('fetch', 1));
+  assertNoLeaks(strict);
 
   const allowed = await runTask({ inputs: { command: 'fetch', vaults: vaultUrl('stale'), allowExpired: 'true' } });
   assert.deepEqual(allowed.commandLines(), [

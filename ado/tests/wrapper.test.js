@@ -97,7 +97,7 @@ test('buildArgs: empty inputs add no flag', () => {
   assert.deepEqual(args, ['check', '--vault', 'v']);
 });
 
-test('buildArgs: fetch takes names and allowExpired, and names the check-only inputs it ignores', () => {
+test('buildArgs: fetch takes names, allowExpired and strict, and names the check-only inputs it ignores', () => {
   const { args, ignored } = wrapper.buildArgs(
     {
       command: 'fetch',
@@ -113,9 +113,9 @@ test('buildArgs: fetch takes names and allowExpired, and names the check-only in
     },
     { auth: 'azure-pipelines' }
   );
-  assert.deepEqual(args, ['fetch', '--auth', 'azure-pipelines', '--vault', 'v', '--name', 'db-password', '--allow-expired']);
+  assert.deepEqual(args, ['fetch', '--auth', 'azure-pipelines', '--vault', 'v', '--name', 'db-password', '--allow-expired', '--strict']);
   // noExpiry always has its default (warn), so it is not worth a remark.
-  assert.deepEqual(ignored, ['kinds', 'warnWithin', 'strict']);
+  assert.deepEqual(ignored, ['kinds', 'warnWithin']);
 });
 
 test('buildArgs: allowExpired is ignored by check, and an unknown command is refused', () => {

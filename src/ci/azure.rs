@@ -301,6 +301,31 @@ mod tests {
     }
 
     #[test]
+    fn every_log_line_of_a_value_with_cr_lf_or_crlf_is_marked_secret() {
+        for value in ["one\rtwo", "one\ntwo", "one\r\ntwo", "a\rb\nc\r\nd\n\re%"] {
+            let secrets: Vec<String> = set_secret(value)
+                .iter()
+                .map(|line| {
+                    let parsed = parse::command(line).unwrap();
+                    assert_eq!(
+                        (parsed.area.as_str(), parsed.event.as_str()),
+                        ("task", "setsecret")
+                    );
+                    parsed.data
+                })
+                .collect();
+            assert_eq!(secrets[0], value, "the whole value first");
+            for line in crate::ci::github::tests::runner_log_lines(value) {
+                assert!(
+                    line.trim().is_empty() || secrets.iter().any(|s| s == line),
+                    "{value:?}: log line {line:?} is not marked secret; {secrets:?}"
+                );
+            }
+        }
+        assert_eq!(set_secret("one\rtwo").len(), 3);
+    }
+
+    #[test]
     fn set_secret_covers_the_value_and_each_line() {
         assert_eq!(
             set_secret("one\r\ntwo\n\nthree%"),

@@ -113,9 +113,9 @@ pub fn debug(message: &str) -> String {
 }
 
 /// `::add-mask::` lines that make the runner mask `value` in every later log line: one for the
-/// whole value and, for a multi-line value, one per line, because the runner masks line by
-/// line. Empty and blank lines are skipped (masking whitespace would blank the log), and a
-/// line's trailing CR is dropped. An empty value gives no lines.
+/// whole value and, for a value with line breaks, one per line, because the runner masks line
+/// by line. Empty and blank lines are skipped (masking whitespace would blank the log). An
+/// empty value gives no lines.
 ///
 /// These lines carry the value itself: write them to stdout only, never to a file or a log.
 pub fn add_mask(value: &str) -> Vec<String> {
@@ -125,7 +125,9 @@ pub fn add_mask(value: &str) -> Vec<String> {
         .collect()
 }
 
-/// The whole value, then each distinct non-blank line of it (without a trailing CR).
+/// The whole value, then each distinct non-blank line of it. A line ends at LF, CRLF or a bare
+/// CR: both runners read a step's output with .NET's `ReadLine`, which ends a line at any of
+/// the three, so a value printed with a bare CR reaches the masker as two lines.
 pub(crate) fn mask_lines(value: &str) -> Vec<&str> {
     let mut parts: Vec<&str> = Vec::new();
     if value.trim().is_empty() {
@@ -133,8 +135,8 @@ pub(crate) fn mask_lines(value: &str) -> Vec<&str> {
     }
     parts.push(value);
     if value.contains(['\n', '\r']) {
-        for line in value.split('\n') {
-            let line = line.strip_suffix('\r').unwrap_or(line);
+        for line in value.split(['\n', '\r']) {
+            // A CRLF yields an empty piece between CR and LF; blank pieces are skipped.
             if !line.trim().is_empty() && !parts.contains(&line) {
                 parts.push(line);
             }
@@ -211,7 +213,15 @@ pub fn render_file_command(
     pairs: &[(&str, &str)],
     mut next_delimiter: impl FnMut() -> io::Result<String>,
 ) -> io::Result<String> {
-    let mut text = String::new();
+    // Reserved for keyrot's own delimiters, so that growing the text never leaves a copy of a
+    // value behind in freed memory.
+    let delimiter_len = DELIMITER_PREFIX.len() + 32;
+    let mut text = String::with_capacity(
+        pairs
+            .iter()
+            .map(|(name, value)| name.len() + value.len() + 2 * delimiter_len + 4)
+            .sum(),
+    );
     for (name, value) in pairs {
         check_name(name)?;
         // 128 random bits make a collision practically impossible; the bound only guarantees
@@ -271,8 +281,11 @@ fn invalid(message: String) -> io::Error {
 /// Appends `pairs` to a runner file command (`$GITHUB_OUTPUT`, `$GITHUB_ENV`, …) in the heredoc
 /// form with fresh random delimiters, creating the file if missing. All pairs are validated
 /// first and written with one `write`, so a refused name writes nothing.
+///
+/// The text carries the values (`fetch` writes secrets this way), so its buffer is wiped once
+/// written.
 pub fn append_file_command(path: &Path, pairs: &[(&str, &str)]) -> io::Result<()> {
-    let text = render_file_command(pairs, new_delimiter)?;
+    let text = zeroize::Zeroizing::new(render_file_command(pairs, new_delimiter)?);
     append(path, &text)
 }
 
@@ -426,7 +439,7 @@ pub(crate) mod parse {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::parse;
     use super::*;
     use crate::ci::HOSTILE;
@@ -551,6 +564,54 @@ mod tests {
                 assert_eq!(parse::command(&masked[0]).unwrap().data, value);
             }
         }
+    }
+
+    /// How both runners cut a step's output into log lines: .NET's `ReadLine` ends a line at
+    /// LF, CRLF or a bare CR.
+    pub(crate) fn runner_log_lines(text: &str) -> Vec<&str> {
+        let mut lines = Vec::new();
+        let mut rest = text;
+        while let Some(end) = rest.find(['\r', '\n']) {
+            lines.push(&rest[..end]);
+            let skip = if rest[end..].starts_with("\r\n") {
+                2
+            } else {
+                1
+            };
+            rest = &rest[end + skip..];
+        }
+        lines.push(rest);
+        lines
+    }
+
+    #[test]
+    fn every_log_line_of_a_value_with_cr_lf_or_crlf_is_masked() {
+        for value in [
+            "one\rtwo",
+            "one\ntwo",
+            "one\r\ntwo",
+            "a\rb\nc\r\nd\n\re",
+            "\rlead and trail\r",
+            "x\r\r\ny",
+        ] {
+            let masks: Vec<String> = add_mask(value)
+                .iter()
+                .map(|line| {
+                    let parsed = parse::command(line).unwrap();
+                    assert_eq!(parsed.name, "add-mask");
+                    parsed.data
+                })
+                .collect();
+            assert_eq!(masks[0], value, "the whole value first");
+            for line in runner_log_lines(value) {
+                assert!(
+                    line.trim().is_empty() || masks.iter().any(|m| m == line),
+                    "{value:?}: log line {line:?} has no mask; masks {masks:?}"
+                );
+            }
+        }
+        // A lone CR gives the whole value and both parts (it used to give one mask).
+        assert_eq!(add_mask("one\rtwo").len(), 3);
     }
 
     #[test]

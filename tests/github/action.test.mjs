@@ -376,11 +376,26 @@ describe("the action's steps against keyrot and its emulator", () => {
     }
   });
 
-  test("fetch: vault, names and allow-expired map to keyrot fetch's flags", (t) => {
+  test("fetch: vaults, names, strict and allow-expired map to keyrot fetch's flags", (t) => {
     const rec = recorder(t, { recordOnly: true });
-    const r = runAction(t, { "binary-path": rec.bin, command: " fetch ", vaults: "kv1", names: "db-*, api-*", "allow-expired": "true" });
+    const r = runAction(t, {
+      "binary-path": rec.bin,
+      command: " fetch ",
+      vaults: "kv1, kv2",
+      names: "db-*, kv2/api-key=API_TOKEN",
+      strict: "true",
+      "allow-expired": "true",
+    });
     assert.equal(r.code, 0, r.stdout);
-    assert.deepEqual(rec.argv(), ["fetch", "--vault=kv1", "--name=db-*", "--name=api-*", "--allow-expired"]);
+    assert.deepEqual(rec.argv(), [
+      "fetch",
+      "--vault=kv1",
+      "--vault=kv2",
+      "--name=db-*",
+      "--name=kv2/api-key=API_TOKEN",
+      "--strict",
+      "--allow-expired",
+    ]);
   });
 
   test("fetch against the real keyrot: the value lands in $GITHUB_ENV, masked first", (t) => {
@@ -399,7 +414,6 @@ describe("the action's steps against keyrot and its emulator", () => {
     [{ "allow-expired": "true" }, "allow-expired applies to command fetch only"],
     [{ command: "fetch", "warn-within": "30d" }, "apply to command check only"],
     [{ command: "fetch", kinds: "keys" }, "kinds applies to command check only"],
-    [{ command: "fetch", strict: "true" }, "strict applies to command check only"],
     [{ args: `--tag "unbalanced` }, "args could not be split"],
   ];
   for (const [inputs, message] of refusals) {
