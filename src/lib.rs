@@ -11,6 +11,7 @@ pub mod commands;
 pub mod graph;
 pub mod model;
 pub mod outcome;
+pub mod paging;
 pub mod report;
 pub mod rotate;
 pub mod transport;

@@ -13,6 +13,12 @@
 //!   `rotate`, a deadline per call, see [`BudgetScope`]),
 //!   honours `Retry-After`, fails at once on what retrying cannot fix (TLS verification, DNS,
 //!   a refused connection on a loopback host) and always names the underlying cause.
+//! - **Tokens stay home**: a transport is bound to the origins its client serves
+//!   ([`KeyrotTransport::for_origins`]) and refuses to send an `Authorization` header anywhere
+//!   else, whatever URL an answer (a next-page link, say) led the client to. The unbound
+//!   transport sends no `Authorization` header at all.
+//! - **Bounded answers**: a response body is read as a stream and refused past
+//!   [`MAX_RESPONSE_BYTES`], so a hostile or broken server cannot exhaust memory.
 
 use std::error::Error as StdError;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -45,6 +51,10 @@ pub enum BudgetScope {
     EachCall,
 }
 
+/// The largest response body keyrot reads. Key Vault's list pages hold at most 25 items and a
+/// secret at most 25 KiB; Graph's application objects are far smaller.
+pub const MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
+
 /// Transient failures wait at least this long before the next try, doubling up to the cap.
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(8);
@@ -56,6 +66,9 @@ pub struct KeyrotTransport {
     /// The command's deadline, or `None` when each call gets the whole budget.
     deadline: Option<Instant>,
     budget: Duration,
+    /// The only origins an `Authorization` header may be sent to (none when unbound).
+    token_origins: Arc<[url::Origin]>,
+    max_response_bytes: usize,
 }
 
 /// A failure the transport will not retry, or the last failure once the budget is spent.
@@ -94,6 +107,52 @@ impl KeyrotTransport {
             deadline: (config.scope == BudgetScope::Command)
                 .then(|| Instant::now() + config.budget),
             budget: config.budget,
+            token_origins: Arc::new([]),
+            max_response_bytes: MAX_RESPONSE_BYTES,
+        })
+    }
+
+    /// This transport (same connections, same budget) for a client of the services at
+    /// `origins`: it sends an `Authorization` header to those origins only.
+    pub fn for_origins(&self, origins: impl IntoIterator<Item = url::Origin>) -> Arc<Self> {
+        Arc::new(Self {
+            token_origins: origins.into_iter().collect(),
+            ..self.clone()
+        })
+    }
+
+    /// `--timeout`: the command's budget (for `rotate`, each call's and each listing's).
+    pub fn budget(&self) -> Duration {
+        self.budget
+    }
+
+    /// Refuses a request that would carry a token to an origin this transport is not bound to.
+    fn check_token_origin(&self, request: &Request) -> Result<(), Failure> {
+        let carries_token = request
+            .headers()
+            .get_optional_str(&HeaderName::from_static("authorization"))
+            .is_some();
+        let origin = request.url().origin();
+        if !carries_token || self.token_origins.contains(&origin) {
+            return Ok(());
+        }
+        let allowed: Vec<String> = self
+            .token_origins
+            .iter()
+            .map(url::Origin::ascii_serialization)
+            .collect();
+        Err(Failure {
+            transient: false,
+            message: format!(
+                "refused to send a token to {} (request to {}): this client sends its token only to {}",
+                origin.ascii_serialization(),
+                request.url(),
+                if allowed.is_empty() {
+                    "no one".to_string()
+                } else {
+                    allowed.join(", ")
+                }
+            ),
         })
     }
 
@@ -127,22 +186,7 @@ impl KeyrotTransport {
             .map_err(|e| classify_send_error(&e, &url))?;
         let status = response.status().as_u16();
         let headers = to_headers(response.headers());
-        // Read the whole body here so a connection dropped mid-body is a transient failure this
-        // transport can retry, rather than a parse error the SDK reports later.
-        let body = response
-            .bytes_stream()
-            .try_fold(Vec::new(), |mut acc, chunk| async move {
-                acc.extend_from_slice(&chunk);
-                Ok(acc)
-            })
-            .await
-            .map_err(|e| Failure {
-                transient: true,
-                message: format!(
-                    "connection to {host} broke while reading the answer: {}",
-                    cause_chain(&e)
-                ),
-            })?;
+        let body = read_capped(response, self.max_response_bytes, &host).await?;
         Ok(AsyncRawResponse::from_bytes(
             StatusCode::from(status),
             headers,
@@ -154,6 +198,9 @@ impl KeyrotTransport {
 #[async_trait]
 impl HttpClient for KeyrotTransport {
     async fn execute_request(&self, request: &Request) -> azure_core::Result<AsyncRawResponse> {
+        if let Err(refused) = self.check_token_origin(request) {
+            return Err(AzError::with_message(ErrorKind::Other, refused.message));
+        }
         let host = request.url().host_str().unwrap_or("").to_string();
         let deadline = self
             .deadline
@@ -205,13 +252,75 @@ impl HttpClient for KeyrotTransport {
     }
 }
 
-/// Client options for every SDK client: keyrot's transport, and no SDK-level retries (the
-/// transport does them, within the command's budget).
-pub fn client_options(transport: &Arc<KeyrotTransport>) -> ClientOptions {
+/// Client options for an SDK client of the service at `service` (its origin counts): keyrot's
+/// transport, bound to send tokens there only, and no SDK-level retries (the transport does
+/// them, within the command's budget).
+pub fn client_options(transport: &KeyrotTransport, service: &url::Url) -> ClientOptions {
+    options_with(transport.for_origins([service.origin()]))
+}
+
+/// Client options over exactly this transport (keyrot's, already bound as its client needs,
+/// or a layer over it).
+pub fn options_with(transport: Arc<dyn HttpClient>) -> ClientOptions {
     ClientOptions {
-        transport: Some(AzTransport::new(transport.clone())),
+        transport: Some(AzTransport::new(transport)),
         retry: RetryOptions::none(),
         ..Default::default()
+    }
+}
+
+/// Reads the whole body here, so a connection dropped mid-body is a transient failure this
+/// transport can retry rather than a parse error the SDK reports later; chunk by chunk, so a
+/// body past `cap` is refused after `cap` bytes, whatever it claims or streams.
+async fn read_capped(
+    response: reqwest::Response,
+    cap: usize,
+    host: &str,
+) -> Result<Vec<u8>, Failure> {
+    let too_large = || {
+        Failure {
+        transient: false,
+        message: format!(
+            "the answer from {host} is larger than keyrot's limit of {} on a response; it stopped reading",
+            fmt_bytes(cap)
+        ),
+    }
+    };
+    let declared = response.content_length();
+    if declared.is_some_and(|n| n > cap as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::with_capacity(declared.map_or(0, |n| n as usize));
+    let mut chunks = response.bytes_stream();
+    loop {
+        match chunks.try_next().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > cap {
+                    return Err(too_large());
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body),
+            Err(e) => {
+                return Err(Failure {
+                    transient: true,
+                    message: format!(
+                        "connection to {host} broke while reading the answer: {}",
+                        cause_chain(&e)
+                    ),
+                })
+            }
+        }
+    }
+}
+
+/// `33554432` → `32 MiB`.
+fn fmt_bytes(n: usize) -> String {
+    const MIB: usize = 1024 * 1024;
+    if n % MIB == 0 {
+        format!("{} MiB", n / MIB)
+    } else {
+        format!("{n} bytes")
     }
 }
 
@@ -247,7 +356,7 @@ fn retry_after(headers: &Headers) -> Option<Duration> {
     Some(Duration::from_secs(delta.whole_seconds().max(0) as u64))
 }
 
-fn fmt_duration(d: Duration) -> String {
+pub fn fmt_duration(d: Duration) -> String {
     if d.as_secs() >= 1 {
         format!("{}s", d.as_secs())
     } else {

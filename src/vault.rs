@@ -6,10 +6,12 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use azure_core::credentials::TokenCredential;
 use azure_core::error::ErrorKind;
-use azure_core::http::ClientOptions;
+use azure_core::http::pager::Page;
+use azure_core::http::{ClientOptions, ItemIterator};
 use azure_security_keyvault_certificates::{CertificateClient, CertificateClientOptions};
 use azure_security_keyvault_keys::{KeyClient, KeyClientOptions};
 use azure_security_keyvault_secrets::models::{
@@ -17,12 +19,13 @@ use azure_security_keyvault_secrets::models::{
     SetSecretParameters, UpdateSecretPropertiesParameters,
 };
 use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
-use futures::{StreamExt, TryStreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 use time::OffsetDateTime;
 use url::Url;
 
 use crate::model::{CredentialRecord, FetchedSecret, Kind, SecretValue, Source, Superseded};
-use crate::transport::cause_chain;
+use crate::paging::{guarded_pages, PageError, PageGuard};
+use crate::transport::{cause_chain, client_options, KeyrotTransport};
 
 /// A vault's base URL, validated. Built from a name (`myvault`) or a full URL.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -76,6 +79,11 @@ impl VaultUrl {
         &self.0
     }
 
+    /// The same, as a [`Url`] (for the origin its clients may send tokens to).
+    pub fn to_url(&self) -> Result<Url, url::ParseError> {
+        Url::parse(&self.0)
+    }
+
     /// The vault's name: the first label of its host.
     pub fn name(&self) -> &str {
         let host = self.0.trim_start_matches("https://");
@@ -124,13 +132,34 @@ pub struct VaultError(String);
 /// The SDK clients for one vault.
 pub struct Vault {
     url: VaultUrl,
+    /// `url` parsed: every page of a listing must stay at its origin.
+    origin: Url,
     secrets: SecretClient,
     certificates: CertificateClient,
     keys: KeyClient,
+    /// How long one listing (all its pages) may take.
+    listing_budget: Duration,
 }
 
+/// A listing's budget when the command sets none ([`Vault::with_listing_budget`]).
+const DEFAULT_LISTING_BUDGET: Duration = Duration::from_secs(30);
+
 impl Vault {
-    /// `options` carries the transport: production passes `transport::client_options`, contract
+    /// The clients of one vault over keyrot's transport: they send their token to this vault
+    /// only, and each listing ends within the transport's `--timeout`.
+    pub fn with_transport(
+        url: VaultUrl,
+        credential: Arc<dyn TokenCredential>,
+        transport: &KeyrotTransport,
+    ) -> Result<Vault, VaultError> {
+        let origin = url
+            .to_url()
+            .map_err(|e| VaultError(format!("cannot set up a client for {url}: {e}")))?;
+        let options = client_options(transport, &origin);
+        Ok(Vault::new(url, credential, options)?.with_listing_budget(transport.budget()))
+    }
+
+    /// `options` carries the transport: [`Vault::with_transport`] passes keyrot's, contract
     /// tests a replay of recorded traffic.
     pub fn new(
         url: VaultUrl,
@@ -139,6 +168,9 @@ impl Vault {
     ) -> Result<Vault, VaultError> {
         let setup =
             |e: azure_core::Error| VaultError(format!("cannot set up a client for {url}: {e}"));
+        let origin = url
+            .to_url()
+            .map_err(|e| VaultError(format!("cannot set up a client for {url}: {e}")))?;
         let secrets = SecretClient::new(
             url.as_str(),
             credential.clone(),
@@ -168,10 +200,19 @@ impl Vault {
         .map_err(setup)?;
         Ok(Vault {
             url,
+            origin,
             secrets,
             certificates,
             keys,
+            listing_budget: DEFAULT_LISTING_BUDGET,
         })
+    }
+
+    /// Every listing of this vault must end within `budget` from its first request
+    /// (`--timeout`; for `rotate`, whose calls each get `--timeout`, this bounds a listing too).
+    pub fn with_listing_budget(mut self, budget: Duration) -> Vault {
+        self.listing_budget = budget;
+        self
     }
 
     pub fn url(&self) -> &VaultUrl {
@@ -358,37 +399,67 @@ impl Vault {
             .secrets
             .list_secret_properties_versions(name, None)
             .map_err(explain)?;
-        let items: Vec<azure_security_keyvault_secrets::models::SecretProperties> =
-            match pager.try_collect().await {
-                Err(e) if is_not_found(&e) => return Ok(Vec::new()),
-                other => other.map_err(explain)?,
-            };
-        Ok(items
+        let pages: Vec<Vec<_>> = match self.guarded(pager).try_collect().await {
+            Err(PageError::Service(e)) if is_not_found(&e) => return Ok(Vec::new()),
+            other => other.map_err(|e| self.listing_failed(e, Kind::Secret))?,
+        };
+        Ok(pages
             .into_iter()
+            .flatten()
             .filter_map(|item| self.record(Kind::Secret, item.into_facts()?))
             .collect())
     }
 
     /// Drains a pager of any kind's properties into records.
-    async fn records<T, S>(
+    async fn records<R>(
         &self,
         kind: Kind,
-        pager: azure_core::Result<S>,
+        pager: azure_core::Result<ItemIterator<R>>,
     ) -> Result<Vec<CredentialRecord>, VaultError>
     where
-        T: Listed,
-        S: futures::Stream<Item = azure_core::Result<T>>,
+        R: Page + Send + 'static,
+        R::Item: Listed + Send,
     {
-        let explain = |e: azure_core::Error| explain(&e, &self.url, kind, "list");
-        let items: Vec<T> = pager
-            .map_err(explain)?
+        let pager = pager.map_err(|e| explain(&e, &self.url, kind, "list"))?;
+        let pages: Vec<Vec<R::Item>> = self
+            .guarded(pager)
             .try_collect()
             .await
-            .map_err(explain)?;
-        Ok(items
+            .map_err(|e| self.listing_failed(e, kind))?;
+        Ok(pages
             .into_iter()
+            .flatten()
             .filter_map(|item| self.record(kind, item.into_facts()?))
             .collect())
+    }
+
+    /// The items of a listing of this vault, page by page as they arrive, every next link
+    /// checked before it is followed (it must stay in this vault, not repeat, and the listing
+    /// must end within its budget). Every listing goes through here.
+    fn guarded<R>(
+        &self,
+        pager: ItemIterator<R>,
+    ) -> impl Stream<Item = Result<Vec<R::Item>, PageError>> + Send
+    where
+        R: Page + Send + 'static,
+        R::Item: Send,
+    {
+        guarded_pages(
+            pager.into_pages(),
+            PageGuard::new(&self.origin, self.listing_budget),
+        )
+    }
+
+    /// The message for a listing of `kind` that [`Vault::guarded`] ended with an error.
+    fn listing_failed(&self, error: PageError, kind: Kind) -> VaultError {
+        match error {
+            PageError::Service(e) => explain(&e, &self.url, kind, "list"),
+            PageError::Refused(refusal) => VaultError(format!(
+                "listing {} in {}: {refusal}",
+                kind.plural(),
+                self.url
+            )),
+        }
     }
 
     fn record(&self, kind: Kind, facts: Facts) -> Option<CredentialRecord> {
@@ -531,7 +602,8 @@ fn explain(error: &azure_core::Error, vault: &VaultUrl, kind: Kind, operation: &
         ErrorKind::DataConversion => {
             format!("{vault} answered something that is not Key Vault JSON when {doing}: {detail}")
         }
-        ErrorKind::Credential => format!("cannot get a token for {vault}: {detail}"),
+        // Never cut: it lists every credential tried, a line each, with its fix.
+        ErrorKind::Credential => format!("cannot get a token for {vault}: {}", cause_chain(error)),
         _ => format!("cannot {operation} {plural} in {vault}: {detail}"),
     };
     VaultError(message)

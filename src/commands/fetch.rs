@@ -25,7 +25,6 @@ use crate::ci::{self, CiSystem};
 use crate::cli::{FetchArgs, FetchFormat, FetchTarget, GlobalArgs};
 use crate::model::{CredentialRecord, FetchedSecret, Kind};
 use crate::outcome::{Failure, Outcome};
-use crate::transport::client_options;
 use crate::vault::{Vault, VaultUrl};
 
 pub async fn run(global: &GlobalArgs, args: &FetchArgs) -> Result<Outcome, Failure> {
@@ -40,7 +39,7 @@ pub async fn run(global: &GlobalArgs, args: &FetchArgs) -> Result<Outcome, Failu
         global.auth,
         &transport,
     ));
-    let vault = Vault::new(vault_url.clone(), credential, client_options(&transport))
+    let vault = Vault::with_transport(vault_url.clone(), credential, &transport)
         .map_err(|e| Failure::Runtime(e.to_string()))?;
 
     // keyrot's own lock and journal secrets are bookkeeping, never exported.
