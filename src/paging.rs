@@ -324,6 +324,133 @@ mod tests {
         ));
     }
 
+    /// A page of numbers, as a pager of the SDK would yield it.
+    struct Numbers(Vec<u32>);
+
+    #[async_trait::async_trait]
+    impl Page for Numbers {
+        type Item = u32;
+        type IntoIter = std::vec::IntoIter<u32>;
+        async fn into_items(self) -> azure_core::Result<Self::IntoIter> {
+            Ok(self.0.into_iter())
+        }
+    }
+
+    /// A pager whose page `n` (from 0) links to `link(n)` (none: the last page), after `delay`;
+    /// every request it makes is logged.
+    fn pager(
+        link: impl Fn(u32) -> Option<String> + Send + Sync + 'static,
+        delay: Duration,
+    ) -> (
+        PageIterator<Numbers>,
+        std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    ) {
+        use azure_core::http::pager::{PagerResult, PagerState};
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let requests = log.clone();
+        let link = std::sync::Arc::new(link);
+        let pages = PageIterator::new(
+            move |state: PagerState, _| {
+                let (requests, link) = (requests.clone(), link.clone());
+                Box::pin(async move {
+                    let requested = match state {
+                        PagerState::Initial => "first".to_owned(),
+                        PagerState::More(c) => c.as_ref().to_owned(),
+                    };
+                    let n = {
+                        let mut log = requests.lock().unwrap();
+                        log.push(requested);
+                        log.len() as u32 - 1
+                    };
+                    tokio::time::sleep(delay).await;
+                    let response = Numbers(vec![n]);
+                    Ok(match link(n) {
+                        Some(next) => PagerResult::More {
+                            response,
+                            continuation: PagerContinuation::Link(url(&next)),
+                        },
+                        None => PagerResult::Done { response },
+                    })
+                })
+            },
+            None,
+        );
+        (pages, log)
+    }
+
+    async fn drain(
+        pages: PageIterator<Numbers>,
+        budget: Duration,
+    ) -> (Vec<u32>, Option<PageError>) {
+        let guard = PageGuard::new(&url("https://v.vault.azure.net"), budget);
+        let stream = guarded_pages(pages, guard);
+        futures::pin_mut!(stream);
+        let mut items = Vec::new();
+        loop {
+            match stream.try_next().await {
+                Ok(Some(page)) => items.extend(page),
+                Ok(None) => return (items, None),
+                Err(e) => return (items, Some(e)),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn every_page_of_a_proper_listing_arrives() {
+        let (pages, log) = pager(
+            |n| (n < 2).then(|| format!("https://v.vault.azure.net/secrets?$skiptoken={n}")),
+            Duration::ZERO,
+        );
+        let (items, error) = drain(pages, Duration::from_secs(30)).await;
+        assert!(error.is_none(), "{error:?}");
+        assert_eq!(items, vec![0, 1, 2]);
+        assert_eq!(log.lock().unwrap().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_refused_link_is_never_requested() {
+        let (pages, log) = pager(
+            |_| Some("https://evil.example/secrets?$skiptoken=1".into()),
+            Duration::ZERO,
+        );
+        let (items, error) = drain(pages, Duration::from_secs(30)).await;
+        assert!(
+            matches!(
+                error,
+                Some(PageError::Refused(PageRefusal::ForeignOrigin { .. }))
+            ),
+            "{error:?}"
+        );
+        // Not even the items of the page that named it are used.
+        assert!(items.is_empty());
+        assert_eq!(*log.lock().unwrap(), vec!["first".to_owned()]);
+    }
+
+    #[tokio::test]
+    async fn a_listing_that_never_ends_stops_at_its_deadline() {
+        // Fresh links forever, so only the deadline can end it.
+        let (pages, log) = pager(
+            |n| Some(format!("https://v.vault.azure.net/secrets?$skiptoken={n}")),
+            Duration::from_millis(40),
+        );
+        let started = Instant::now();
+        let (_, error) = drain(pages, Duration::from_millis(300)).await;
+        assert!(
+            matches!(
+                error,
+                Some(PageError::Refused(PageRefusal::Deadline { .. }))
+            ),
+            "{error:?}"
+        );
+        // The deadline cuts the page in flight short, so the listing ends at its budget.
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(log.lock().unwrap().len() >= 2);
+    }
+
     #[test]
     fn the_deadline_message_names_the_budget() {
         let g = PageGuard::new(&url("https://v.vault.azure.net"), Duration::from_secs(30));

@@ -141,17 +141,17 @@ impl KeyrotTransport {
             .iter()
             .map(url::Origin::ascii_serialization)
             .collect();
+        let whose = if allowed.is_empty() {
+            "this client sends no tokens".to_string()
+        } else {
+            format!("this client's token is for {} only", allowed.join(", "))
+        };
         Err(Failure {
             transient: false,
             message: format!(
-                "refused to send a token to {} (request to {}): this client sends its token only to {}",
+                "refused to send a token to {} (request to {}): {whose}",
                 origin.ascii_serialization(),
                 request.url(),
-                if allowed.is_empty() {
-                    "no one".to_string()
-                } else {
-                    allowed.join(", ")
-                }
             ),
         })
     }
@@ -186,7 +186,14 @@ impl KeyrotTransport {
             .map_err(|e| classify_send_error(&e, &url))?;
         let status = response.status().as_u16();
         let headers = to_headers(response.headers());
-        let body = read_capped(response, self.max_response_bytes, &host).await?;
+        let declared = response.content_length();
+        let body = read_capped(
+            declared,
+            response.bytes_stream(),
+            self.max_response_bytes,
+            &host,
+        )
+        .await?;
         Ok(AsyncRawResponse::from_bytes(
             StatusCode::from(status),
             headers,
@@ -272,11 +279,16 @@ pub fn options_with(transport: Arc<dyn HttpClient>) -> ClientOptions {
 /// Reads the whole body here, so a connection dropped mid-body is a transient failure this
 /// transport can retry rather than a parse error the SDK reports later; chunk by chunk, so a
 /// body past `cap` is refused after `cap` bytes, whatever it claims or streams.
-async fn read_capped(
-    response: reqwest::Response,
+async fn read_capped<B, E>(
+    declared: Option<u64>,
+    chunks: impl futures::Stream<Item = Result<B, E>>,
     cap: usize,
     host: &str,
-) -> Result<Vec<u8>, Failure> {
+) -> Result<Vec<u8>, Failure>
+where
+    B: AsRef<[u8]>,
+    E: StdError + 'static,
+{
     let too_large = || {
         Failure {
         transient: false,
@@ -286,19 +298,19 @@ async fn read_capped(
         ),
     }
     };
-    let declared = response.content_length();
     if declared.is_some_and(|n| n > cap as u64) {
         return Err(too_large());
     }
     let mut body = Vec::with_capacity(declared.map_or(0, |n| n as usize));
-    let mut chunks = response.bytes_stream();
+    futures::pin_mut!(chunks);
     loop {
         match chunks.try_next().await {
             Ok(Some(chunk)) => {
+                let chunk = chunk.as_ref();
                 if body.len() + chunk.len() > cap {
                     return Err(too_large());
                 }
-                body.extend_from_slice(&chunk);
+                body.extend_from_slice(chunk);
             }
             Ok(None) => return Ok(body),
             Err(e) => {
@@ -583,6 +595,118 @@ mod tests {
         h.insert("retry-after", "3");
         assert_eq!(retry_after(&h), Some(Duration::from_millis(250)));
         assert_eq!(retry_after(&Headers::new()), None);
+    }
+
+    fn transport() -> KeyrotTransport {
+        KeyrotTransport::new(&TransportConfig {
+            extra_roots: vec![],
+            budget: Duration::from_secs(5),
+            scope: BudgetScope::Command,
+        })
+        .unwrap()
+    }
+
+    fn request(url: &str, token: bool) -> Request {
+        let mut request =
+            Request::new(url::Url::parse(url).unwrap(), azure_core::http::Method::Get);
+        if token {
+            request.insert_header("authorization", "Bearer t0ken");
+        }
+        request
+    }
+
+    fn origin(url: &str) -> url::Origin {
+        url::Url::parse(url).unwrap().origin()
+    }
+
+    #[test]
+    fn a_bound_transport_sends_its_token_to_its_origins_only() {
+        let vault = transport().for_origins([origin("https://v.vault.azure.net")]);
+        assert!(vault
+            .check_token_origin(&request("https://v.vault.azure.net:443/secrets?x=1", true))
+            .is_ok());
+        for elsewhere in [
+            "https://evil.example/secrets",
+            "https://other.vault.azure.net/secrets",
+            "https://v.vault.azure.net:8443/secrets",
+            "http://v.vault.azure.net/secrets",
+        ] {
+            let refused = vault
+                .check_token_origin(&request(elsewhere, true))
+                .unwrap_err();
+            assert!(!refused.transient);
+            assert!(
+                refused.message.contains("refused to send a token")
+                    && refused.message.contains(elsewhere)
+                    && refused.message.contains("https://v.vault.azure.net"),
+                "{}",
+                refused.message
+            );
+            // The token itself is never in the message.
+            assert!(!refused.message.contains("t0ken"));
+            // Without a token, the request is none of this check's business.
+            assert!(vault.check_token_origin(&request(elsewhere, false)).is_ok());
+        }
+    }
+
+    #[test]
+    fn the_unbound_transport_sends_no_token_at_all() {
+        let refused = transport()
+            .check_token_origin(&request("https://v.vault.azure.net/secrets", true))
+            .unwrap_err();
+        assert!(
+            refused.message.ends_with("this client sends no tokens"),
+            "{}",
+            refused.message
+        );
+        assert!(transport()
+            .check_token_origin(&request(
+                "https://login.microsoftonline.com/t/oauth2/v2.0/token",
+                false
+            ))
+            .is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_refused_token_fails_before_any_connection() {
+        // Nothing listens on port 9 of loopback: a connection attempt would say "refused".
+        let graph = Arc::new(transport()).for_origins([origin("https://graph.localhost:9")]);
+        let error = graph
+            .execute_request(&request("https://evil.localhost:9/v1.0/applications", true))
+            .await
+            .unwrap_err();
+        let text = error.to_string();
+        assert!(
+            text.contains("refused to send a token to https://evil.localhost:9"),
+            "{text}"
+        );
+        assert!(!text.contains("connection refused"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn an_endless_body_stops_at_the_production_cap() {
+        let chunk = vec![b' '; 1024 * 1024];
+        let endless = futures::stream::repeat_with(|| Ok::<_, std::io::Error>(chunk.clone()));
+        let failure = read_capped(None, endless, MAX_RESPONSE_BYTES, "v.vault.azure.net")
+            .await
+            .unwrap_err();
+        assert!(!failure.transient);
+        assert_eq!(
+            failure.message,
+            "the answer from v.vault.azure.net is larger than keyrot's limit of 32 MiB on a response; it stopped reading"
+        );
+        // A declared length past the cap is refused before a byte is read.
+        let never = futures::stream::pending::<Result<Vec<u8>, std::io::Error>>();
+        let failure = read_capped(Some(400 << 20), never, MAX_RESPONSE_BYTES, "v")
+            .await
+            .unwrap_err();
+        assert!(failure.message.contains("32 MiB"), "{}", failure.message);
+        // At the cap exactly is fine.
+        let exact = futures::stream::iter(vec![Ok::<_, std::io::Error>(vec![b'x'; 10])]);
+        assert_eq!(
+            read_capped(Some(10), exact, 10, "v").await.unwrap().len(),
+            10
+        );
     }
 
     #[test]
