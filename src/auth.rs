@@ -193,24 +193,32 @@ impl KeyrotCredential {
     /// The description of what was tried and why each failed, for the final error.
     fn failure_report(&self, failures: &[(AuthKind, String)]) -> String {
         let mut lines = vec!["no Azure credential worked; tried, in order:".to_string()];
+        let mut configured_one_failed = false;
         for candidate in &self.candidates {
             match candidate {
                 Candidate::Unavailable { kind, reason } => {
                     lines.push(format!("  - {}: not configured ({reason})", kind.label()))
                 }
                 Candidate::Ready {
-                    kind, description, ..
+                    kind,
+                    description,
+                    probe,
+                    ..
                 } => {
                     let why = failures
                         .iter()
                         .find(|(k, _)| k == kind)
-                        .map(|(_, why)| why.as_str())
-                        .unwrap_or("not tried");
-                    lines.push(format!("  - {description}: {why}"));
+                        .map(|(_, why)| why.as_str());
+                    configured_one_failed |= why.is_some() && !probe;
+                    lines.push(format!("  - {description}: {}", why.unwrap_or("not tried")));
                 }
             }
         }
-        lines.push("set the environment of one of them, or force one with --auth".to_string());
+        // A configured credential that failed has its fix on its line; the hint is for when
+        // nothing was configured.
+        if !configured_one_failed {
+            lines.push("set the environment of one of them, or force one with --auth".to_string());
+        }
         lines.join("\n")
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! Why keyrot brings its own transport instead of the SDK's default one:
 //! - **Trust**: `--ca-cert`/`KEYROT_CA_CERT` (and `SSL_CERT_FILE`) add a PEM root on top of the
-//!   platform's, so a local HTTPS emulator is trusted without turning verification off.
+//!   platform's, so a local HTTPS emulator is trusted without turning verification off. The
+//!   platform's roots load in the background ([`roots`]): the first request does not wait.
 //! - **Names**: `*.localhost` resolves to loopback inside keyrot (RFC 6761), so
 //!   `https://demo.vault.localhost:8443` works without touching /etc/hosts, while the Key Vault
 //!   challenge-resource check stays on (`demo.vault.localhost` ends with `.vault.localhost`).
@@ -19,6 +20,8 @@
 //!   transport sends no `Authorization` header at all.
 //! - **Bounded answers**: a response body is read as a stream and refused past
 //!   [`MAX_RESPONSE_BYTES`], so a hostile or broken server cannot exhaust memory.
+
+mod roots;
 
 use std::error::Error as StdError;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -80,26 +83,17 @@ struct Failure {
 
 impl KeyrotTransport {
     pub fn new(config: &TransportConfig) -> anyhow::Result<Self> {
-        let mut builder = reqwest::Client::builder()
+        let mut extra = Vec::new();
+        for (origin, pem) in &config.extra_roots {
+            extra.extend(roots::extra_roots(origin, pem)?);
+        }
+        let client = reqwest::Client::builder()
             .dns_resolver(Arc::new(LocalhostAwareResolver))
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(10))
             .http1_only()
-            .user_agent(concat!("keyrot/", env!("CARGO_PKG_VERSION")));
-        let mut roots = Vec::new();
-        for (origin, pem) in &config.extra_roots {
-            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
-                anyhow::anyhow!("cannot read CA certificate {origin}: {e} (expected PEM)")
-            })?;
-            if certs.is_empty() {
-                anyhow::bail!("CA certificate file {origin} holds no PEM certificate");
-            }
-            roots.extend(certs);
-        }
-        if !roots.is_empty() {
-            builder = builder.tls_certs_merge(roots);
-        }
-        let client = builder
+            .user_agent(concat!("keyrot/", env!("CARGO_PKG_VERSION")))
+            .tls_backend_preconfigured(roots::client_config(extra)?)
             .build()
             .map_err(|e| anyhow::anyhow!("cannot set up HTTPS: {}", cause_chain(&e)))?;
         Ok(Self {
