@@ -323,7 +323,7 @@ where
 /// `33554432` → `32 MiB`.
 fn fmt_bytes(n: usize) -> String {
     const MIB: usize = 1024 * 1024;
-    if n % MIB == 0 {
+    if n.is_multiple_of(MIB) {
         format!("{} MiB", n / MIB)
     } else {
         format!("{n} bytes")
