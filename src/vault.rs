@@ -79,9 +79,10 @@ impl VaultUrl {
         &self.0
     }
 
-    /// The same, as a [`Url`] (for the origin its clients may send tokens to).
-    pub fn to_url(&self) -> Result<Url, url::ParseError> {
+    /// The same, as a [`Url`] (its origin is where the vault's clients may send tokens).
+    fn to_url(&self) -> Result<Url, VaultError> {
         Url::parse(&self.0)
+            .map_err(|e| VaultError(format!("cannot set up a client for {self}: {e}")))
     }
 
     /// The vault's name: the first label of its host.
@@ -152,10 +153,7 @@ impl Vault {
         credential: Arc<dyn TokenCredential>,
         transport: &KeyrotTransport,
     ) -> Result<Vault, VaultError> {
-        let origin = url
-            .to_url()
-            .map_err(|e| VaultError(format!("cannot set up a client for {url}: {e}")))?;
-        let options = client_options(transport, &origin);
+        let options = client_options(transport, &url.to_url()?);
         Ok(Vault::new(url, credential, options)?.with_listing_budget(transport.budget()))
     }
 
@@ -168,9 +166,7 @@ impl Vault {
     ) -> Result<Vault, VaultError> {
         let setup =
             |e: azure_core::Error| VaultError(format!("cannot set up a client for {url}: {e}"));
-        let origin = url
-            .to_url()
-            .map_err(|e| VaultError(format!("cannot set up a client for {url}: {e}")))?;
+        let origin = url.to_url()?;
         let secrets = SecretClient::new(
             url.as_str(),
             credential.clone(),

@@ -71,7 +71,6 @@ pub struct KeyrotTransport {
     budget: Duration,
     /// The only origins an `Authorization` header may be sent to (none when unbound).
     token_origins: Arc<[url::Origin]>,
-    max_response_bytes: usize,
 }
 
 /// A failure the transport will not retry, or the last failure once the budget is spent.
@@ -102,7 +101,6 @@ impl KeyrotTransport {
                 .then(|| Instant::now() + config.budget),
             budget: config.budget,
             token_origins: Arc::new([]),
-            max_response_bytes: MAX_RESPONSE_BYTES,
         })
     }
 
@@ -181,13 +179,8 @@ impl KeyrotTransport {
         let status = response.status().as_u16();
         let headers = to_headers(response.headers());
         let declared = response.content_length();
-        let body = read_capped(
-            declared,
-            response.bytes_stream(),
-            self.max_response_bytes,
-            &host,
-        )
-        .await?;
+        let body =
+            read_capped(declared, response.bytes_stream(), MAX_RESPONSE_BYTES, &host).await?;
         Ok(AsyncRawResponse::from_bytes(
             StatusCode::from(status),
             headers,
@@ -283,12 +276,12 @@ where
     B: AsRef<[u8]>,
     E: StdError + 'static,
 {
+    let limit = fmt_bytes(cap);
     let too_large = || {
         Failure {
         transient: false,
         message: format!(
-            "the answer from {host} is larger than keyrot's limit of {} on a response; it stopped reading",
-            fmt_bytes(cap)
+            "the answer from {host} is larger than keyrot's limit of {limit} on a response; it stopped reading"
         ),
     }
     };
@@ -362,6 +355,7 @@ fn retry_after(headers: &Headers) -> Option<Duration> {
     Some(Duration::from_secs(delta.whole_seconds().max(0) as u64))
 }
 
+/// `30s`, or `250ms` below a second.
 pub fn fmt_duration(d: Duration) -> String {
     if d.as_secs() >= 1 {
         format!("{}s", d.as_secs())
