@@ -397,7 +397,9 @@ impl Vault {
             .map_err(explain)?;
         let pages: Vec<Vec<_>> = match self.guarded(pager).try_collect().await {
             Err(PageError::Service(e)) if is_not_found(&e) => return Ok(Vec::new()),
-            other => other.map_err(|e| self.listing_failed(e, Kind::Secret))?,
+            other => other.map_err(|e| {
+                self.listing_failed(e, Kind::Secret, &format!("the versions of secret {name:?}"))
+            })?,
         };
         Ok(pages
             .into_iter()
@@ -421,7 +423,7 @@ impl Vault {
             .guarded(pager)
             .try_collect()
             .await
-            .map_err(|e| self.listing_failed(e, kind))?;
+            .map_err(|e| self.listing_failed(e, kind, kind.plural()))?;
         Ok(pages
             .into_iter()
             .flatten()
@@ -446,15 +448,14 @@ impl Vault {
         )
     }
 
-    /// The message for a listing of `kind` that [`Vault::guarded`] ended with an error.
-    fn listing_failed(&self, error: PageError, kind: Kind) -> VaultError {
+    /// The message for a listing (of `kind`: `listing` says what exactly) that
+    /// [`Vault::guarded`] ended with an error.
+    fn listing_failed(&self, error: PageError, kind: Kind, listing: &str) -> VaultError {
         match error {
             PageError::Service(e) => explain(&e, &self.url, kind, "list"),
-            PageError::Refused(refusal) => VaultError(format!(
-                "listing {} in {}: {refusal}",
-                kind.plural(),
-                self.url
-            )),
+            PageError::Refused(refusal) => {
+                VaultError(format!("listing {listing} in {}: {refusal}", self.url))
+            }
         }
     }
 
