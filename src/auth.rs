@@ -15,16 +15,28 @@
 //! (a developer's CLI login, a VM's managed identity) would hide the real problem and act as
 //! someone else. Only the two ambient sources that need no configuration (the VM metadata
 //! service and the Azure CLI) are probed in turn when nothing is configured.
+//!
+//! When Entra refuses, the error names each credential tried on a line of its own, with the
+//! AADSTS code and description from Entra's answer and what to do about it ([`entra`]). The
+//! identity crate cannot show that answer itself: it reads `error_description` as a borrowed
+//! string, which fails on the `\r\n` every real description contains, and reports only
+//! `invalid type: string "AADSTS…", expected a borrowed string`. So the answer is read here, as
+//! it passes through the transport.
+
+mod entra;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
 use azure_core::credentials::{AccessToken, Secret, TokenCredential, TokenRequestOptions};
-use azure_core::http::{ClientMethodOptions, ClientOptions, HttpClient, Method, Request, Url};
+use azure_core::http::{
+    AsyncRawResponse, ClientMethodOptions, ClientOptions, HttpClient, Method, Request, Url,
+};
 use azure_identity::{
     AzureCliCredential, AzureCliCredentialOptions, AzurePipelinesCredential,
     AzurePipelinesCredentialOptions, ClientAssertion, ClientAssertionCredential,
@@ -34,7 +46,8 @@ use azure_identity::{
 };
 use tokio::sync::OnceCell;
 
-use crate::transport::{cause_chain, client_options, KeyrotTransport};
+use crate::transport::{cause_chain, options_with, KeyrotTransport};
+use entra::EntraAnswer;
 
 /// A way of obtaining an Azure token, as named on the command line (`--auth`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -180,24 +193,32 @@ impl KeyrotCredential {
     /// The description of what was tried and why each failed, for the final error.
     fn failure_report(&self, failures: &[(AuthKind, String)]) -> String {
         let mut lines = vec!["no Azure credential worked; tried, in order:".to_string()];
+        let mut configured_one_failed = false;
         for candidate in &self.candidates {
             match candidate {
                 Candidate::Unavailable { kind, reason } => {
                     lines.push(format!("  - {}: not configured ({reason})", kind.label()))
                 }
                 Candidate::Ready {
-                    kind, description, ..
+                    kind,
+                    description,
+                    probe,
+                    ..
                 } => {
                     let why = failures
                         .iter()
                         .find(|(k, _)| k == kind)
-                        .map(|(_, why)| why.as_str())
-                        .unwrap_or("not tried");
-                    lines.push(format!("  - {description}: {why}"));
+                        .map(|(_, why)| why.as_str());
+                    configured_one_failed |= why.is_some() && !probe;
+                    lines.push(format!("  - {description}: {}", why.unwrap_or("not tried")));
                 }
             }
         }
-        lines.push("set the environment of one of them, or force one with --auth".to_string());
+        // A configured credential that failed has its fix on its line; the hint is for when
+        // nothing was configured.
+        if !configured_one_failed {
+            lines.push("set the environment of one of them, or force one with --auth".to_string());
+        }
         lines.join("\n")
     }
 }
@@ -210,8 +231,21 @@ impl TokenCredential for KeyrotCredential {
         options: Option<TokenRequestOptions<'_>>,
     ) -> azure_core::Result<AccessToken> {
         if let Some(&index) = self.chosen.get() {
-            if let Candidate::Ready { credential, .. } = &self.candidates[index] {
-                return credential.get_token(scopes, options).await;
+            if let Candidate::Ready {
+                kind,
+                description,
+                credential,
+                ..
+            } = &self.candidates[index]
+            {
+                let (result, answer) =
+                    with_entra_answer(credential.get_token(scopes, options)).await;
+                return result.map_err(|e| {
+                    azure_core::Error::with_message(
+                        azure_core::error::ErrorKind::Credential,
+                        format!("{description}: {}", why(&e, answer, Some(*kind))),
+                    )
+                });
             }
         }
         let mut failures = Vec::new();
@@ -226,10 +260,10 @@ impl TokenCredential for KeyrotCredential {
                 continue;
             };
             // The VM metadata service may be unreachable (not an Azure VM): bound the probe.
-            let attempt = if *probe {
+            let (attempt, answer) = if *probe {
                 match tokio::time::timeout(
                     Duration::from_secs(5),
-                    credential.get_token(scopes, options.clone()),
+                    with_entra_answer(credential.get_token(scopes, options.clone())),
                 )
                 .await
                 {
@@ -240,7 +274,7 @@ impl TokenCredential for KeyrotCredential {
                     }
                 }
             } else {
-                credential.get_token(scopes, options.clone()).await
+                with_entra_answer(credential.get_token(scopes, options.clone())).await
             };
             match attempt {
                 Ok(token) => {
@@ -250,7 +284,7 @@ impl TokenCredential for KeyrotCredential {
                     return Ok(token);
                 }
                 Err(error) => {
-                    failures.push((*kind, summarize(&error)));
+                    failures.push((*kind, why(&error, answer, Some(*kind))));
                     if !probe {
                         break;
                     }
@@ -261,6 +295,15 @@ impl TokenCredential for KeyrotCredential {
             azure_core::error::ErrorKind::Credential,
             self.failure_report(&failures),
         ))
+    }
+}
+
+/// Why a credential failed, on one line: Entra's code and description with the fix when
+/// Entra answered, else the identity crate's message.
+fn why(error: &azure_core::Error, answer: Option<EntraAnswer>, kind: Option<AuthKind>) -> String {
+    match answer {
+        Some(answer) => answer.explain(kind),
+        None => summarize(error),
     }
 }
 
@@ -288,16 +331,75 @@ fn build(
     }
 }
 
-/// Client options for identity calls: keyrot's transport, and `AZURE_AUTHORITY_HOST` (passed as
-/// a custom cloud so the choice comes from this module's environment snapshot, not the process).
-fn identity_options(transport: &Arc<KeyrotTransport>, env: &AuthEnv) -> ClientOptions {
-    let mut options = client_options(transport);
+/// Where Entra's token endpoint is when `AZURE_AUTHORITY_HOST` does not say.
+const PUBLIC_AUTHORITY_HOST: &str = "https://login.microsoftonline.com";
+
+/// Client options for identity calls: keyrot's transport (tokens go only to `token_origins`;
+/// Entra's error answers are read on the way, see [`with_entra_answer`]), and
+/// `AZURE_AUTHORITY_HOST` (passed as a custom cloud so the choice comes from this module's
+/// environment snapshot, not the process).
+fn identity_options(
+    transport: &KeyrotTransport,
+    env: &AuthEnv,
+    token_origins: &[url::Origin],
+) -> ClientOptions {
+    let mut options = options_with(Arc::new(EntraAnswerTap(
+        transport.for_origins(token_origins.iter().cloned()),
+    )));
     if let Some(host) = env.get("AZURE_AUTHORITY_HOST") {
         let mut custom = CustomConfiguration::default();
         custom.authority_host = host.trim_end_matches('/').to_string();
         options.cloud = Some(Arc::new(CloudConfiguration::from(custom)));
     }
     options
+}
+
+/// Runs one credential's `get_token` and returns, with its result, the error answer Entra's
+/// token endpoint gave it (if any). Task-local, so concurrent calls each see their own.
+async fn with_entra_answer<T>(call: impl Future<Output = T>) -> (T, Option<EntraAnswer>) {
+    let slot = Arc::new(Mutex::new(None));
+    let result = ENTRA_ANSWER.scope(slot.clone(), call).await;
+    let answer = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+    (result, answer)
+}
+
+tokio::task_local! {
+    /// Where [`EntraAnswerTap`] leaves the error answer of the call [`with_entra_answer`] runs.
+    static ENTRA_ANSWER: Arc<Mutex<Option<EntraAnswer>>>;
+}
+
+/// The identity calls' transport: keyrot's, plus a copy of every error answer shaped like
+/// Entra's (`error_codes`, `error_description`) for the credential's failure message.
+#[derive(Debug)]
+struct EntraAnswerTap(Arc<KeyrotTransport>);
+
+#[async_trait]
+impl HttpClient for EntraAnswerTap {
+    async fn execute_request(&self, request: &Request) -> azure_core::Result<AsyncRawResponse> {
+        let response = self.0.execute_request(request).await?;
+        if response.status().is_success() || ENTRA_ANSWER.try_with(|_| ()).is_err() {
+            return Ok(response);
+        }
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.into_body().collect().await?;
+        if let Some(answer) = EntraAnswer::parse(&body) {
+            let _ = ENTRA_ANSWER.try_with(|slot| {
+                *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(answer);
+            });
+        }
+        Ok(AsyncRawResponse::from_bytes(status, headers, body))
+    }
+}
+
+/// The origin of Entra's token endpoint for this environment.
+fn authority_origin(env: &AuthEnv) -> Result<url::Origin, String> {
+    let host = env
+        .get("AZURE_AUTHORITY_HOST")
+        .unwrap_or(PUBLIC_AUTHORITY_HOST);
+    Url::parse(host)
+        .map(|url| url.origin())
+        .map_err(|e| format!("AZURE_AUTHORITY_HOST is not a URL ({e})"))
 }
 
 /// Whether a client secret obtains a token right now: the proof rotation asks of a new Entra
@@ -311,12 +413,12 @@ pub async fn client_secret_works(
     transport: &Arc<KeyrotTransport>,
 ) -> Result<(), String> {
     let tenant_id = env.first(TENANT_ID).ok_or_else(|| missing(TENANT_ID))?;
-    client_secret_credential(env, tenant_id, client_id, secret.expose(), transport)
-        .map_err(|e| summarize(&e))?
-        .get_token(&[scope], None)
-        .await
-        .map(|_| ())
-        .map_err(|e| summarize(&e))
+    let credential =
+        client_secret_credential(env, tenant_id, client_id, secret.expose(), transport)
+            .map_err(|e| summarize(&e))?;
+    // No advice about AZURE_CLIENT_SECRET: this secret is the one being rotated in.
+    let (result, answer) = with_entra_answer(credential.get_token(&[scope], None)).await;
+    result.map(|_| ()).map_err(|e| why(&e, answer, None))
 }
 
 /// A client-secret credential through keyrot's transport and authority host.
@@ -327,12 +429,15 @@ fn client_secret_credential(
     secret: &str,
     transport: &Arc<KeyrotTransport>,
 ) -> azure_core::Result<Arc<ClientSecretCredential>> {
+    let authority = authority_origin(env).map_err(|e| {
+        azure_core::Error::with_message(azure_core::error::ErrorKind::Credential, e)
+    })?;
     ClientSecretCredential::new(
         tenant_id,
         client_id.to_string(),
         Secret::new(secret.to_string()),
         Some(ClientSecretCredentialOptions {
-            client_options: identity_options(transport, env),
+            client_options: identity_options(transport, env, &[authority]),
         }),
     )
 }
@@ -356,6 +461,7 @@ fn try_build(
         })
     };
     let sdk_error = |e: azure_core::Error| summarize(&e);
+    let authority = authority_origin(env)?;
     match kind {
         AuthKind::ClientSecret => {
             let secret = env
@@ -380,7 +486,7 @@ fn try_build(
             let credential =
                 WorkloadIdentityCredential::new(Some(WorkloadIdentityCredentialOptions {
                     credential_options: ClientAssertionCredentialOptions {
-                        client_options: identity_options(transport, env),
+                        client_options: identity_options(transport, env, &[authority]),
                     },
                     client_id: Some(client_id.to_string()),
                     tenant_id: Some(tenant_id.to_string()),
@@ -405,16 +511,17 @@ fn try_build(
             let request_url = Url::parse(url)
                 .map_err(|e| format!("ACTIONS_ID_TOKEN_REQUEST_URL is not a URL: {e}"))?;
             let assertion = GithubOidcAssertion {
+                // The request token goes to GitHub's token service only.
+                transport: transport.for_origins([request_url.origin()]),
                 request_url,
                 request_token: Secret::new(token.to_string()),
-                transport: transport.clone(),
             };
             let credential = ClientAssertionCredential::new(
                 tenant_id.to_string(),
                 client_id.to_string(),
                 assertion,
                 Some(ClientAssertionCredentialOptions {
-                    client_options: identity_options(transport, env),
+                    client_options: identity_options(transport, env, &[authority]),
                 }),
             )
             .map_err(sdk_error)?;
@@ -425,8 +532,13 @@ fn try_build(
             )
         }
         AuthKind::AzurePipelines => {
-            env.get("SYSTEM_OIDCREQUESTURI")
+            let oidc_url = env
+                .get("SYSTEM_OIDCREQUESTURI")
                 .ok_or_else(|| missing(&["SYSTEM_OIDCREQUESTURI"]))?;
+            // The job's access token goes to Azure DevOps's OIDC endpoint only.
+            let oidc_origin = Url::parse(oidc_url)
+                .map_err(|e| format!("SYSTEM_OIDCREQUESTURI is not a URL: {e}"))?
+                .origin();
             let access_token = env
                 .get("SYSTEM_ACCESSTOKEN")
                 .ok_or_else(|| missing(&["SYSTEM_ACCESSTOKEN (map it with env: SYSTEM_ACCESSTOKEN: $(System.AccessToken))"]))?;
@@ -442,7 +554,7 @@ fn try_build(
                 Secret::new(access_token.to_string()),
                 Some(AzurePipelinesCredentialOptions {
                     credential_options: ClientAssertionCredentialOptions {
-                        client_options: identity_options(transport, env),
+                        client_options: identity_options(transport, env, &[authority, oidc_origin]),
                     },
                 }),
             )
@@ -466,7 +578,8 @@ fn try_build(
             let credential =
                 ManagedIdentityCredential::new(Some(ManagedIdentityCredentialOptions {
                     user_assigned_id: user_assigned,
-                    client_options: identity_options(transport, env),
+                    // Its endpoints take their own header, never a bearer token.
+                    client_options: identity_options(transport, env, &[]),
                 }))
                 .map_err(sdk_error)?;
             let (description, probe) = if app_service {

@@ -49,6 +49,7 @@ pub struct GlobalArgs {
     /// bounds the whole command; for rotate, each call (a rotation's length is bounded by its
     /// lock lease and verify_timeout instead). Transient failures (429, 5xx, resets, timeouts)
     /// are retried within it, honouring Retry-After; others fail at once.
+    /// Every listing (all its pages) ends within it too, in rotate as well.
     #[arg(
         long,
         global = true,

@@ -217,8 +217,12 @@ impl fmt::Display for GraphError {
         if let Some(code) = &e.code {
             write!(f, "{}{code}", if said { ", " } else { ": " })?;
         }
-        if let Some(detail) = &e.detail {
-            write!(f, ": {}", crate::transport::one_line(400, detail))?;
+        match &e.detail {
+            // A credential failure lists each credential tried on a line of its own, with its
+            // fix: never flattened or cut.
+            Some(detail) if e.kind == GraphErrorKind::Credential => write!(f, ": {detail}")?,
+            Some(detail) => write!(f, ": {}", crate::transport::one_line(400, detail))?,
+            None => {}
         }
         match (&e.request_id, &e.date) {
             (Some(id), Some(date)) => write!(f, " (request-id {id}, {date})")?,
@@ -342,14 +346,16 @@ impl GraphClient {
         credential: Arc<dyn TokenCredential>,
         transport: Arc<KeyrotTransport>,
     ) -> Result<GraphClient, GraphError> {
-        let (origin, scope) = parse_graph_url(base).map_err(|e| {
-            GraphError::new("setting up the client", GraphErrorKind::InvalidInput, e)
-        })?;
+        let setup =
+            |e: String| GraphError::new("setting up the client", GraphErrorKind::InvalidInput, e);
+        let (origin, scope) = parse_graph_url(base).map_err(setup)?;
+        let service = Url::parse(&origin).map_err(|e| setup(e.to_string()))?;
         Ok(GraphClient {
             origin,
             scope,
             credential,
-            transport,
+            // Graph's token goes to Graph only, wherever an answer points.
+            transport: transport.for_origins([service.origin()]),
         })
     }
 

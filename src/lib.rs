@@ -13,6 +13,7 @@ pub mod graph;
 pub mod hardening;
 pub mod model;
 pub mod outcome;
+pub mod paging;
 pub mod report;
 pub mod rotate;
 pub mod transport;

@@ -216,6 +216,9 @@ pub enum ReadFailure {
     Malformed,
     /// A secret changed while keyrot read it, so its current version could not be told apart.
     Changed,
+    /// The answer led where keyrot does not follow (a next-page link to another origin, a
+    /// repeated one, a listing past its page bound or deadline).
+    Refused,
     /// Anything else (a client that could not be set up, say).
     Other,
 }
@@ -246,6 +249,7 @@ impl ReadFailure {
             ReadFailure::Connection => "connection",
             ReadFailure::Malformed => "malformed",
             ReadFailure::Changed => "changed",
+            ReadFailure::Refused => "refused",
             ReadFailure::Other => "other",
         }
     }

@@ -6,12 +6,12 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use azure_core::credentials::TokenCredential;
 use azure_core::error::ErrorKind;
 use azure_core::http::pager::Page;
-use azure_core::http::ClientOptions;
-use azure_core::http::Pager;
+use azure_core::http::{ClientOptions, ItemIterator};
 use azure_security_keyvault_certificates::{CertificateClient, CertificateClientOptions};
 use azure_security_keyvault_keys::{KeyClient, KeyClientOptions};
 use azure_security_keyvault_secrets::models::{
@@ -20,14 +20,14 @@ use azure_security_keyvault_secrets::models::{
 };
 use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
 use futures::{Stream, StreamExt, TryStreamExt};
-use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 use url::Url;
 
 use crate::model::{
     CredentialRecord, FetchedSecret, Kind, ReadFailure, SecretValue, Source, Superseded,
 };
-use crate::transport::cause_chain;
+use crate::paging::{guarded_pages, PageError, PageGuard};
+use crate::transport::{cause_chain, client_options, KeyrotTransport};
 
 /// A vault's base URL, validated. Built from a name (`myvault`) or a full URL.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -79,6 +79,16 @@ impl VaultUrl {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The same, as a [`Url`] (its origin is where the vault's clients may send tokens).
+    fn to_url(&self) -> Result<Url, VaultError> {
+        Url::parse(&self.0).map_err(|e| {
+            VaultError::new(
+                format!("cannot set up a client for {self}: {e}"),
+                ReadFailure::Other,
+            )
+        })
     }
 
     /// The vault's name: the first label of its host.
@@ -164,13 +174,31 @@ pub struct SecretsWithVersions {
 /// The SDK clients for one vault.
 pub struct Vault {
     url: VaultUrl,
+    /// `url` parsed: every page of a listing must stay at its origin.
+    origin: Url,
     secrets: SecretClient,
     certificates: CertificateClient,
     keys: KeyClient,
+    /// How long one listing (all its pages) may take.
+    listing_budget: Duration,
 }
 
+/// A listing's budget when the command sets none ([`Vault::with_listing_budget`]).
+const DEFAULT_LISTING_BUDGET: Duration = Duration::from_secs(30);
+
 impl Vault {
-    /// `options` carries the transport: production passes `transport::client_options`, contract
+    /// The clients of one vault over keyrot's transport: they send their token to this vault
+    /// only, and each listing ends within the transport's `--timeout`.
+    pub fn with_transport(
+        url: VaultUrl,
+        credential: Arc<dyn TokenCredential>,
+        transport: &KeyrotTransport,
+    ) -> Result<Vault, VaultError> {
+        let options = client_options(transport, &url.to_url()?);
+        Ok(Vault::new(url, credential, options)?.with_listing_budget(transport.budget()))
+    }
+
+    /// `options` carries the transport: [`Vault::with_transport`] passes keyrot's, contract
     /// tests a replay of recorded traffic.
     pub fn new(
         url: VaultUrl,
@@ -183,6 +211,7 @@ impl Vault {
                 ReadFailure::Other,
             )
         };
+        let origin = url.to_url()?;
         let secrets = SecretClient::new(
             url.as_str(),
             credential.clone(),
@@ -212,10 +241,19 @@ impl Vault {
         .map_err(setup)?;
         Ok(Vault {
             url,
+            origin,
             secrets,
             certificates,
             keys,
+            listing_budget: DEFAULT_LISTING_BUDGET,
         })
+    }
+
+    /// Every listing of this vault must end within `budget` from its first request
+    /// (`--timeout`; for `rotate`, whose calls each get `--timeout`, this bounds a listing too).
+    pub fn with_listing_budget(mut self, budget: Duration) -> Vault {
+        self.listing_budget = budget;
+        self
     }
 
     pub fn url(&self) -> &VaultUrl {
@@ -263,8 +301,12 @@ impl Vault {
         let (arrived, names) = futures::channel::mpsc::unbounded::<(CredentialRecord, Facts)>();
         let walk = async move {
             let mut current = Vec::new();
-            let mut pages = std::pin::pin!(walk_pages(pager));
-            while let Some(page) = pages.try_next().await.map_err(explain_list)? {
+            let mut pages = std::pin::pin!(self.guarded(pager));
+            while let Some(page) = pages
+                .try_next()
+                .await
+                .map_err(|e| self.listing_failed(e, Kind::Secret, "secrets"))?
+            {
                 for facts in page.into_iter().filter_map(Listed::into_facts) {
                     if let Some(record) = self.record(Kind::Secret, &facts) {
                         current.push(record.clone());
@@ -515,9 +557,11 @@ impl Vault {
             .secrets
             .list_secret_properties_versions(name, None)
             .map_err(explain)?;
-        let pages: Vec<Vec<_>> = match walk_pages(pager).try_collect().await {
-            Err(e) if is_not_found(&e) => return Ok(Vec::new()),
-            other => other.map_err(explain)?,
+        let pages: Vec<Vec<_>> = match self.guarded(pager).try_collect().await {
+            Err(PageError::Service(e)) if is_not_found(&e) => return Ok(Vec::new()),
+            other => other.map_err(|e| {
+                self.listing_failed(e, Kind::Secret, &format!("the versions of secret {name:?}"))
+            })?,
         };
         Ok(pages
             .into_iter()
@@ -531,25 +575,56 @@ impl Vault {
     }
 
     /// Drains a pager of any kind's properties into records.
-    async fn records<P>(
+    async fn records<R>(
         &self,
         kind: Kind,
-        pager: azure_core::Result<Pager<P>>,
+        pager: azure_core::Result<ItemIterator<R>>,
     ) -> Result<Vec<CredentialRecord>, VaultError>
     where
-        P: ListPage + Page + DeserializeOwned + Send + 'static,
+        R: Page + Send + 'static,
+        R::Item: Listed + Send,
     {
-        let explain = |e: azure_core::Error| explain(&e, &self.url, kind, "list");
-        let pages: Vec<Vec<P::Entry>> = walk_pages(pager.map_err(explain)?)
+        let pager = pager.map_err(|e| explain(&e, &self.url, kind, "list"))?;
+        let pages: Vec<Vec<R::Item>> = self
+            .guarded(pager)
             .try_collect()
             .await
-            .map_err(explain)?;
+            .map_err(|e| self.listing_failed(e, kind, kind.plural()))?;
         Ok(pages
             .into_iter()
             .flatten()
             .filter_map(Listed::into_facts)
             .filter_map(|facts| self.record(kind, &facts))
             .collect())
+    }
+
+    /// The items of a listing of this vault, page by page as they arrive, every next link
+    /// checked before it is followed (it must stay in this vault, not repeat, and the listing
+    /// must end within its budget). Every listing goes through here.
+    fn guarded<R>(
+        &self,
+        pager: ItemIterator<R>,
+    ) -> impl Stream<Item = Result<Vec<R::Item>, PageError>> + Send
+    where
+        R: Page + Send + 'static,
+        R::Item: Send,
+    {
+        guarded_pages(
+            pager.into_pages(),
+            PageGuard::new(&self.origin, self.listing_budget),
+        )
+    }
+
+    /// The message for a listing (of `kind`: `listing` says what exactly) that
+    /// [`Vault::guarded`] ended with an error.
+    fn listing_failed(&self, error: PageError, kind: Kind, listing: &str) -> VaultError {
+        match error {
+            PageError::Service(e) => explain(&e, &self.url, kind, "list"),
+            PageError::Refused(refusal) => VaultError::new(
+                format!("listing {listing} in {}: {refusal}", self.url),
+                ReadFailure::Refused,
+            ),
+        }
     }
 
     fn record(&self, kind: Kind, facts: &Facts) -> Option<CredentialRecord> {
@@ -577,57 +652,6 @@ impl Vault {
         })
     }
 }
-
-/// Walks a listing's pages one at a time, as the service answers them, and yields each page's
-/// items. Every listing goes through here: it is the one place where a page can be checked
-/// (its `nextLink`, its size) before its items are used.
-fn walk_pages<P>(pager: Pager<P>) -> impl Stream<Item = azure_core::Result<Vec<P::Entry>>>
-where
-    P: ListPage + Page + DeserializeOwned + Send + 'static,
-{
-    pager.into_pages().and_then(|response| async move {
-        let page: P = response.into_model()?;
-        // Per-page checks (the next link's origin, a repeated link, a bound on pages and size)
-        // belong here, before the page's items are used.
-        tracing::trace!(more = page.next_link().is_some(), "list page read");
-        Ok(page.entries())
-    })
-}
-
-/// One page of a list answer: its items and the link to the next page.
-trait ListPage {
-    type Entry: Listed;
-    /// The service's `nextLink`, for checks on the page walk.
-    fn next_link(&self) -> Option<&str>;
-    fn entries(self) -> Vec<Self::Entry>;
-}
-
-macro_rules! list_page {
-    ($page:ty, $item:ty) => {
-        impl ListPage for $page {
-            type Entry = $item;
-            fn next_link(&self) -> Option<&str> {
-                self.next_link.as_deref()
-            }
-            fn entries(self) -> Vec<$item> {
-                self.value
-            }
-        }
-    };
-}
-
-list_page!(
-    azure_security_keyvault_secrets::models::ListSecretPropertiesResult,
-    azure_security_keyvault_secrets::models::SecretProperties
-);
-list_page!(
-    azure_security_keyvault_certificates::models::ListCertificatePropertiesResult,
-    azure_security_keyvault_certificates::models::CertificateProperties
-);
-list_page!(
-    azure_security_keyvault_keys::models::ListKeyPropertiesResult,
-    azure_security_keyvault_keys::models::KeyProperties
-);
 
 /// What `GET /secrets/{name}` answered about the version Key Vault serves (see
 /// [`Vault::read_current_secret`]).
@@ -900,7 +924,8 @@ fn explain(error: &azure_core::Error, vault: &VaultUrl, kind: Kind, operation: &
         ErrorKind::DataConversion => {
             format!("{vault} answered something that is not Key Vault JSON when {doing}: {detail}")
         }
-        ErrorKind::Credential => format!("cannot get a token for {vault}: {detail}"),
+        // Never cut: it lists every credential tried, a line each, with its fix.
+        ErrorKind::Credential => format!("cannot get a token for {vault}: {}", cause_chain(error)),
         _ => format!("cannot {operation} {plural} in {vault}: {detail}"),
     };
     VaultError::new(message, reason_of(error))

@@ -90,8 +90,14 @@ pub fn handle(shared: &Shared, ca_path: &str, req: &Req) -> Resp {
 }
 
 /// The JSON form of a recorded request; the body is text (lossy UTF-8) because every body the
-/// emulator accepts is JSON or a form.
+/// emulator accepts is JSON or a form. `received_at_unix_us` is the arrival time in
+/// microseconds since the Unix epoch (the system clock, so other processes on the machine can
+/// compare their own timestamps with it).
 pub fn request_json(r: &RecordedRequest) -> serde_json::Value {
+    let received_at_unix_us = r
+        .received_at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64);
     json!({
         "method": r.method,
         "host": r.host,
@@ -100,6 +106,7 @@ pub fn request_json(r: &RecordedRequest) -> serde_json::Value {
         "body": String::from_utf8_lossy(&r.body),
         "status": r.status,
         "route": r.route,
+        "received_at_unix_us": received_at_unix_us,
     })
 }
 

@@ -35,6 +35,10 @@ pub struct FaultRule {
     /// Answer 200 with a corrupt body.
     #[serde(default)]
     pub body: Option<FaultBody>,
+    /// Answer as usual, but with this next-page link in a list answer (`nextLink`, or
+    /// `@odata.nextLink` from Graph): a tampering proxy, or a service that never stops paging.
+    #[serde(default)]
+    pub next_link: Option<String>,
     /// Apply N times then expire; `None` = forever.
     #[serde(default)]
     pub count: Option<u32>,
@@ -52,6 +56,7 @@ impl FaultRule {
             drop: false,
             drop_after: false,
             body: None,
+            next_link: None,
             count: None,
         }
     }
@@ -82,6 +87,7 @@ pub enum FaultAction {
         retry_after: Option<u64>,
     },
     Body(FaultBody),
+    NextLink(String),
 }
 
 /// The active rules.
@@ -123,8 +129,10 @@ impl Faults {
                     status,
                     retry_after: rule.retry_after,
                 })
+            } else if let Some(body) = rule.body {
+                Some(FaultAction::Body(body))
             } else {
-                rule.body.map(FaultAction::Body)
+                rule.next_link.clone().map(FaultAction::NextLink)
             };
             // A latency-only rule always applies; an action rule applies only while no earlier
             // rule has decided, so a later rule's count is not burnt without effect.
@@ -174,6 +182,23 @@ mod tests {
         let d = f.decide("secrets.list", Some("demo"));
         assert_eq!(d.action, None);
         assert_eq!(d.latency_ms, 5);
+    }
+
+    #[test]
+    fn next_link_rules_decide_like_the_others() {
+        let mut f = Faults::default();
+        f.add(FaultRule {
+            next_link: Some("https://elsewhere.localhost/secrets".into()),
+            count: Some(1),
+            ..FaultRule::new("secrets.list")
+        });
+        assert_eq!(
+            f.decide("secrets.list", Some("demo")).action,
+            Some(FaultAction::NextLink(
+                "https://elsewhere.localhost/secrets".into()
+            ))
+        );
+        assert_eq!(f.decide("secrets.list", Some("demo")).action, None);
     }
 
     #[test]

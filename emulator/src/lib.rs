@@ -130,7 +130,9 @@
 //! A fault rule also takes `latency_ms`, `drop = true` (close the connection before handling
 //! the request), `drop_after = true` (carry the request out, then close the connection without
 //! its answer: a lost answer, so a client that retries a write makes it twice), `body =
-//! "Html" | "Truncated"` and `vault`; see [`FaultRule`].
+//! "Html" | "Truncated"`, `next_link = "https://…"` (a list answer's next-page link replaced:
+//! a tampering proxy, a link to itself, a service that never stops paging) and `vault`; see
+//! [`FaultRule`].
 //!
 //! `[keyvault] version_ids`: `"random"` (default) gives each written version 32 random hex
 //! digits, like the service. `"descending"` is adversarial: each new version's id sorts before
@@ -272,6 +274,8 @@ pub struct RecordedRequest {
     /// Status sent; 0 when the connection was dropped by a fault.
     pub status: u16,
     pub route: String,
+    /// When the emulator had read the request's head (before faults, body and handling).
+    pub received_at: std::time::SystemTime,
 }
 
 impl RecordedRequest {
@@ -303,6 +307,7 @@ impl fmt::Debug for RecordedRequest {
             .field("body", &format_args!("<{} bytes>", self.body.len()))
             .field("status", &self.status)
             .field("route", &self.route)
+            .field("received_at", &self.received_at)
             .finish()
     }
 }
@@ -342,6 +347,7 @@ pub struct SecretVersionView {
 pub struct Emulator {
     shared: Arc<state::Shared>,
     ca_pem: String,
+    server_tls: Arc<rustls::ServerConfig>,
     ca_path: PathBuf,
     org_path: String,
     _temp_dir: Option<tempfile::TempDir>,
@@ -410,12 +416,13 @@ impl Emulator {
             shared: shared.clone(),
             ca_path: ca_path.display().to_string(),
         });
-        let acceptor = tokio_rustls::TlsAcceptor::from(tls.server_config);
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls.server_config.clone());
         let task = tokio::spawn(server::run(listener, acceptor, ctx, shutdown_rx));
         tracing::info!(port, "keyrot emulator listening");
         Ok(Emulator {
             shared,
             ca_pem: tls.ca_pem,
+            server_tls: tls.server_config,
             ca_path,
             org_path,
             _temp_dir: temp_dir,
@@ -436,6 +443,13 @@ impl Emulator {
     /// File holding [`Emulator::ca_pem`].
     pub fn ca_path(&self) -> &Path {
         &self.ca_path
+    }
+
+    /// The emulator's TLS server configuration (its certificate for `localhost` and
+    /// `*.localhost`, issued by [`Emulator::ca_pem`]), for a test that stands up another server
+    /// this emulator's clients already trust: a foreign host, a hostile proxy.
+    pub fn tls_server_config(&self) -> Arc<rustls::ServerConfig> {
+        self.server_tls.clone()
     }
 
     /// `https://{name}.vault.localhost:{port}`

@@ -125,6 +125,8 @@ async fn handle(
     peer: SocketAddr,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, DropConnection> {
+    // As early as the emulator can know: the request head has just been read.
+    let received_at = std::time::SystemTime::now();
     let shared = &ctx.shared;
     let (parts, body) = req.into_parts();
     let method = parts.method.as_str().to_owned();
@@ -213,6 +215,7 @@ async fn handle(
             body: req.body.to_vec(),
             status,
             route: route.to_owned(),
+            received_at,
         };
         tracing::debug!(method = %rec.method, host = %rec.host, path = %req.path, status, route, "emulator request");
         shared.lock().requests.push(rec);
@@ -233,6 +236,7 @@ async fn handle(
     }
 
     let mut body_fault = None;
+    let mut next_link = None;
     let drop_after = decision.action == Some(FaultAction::DropAfter);
     let resp = match decision.action {
         Some(FaultAction::Drop) => {
@@ -261,8 +265,10 @@ async fn handle(
             }
         }
         other => {
-            if let Some(FaultAction::Body(b)) = other {
-                body_fault = Some(b);
+            match other {
+                Some(FaultAction::Body(b)) => body_fault = Some(b),
+                Some(FaultAction::NextLink(link)) => next_link = Some(link),
+                _ => {}
             }
             match &area {
                 Area::Login => entra::handle(shared, route, &req),
@@ -293,6 +299,13 @@ async fn handle(
             }
         }
     };
+    if let Some(link) = next_link {
+        let field = match area {
+            Area::Graph => "@odata.nextLink",
+            _ => "nextLink",
+        };
+        resp = with_next_link(resp, field, &link);
+    }
     resp = match &area {
         Area::Vault(_) => keyvault::decorate(resp, &req.headers, location.as_deref(), peer),
         Area::Login => entra::decorate(resp, &req),
@@ -304,6 +317,23 @@ async fn handle(
         return Err(DropConnection);
     }
     Ok(to_hyper(resp))
+}
+
+/// A successful list answer with its next-page link replaced; any other answer unchanged.
+fn with_next_link(resp: Resp, field: &str, link: &str) -> Resp {
+    if resp.status != 200 {
+        return resp;
+    }
+    match serde_json::from_slice::<serde_json::Value>(&resp.body) {
+        Ok(serde_json::Value::Object(mut page)) if page.contains_key("value") => {
+            page.insert(field.to_owned(), serde_json::Value::from(link));
+            Resp {
+                body: Bytes::from(serde_json::to_vec(&page).unwrap_or_default()),
+                ..resp
+            }
+        }
+        _ => resp,
+    }
 }
 
 fn to_hyper(r: Resp) -> Response<Full<Bytes>> {

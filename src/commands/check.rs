@@ -28,7 +28,7 @@ use crate::model::{
 };
 use crate::outcome::{Failure, Outcome};
 use crate::report::{self, Format};
-use crate::transport::{client_options, KeyrotTransport};
+use crate::transport::KeyrotTransport;
 use crate::vault::{Vault, VaultError, VaultUrl};
 
 pub async fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<Outcome, Failure> {
@@ -350,7 +350,7 @@ pub async fn collect(
     let vaults = scope
         .vaults
         .iter()
-        .map(|url| Vault::new(url.clone(), credential.clone(), client_options(transport)))
+        .map(|url| Vault::with_transport(url.clone(), credential.clone(), transport))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| Failure::Runtime(e.to_string()))?;
     let listings = vaults.iter().flat_map(|vault| {

@@ -10,7 +10,6 @@ use crate::ci;
 use crate::cli::{FetchArgs, GlobalArgs};
 use crate::fetch::{Delivery, Destinations, Request, Selection};
 use crate::outcome::{Failure, Outcome};
-use crate::transport::client_options;
 use crate::vault::Vault;
 
 pub async fn run(global: &GlobalArgs, args: &FetchArgs) -> Result<Outcome, Failure> {
@@ -43,7 +42,7 @@ pub async fn run(global: &GlobalArgs, args: &FetchArgs) -> Result<Outcome, Failu
         .vaults
         .iter()
         .map(|url| {
-            Vault::new(url.clone(), credential.clone(), client_options(&transport))
+            Vault::with_transport(url.clone(), credential.clone(), &transport)
                 .map_err(|e| Failure::Runtime(e.to_string()))
         })
         .collect::<Result<Vec<_>, _>>()?;

@@ -18,7 +18,6 @@ use crate::rotate::config::{Config, CredentialSpec, Generator};
 use crate::rotate::lock::LockTiming;
 use crate::rotate::report::{RotationReport, RotationStatus};
 use crate::rotate::run::{self, Context, Job};
-use crate::transport::client_options;
 use crate::vault::{Vault, VaultUrl};
 
 pub async fn run(global: &GlobalArgs, args: &RotateArgs) -> Result<Outcome, Failure> {
@@ -56,7 +55,7 @@ pub async fn run(global: &GlobalArgs, args: &RotateArgs) -> Result<Outcome, Fail
     let mut vaults: BTreeMap<VaultUrl, Vault> = BTreeMap::new();
     for url in &vault_urls {
         if !vaults.contains_key(url) {
-            let vault = Vault::new(url.clone(), credential.clone(), client_options(&transport))
+            let vault = Vault::with_transport(url.clone(), credential.clone(), &transport)
                 .map_err(|e| Failure::Runtime(e.to_string()))?;
             vaults.insert(url.clone(), vault);
         }

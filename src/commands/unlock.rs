@@ -16,7 +16,7 @@ use crate::cli::{GlobalArgs, UnlockArgs};
 use crate::outcome::{Failure, Outcome};
 use crate::rotate::config::Config;
 use crate::rotate::lock::{self, Bid};
-use crate::transport::{client_options, BudgetScope};
+use crate::transport::BudgetScope;
 use crate::vault::{Vault, VaultUrl};
 
 /// A line on stderr: it quotes run ids from the lock's tags, which anyone who can write the
@@ -33,7 +33,7 @@ pub async fn run(global: &GlobalArgs, args: &UnlockArgs) -> Result<Outcome, Fail
         global.auth,
         &transport,
     ));
-    let vault = Vault::new(vault_url.clone(), credential, client_options(&transport))
+    let vault = Vault::with_transport(vault_url.clone(), credential, &transport)
         .map_err(|e| Failure::Runtime(e.to_string()))?;
     let lock_name = lock::lock_secret_name(&args.name);
     let bids: Vec<Bid> = vault

@@ -2,7 +2,8 @@
 //!
 //! Why keyrot brings its own transport instead of the SDK's default one:
 //! - **Trust**: `--ca-cert`/`KEYROT_CA_CERT` (and `SSL_CERT_FILE`) add a PEM root on top of the
-//!   platform's, so a local HTTPS emulator is trusted without turning verification off.
+//!   platform's, so a local HTTPS emulator is trusted without turning verification off. The
+//!   platform's roots load in the background ([`roots`]): the first request does not wait.
 //! - **Names**: `*.localhost` resolves to loopback inside keyrot (RFC 6761), so
 //!   `https://demo.vault.localhost:8443` works without touching /etc/hosts, while the Key Vault
 //!   challenge-resource check stays on (`demo.vault.localhost` ends with `.vault.localhost`).
@@ -13,6 +14,14 @@
 //!   `rotate`, a deadline per call, see [`BudgetScope`]),
 //!   honours `Retry-After`, fails at once on what retrying cannot fix (TLS verification, DNS,
 //!   a refused connection on a loopback host) and always names the underlying cause.
+//! - **Tokens stay home**: a transport is bound to the origins its client serves
+//!   ([`KeyrotTransport::for_origins`]) and refuses to send an `Authorization` header anywhere
+//!   else, whatever URL an answer (a next-page link, say) led the client to. The unbound
+//!   transport sends no `Authorization` header at all.
+//! - **Bounded answers**: a response body is read as a stream and refused past
+//!   [`MAX_RESPONSE_BYTES`], so a hostile or broken server cannot exhaust memory.
+
+mod roots;
 
 use std::error::Error as StdError;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -45,6 +54,10 @@ pub enum BudgetScope {
     EachCall,
 }
 
+/// The largest response body keyrot reads. Key Vault's list pages hold at most 25 items and a
+/// secret at most 25 KiB; Graph's application objects are far smaller.
+pub const MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
+
 /// Transient failures wait at least this long before the next try, doubling up to the cap.
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(8);
@@ -56,6 +69,8 @@ pub struct KeyrotTransport {
     /// The command's deadline, or `None` when each call gets the whole budget.
     deadline: Option<Instant>,
     budget: Duration,
+    /// The only origins an `Authorization` header may be sent to (none when unbound).
+    token_origins: Arc<[url::Origin]>,
 }
 
 /// A failure the transport will not retry, or the last failure once the budget is spent.
@@ -67,26 +82,17 @@ struct Failure {
 
 impl KeyrotTransport {
     pub fn new(config: &TransportConfig) -> anyhow::Result<Self> {
-        let mut builder = reqwest::Client::builder()
+        let mut extra = Vec::new();
+        for (origin, pem) in &config.extra_roots {
+            extra.extend(roots::extra_roots(origin, pem)?);
+        }
+        let client = reqwest::Client::builder()
             .dns_resolver(Arc::new(LocalhostAwareResolver))
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(10))
             .http1_only()
-            .user_agent(concat!("keyrot/", env!("CARGO_PKG_VERSION")));
-        let mut roots = Vec::new();
-        for (origin, pem) in &config.extra_roots {
-            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
-                anyhow::anyhow!("cannot read CA certificate {origin}: {e} (expected PEM)")
-            })?;
-            if certs.is_empty() {
-                anyhow::bail!("CA certificate file {origin} holds no PEM certificate");
-            }
-            roots.extend(certs);
-        }
-        if !roots.is_empty() {
-            builder = builder.tls_certs_merge(roots);
-        }
-        let client = builder
+            .user_agent(concat!("keyrot/", env!("CARGO_PKG_VERSION")))
+            .tls_backend_preconfigured(roots::client_config(extra)?)
             .build()
             .map_err(|e| anyhow::anyhow!("cannot set up HTTPS: {}", cause_chain(&e)))?;
         Ok(Self {
@@ -94,6 +100,51 @@ impl KeyrotTransport {
             deadline: (config.scope == BudgetScope::Command)
                 .then(|| Instant::now() + config.budget),
             budget: config.budget,
+            token_origins: Arc::new([]),
+        })
+    }
+
+    /// This transport (same connections, same budget) for a client of the services at
+    /// `origins`: it sends an `Authorization` header to those origins only.
+    pub fn for_origins(&self, origins: impl IntoIterator<Item = url::Origin>) -> Arc<Self> {
+        Arc::new(Self {
+            token_origins: origins.into_iter().collect(),
+            ..self.clone()
+        })
+    }
+
+    /// `--timeout`: the command's budget (for `rotate`, each call's and each listing's).
+    pub fn budget(&self) -> Duration {
+        self.budget
+    }
+
+    /// Refuses a request that would carry a token to an origin this transport is not bound to.
+    fn check_token_origin(&self, request: &Request) -> Result<(), Failure> {
+        let carries_token = request
+            .headers()
+            .get_optional_str(&HeaderName::from_static("authorization"))
+            .is_some();
+        let origin = request.url().origin();
+        if !carries_token || self.token_origins.contains(&origin) {
+            return Ok(());
+        }
+        let allowed: Vec<String> = self
+            .token_origins
+            .iter()
+            .map(url::Origin::ascii_serialization)
+            .collect();
+        let whose = if allowed.is_empty() {
+            "this client sends no tokens".to_string()
+        } else {
+            format!("this client's token is for {} only", allowed.join(", "))
+        };
+        Err(Failure {
+            transient: false,
+            message: format!(
+                "refused to send a token to {} (request to {}): {whose}",
+                origin.ascii_serialization(),
+                request.url(),
+            ),
         })
     }
 
@@ -127,22 +178,9 @@ impl KeyrotTransport {
             .map_err(|e| classify_send_error(&e, &url))?;
         let status = response.status().as_u16();
         let headers = to_headers(response.headers());
-        // Read the whole body here so a connection dropped mid-body is a transient failure this
-        // transport can retry, rather than a parse error the SDK reports later.
-        let body = response
-            .bytes_stream()
-            .try_fold(Vec::new(), |mut acc, chunk| async move {
-                acc.extend_from_slice(&chunk);
-                Ok(acc)
-            })
-            .await
-            .map_err(|e| Failure {
-                transient: true,
-                message: format!(
-                    "connection to {host} broke while reading the answer: {}",
-                    cause_chain(&e)
-                ),
-            })?;
+        let declared = response.content_length();
+        let body =
+            read_capped(declared, response.bytes_stream(), MAX_RESPONSE_BYTES, &host).await?;
         Ok(AsyncRawResponse::from_bytes(
             StatusCode::from(status),
             headers,
@@ -154,6 +192,9 @@ impl KeyrotTransport {
 #[async_trait]
 impl HttpClient for KeyrotTransport {
     async fn execute_request(&self, request: &Request) -> azure_core::Result<AsyncRawResponse> {
+        if let Err(refused) = self.check_token_origin(request) {
+            return Err(AzError::with_message(ErrorKind::Other, refused.message));
+        }
         let host = request.url().host_str().unwrap_or("").to_string();
         let deadline = self
             .deadline
@@ -205,13 +246,80 @@ impl HttpClient for KeyrotTransport {
     }
 }
 
-/// Client options for every SDK client: keyrot's transport, and no SDK-level retries (the
-/// transport does them, within the command's budget).
-pub fn client_options(transport: &Arc<KeyrotTransport>) -> ClientOptions {
+/// Client options for an SDK client of the service at `service` (its origin counts): keyrot's
+/// transport, bound to send tokens there only, and no SDK-level retries (the transport does
+/// them, within the command's budget).
+pub fn client_options(transport: &KeyrotTransport, service: &url::Url) -> ClientOptions {
+    options_with(transport.for_origins([service.origin()]))
+}
+
+/// Client options over exactly this transport (keyrot's, already bound as its client needs,
+/// or a layer over it).
+pub fn options_with(transport: Arc<dyn HttpClient>) -> ClientOptions {
     ClientOptions {
-        transport: Some(AzTransport::new(transport.clone())),
+        transport: Some(AzTransport::new(transport)),
         retry: RetryOptions::none(),
         ..Default::default()
+    }
+}
+
+/// Reads the whole body here, so a connection dropped mid-body is a transient failure this
+/// transport can retry rather than a parse error the SDK reports later; chunk by chunk, so a
+/// body past `cap` is refused after `cap` bytes, whatever it claims or streams.
+async fn read_capped<B, E>(
+    declared: Option<u64>,
+    chunks: impl futures::Stream<Item = Result<B, E>>,
+    cap: usize,
+    host: &str,
+) -> Result<Vec<u8>, Failure>
+where
+    B: AsRef<[u8]>,
+    E: StdError + 'static,
+{
+    let limit = fmt_bytes(cap);
+    let too_large = || {
+        Failure {
+        transient: false,
+        message: format!(
+            "the answer from {host} is larger than keyrot's limit of {limit} on a response; it stopped reading"
+        ),
+    }
+    };
+    if declared.is_some_and(|n| n > cap as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::with_capacity(declared.map_or(0, |n| n as usize));
+    futures::pin_mut!(chunks);
+    loop {
+        match chunks.try_next().await {
+            Ok(Some(chunk)) => {
+                let chunk = chunk.as_ref();
+                if body.len() + chunk.len() > cap {
+                    return Err(too_large());
+                }
+                body.extend_from_slice(chunk);
+            }
+            Ok(None) => return Ok(body),
+            Err(e) => {
+                return Err(Failure {
+                    transient: true,
+                    message: format!(
+                        "connection to {host} broke while reading the answer: {}",
+                        cause_chain(&e)
+                    ),
+                })
+            }
+        }
+    }
+}
+
+/// `33554432` → `32 MiB`.
+fn fmt_bytes(n: usize) -> String {
+    const MIB: usize = 1024 * 1024;
+    if n.is_multiple_of(MIB) {
+        format!("{} MiB", n / MIB)
+    } else {
+        format!("{n} bytes")
     }
 }
 
@@ -247,7 +355,8 @@ fn retry_after(headers: &Headers) -> Option<Duration> {
     Some(Duration::from_secs(delta.whole_seconds().max(0) as u64))
 }
 
-fn fmt_duration(d: Duration) -> String {
+/// `30s`, or `250ms` below a second.
+pub fn fmt_duration(d: Duration) -> String {
     if d.as_secs() >= 1 {
         format!("{}s", d.as_secs())
     } else {
@@ -474,6 +583,118 @@ mod tests {
         h.insert("retry-after", "3");
         assert_eq!(retry_after(&h), Some(Duration::from_millis(250)));
         assert_eq!(retry_after(&Headers::new()), None);
+    }
+
+    fn transport() -> KeyrotTransport {
+        KeyrotTransport::new(&TransportConfig {
+            extra_roots: vec![],
+            budget: Duration::from_secs(5),
+            scope: BudgetScope::Command,
+        })
+        .unwrap()
+    }
+
+    fn request(url: &str, token: bool) -> Request {
+        let mut request =
+            Request::new(url::Url::parse(url).unwrap(), azure_core::http::Method::Get);
+        if token {
+            request.insert_header("authorization", "Bearer t0ken");
+        }
+        request
+    }
+
+    fn origin(url: &str) -> url::Origin {
+        url::Url::parse(url).unwrap().origin()
+    }
+
+    #[test]
+    fn a_bound_transport_sends_its_token_to_its_origins_only() {
+        let vault = transport().for_origins([origin("https://v.vault.azure.net")]);
+        assert!(vault
+            .check_token_origin(&request("https://v.vault.azure.net:443/secrets?x=1", true))
+            .is_ok());
+        for elsewhere in [
+            "https://evil.example/secrets",
+            "https://other.vault.azure.net/secrets",
+            "https://v.vault.azure.net:8443/secrets",
+            "http://v.vault.azure.net/secrets",
+        ] {
+            let refused = vault
+                .check_token_origin(&request(elsewhere, true))
+                .unwrap_err();
+            assert!(!refused.transient);
+            assert!(
+                refused.message.contains("refused to send a token")
+                    && refused.message.contains(elsewhere)
+                    && refused.message.contains("https://v.vault.azure.net"),
+                "{}",
+                refused.message
+            );
+            // The token itself is never in the message.
+            assert!(!refused.message.contains("t0ken"));
+            // Without a token, the request is none of this check's business.
+            assert!(vault.check_token_origin(&request(elsewhere, false)).is_ok());
+        }
+    }
+
+    #[test]
+    fn the_unbound_transport_sends_no_token_at_all() {
+        let refused = transport()
+            .check_token_origin(&request("https://v.vault.azure.net/secrets", true))
+            .unwrap_err();
+        assert!(
+            refused.message.ends_with("this client sends no tokens"),
+            "{}",
+            refused.message
+        );
+        assert!(transport()
+            .check_token_origin(&request(
+                "https://login.microsoftonline.com/t/oauth2/v2.0/token",
+                false
+            ))
+            .is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_refused_token_fails_before_any_connection() {
+        // Nothing listens on port 9 of loopback: a connection attempt would say "refused".
+        let graph = Arc::new(transport()).for_origins([origin("https://graph.localhost:9")]);
+        let error = graph
+            .execute_request(&request("https://evil.localhost:9/v1.0/applications", true))
+            .await
+            .unwrap_err();
+        let text = error.to_string();
+        assert!(
+            text.contains("refused to send a token to https://evil.localhost:9"),
+            "{text}"
+        );
+        assert!(!text.contains("connection refused"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn an_endless_body_stops_at_the_production_cap() {
+        let chunk = vec![b' '; 1024 * 1024];
+        let endless = futures::stream::repeat_with(|| Ok::<_, std::io::Error>(chunk.clone()));
+        let failure = read_capped(None, endless, MAX_RESPONSE_BYTES, "v.vault.azure.net")
+            .await
+            .unwrap_err();
+        assert!(!failure.transient);
+        assert_eq!(
+            failure.message,
+            "the answer from v.vault.azure.net is larger than keyrot's limit of 32 MiB on a response; it stopped reading"
+        );
+        // A declared length past the cap is refused before a byte is read.
+        let never = futures::stream::pending::<Result<Vec<u8>, std::io::Error>>();
+        let failure = read_capped(Some(400 << 20), never, MAX_RESPONSE_BYTES, "v")
+            .await
+            .unwrap_err();
+        assert!(failure.message.contains("32 MiB"), "{}", failure.message);
+        // At the cap exactly is fine.
+        let exact = futures::stream::iter(vec![Ok::<_, std::io::Error>(vec![b'x'; 10])]);
+        assert_eq!(
+            read_capped(Some(10), exact, 10, "v").await.unwrap().len(),
+            10
+        );
     }
 
     #[test]
