@@ -222,6 +222,15 @@ pub const DEMO_CLIENT_ID: &str = "0d3f5c1e-7a2b-4c8d-9e10-6b5a4c3d2e1f";
 /// The demo client's secret: a throwaway login for the local demo, not a real credential.
 pub const DEMO_CLIENT_SECRET: &str = "keyrot-demo-local-only~not-a-real-secret";
 
+/// The login the emulator offers its users (`keyrot emulator` prints it as `AZURE_CLIENT_ID`
+/// and `AZURE_CLIENT_SECRET`): see [`Emulator::client_login`].
+#[derive(Clone, Debug)]
+pub struct ClientLogin {
+    pub client_id: String,
+    /// `None` when the client has no secret the token endpoint accepts right now.
+    pub secret: Option<Redacted>,
+}
+
 /// How to start an emulator.
 #[derive(Clone, Debug)]
 pub struct EmulatorConfig {
@@ -332,6 +341,8 @@ pub struct Emulator {
     ca_pem: String,
     ca_path: PathBuf,
     org_path: String,
+    /// The seed's first `[[client]]`, whose login [`Emulator::client_login`] offers.
+    first_client: Option<String>,
     _temp_dir: Option<tempfile::TempDir>,
     shutdown_tx: watch::Sender<bool>,
     task: Mutex<Option<JoinHandle<()>>>,
@@ -406,6 +417,7 @@ impl Emulator {
             ca_pem: tls.ca_pem,
             ca_path,
             org_path,
+            first_client: config.seed.clients.first().map(|c| c.client_id.clone()),
             _temp_dir: temp_dir,
             shutdown_tx,
             task: Mutex::new(Some(task)),
@@ -464,6 +476,24 @@ impl Emulator {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// The login to offer a user: the seed's first `[[client]]` (seed order is the only order a
+    /// user can predict) with the first of its secrets, oldest first, that the token endpoint
+    /// accepts at this moment (started, not expired, replicated). `None` for a seed without
+    /// clients.
+    pub fn client_login(&self) -> Option<ClientLogin> {
+        let client_id = self.first_client.clone()?;
+        let now = time::OffsetDateTime::now_utc();
+        let st = self.shared.lock();
+        let secret = st.client_by_any_id(&client_id).and_then(|client| {
+            client
+                .secrets
+                .iter()
+                .find(|s| entra::secret_accepted(s, now))
+                .map(|s| s.value.clone())
+        });
+        Some(ClientLogin { client_id, secret })
     }
 
     /// Whether the token endpoint would issue a token for this client secret right now (the
