@@ -309,7 +309,11 @@ name = "only"
     );
     for shell in ["bash", "dash"] {
         assert_eq!(
-            sourced(shell, &env_file, &["AZURE_CLIENT_SECRET", "AZURE_CLIENT_ID"]),
+            sourced(
+                shell,
+                &env_file,
+                &["AZURE_CLIENT_SECRET", "AZURE_CLIENT_ID"]
+            ),
             [ODD_SECRET, "first-client"],
             "{shell}"
         );

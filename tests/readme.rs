@@ -55,7 +55,9 @@ fn marked_blocks(readme: &str) -> Result<Vec<Block>, String> {
                 .strip_prefix("exit=")
                 .and_then(|n| n.parse().ok())
                 .ok_or_else(|| {
-                    format!("README.md:{marker_line}: unknown marker option {options:?} (only exit=N)")
+                    format!(
+                        "README.md:{marker_line}: unknown marker option {options:?} (only exit=N)"
+                    )
                 })?,
         };
         while i < lines.len() && lines[i].trim().is_empty() {
@@ -117,9 +119,7 @@ fn harness(blocks: &[Block], block_dir: &Path) -> String {
         std::fs::write(&file, &block.text).unwrap();
         let file = file.display();
         let line = block.line;
-        script.push_str(&format!(
-            "echo '### README.md line {line}' >&2\n"
-        ));
+        script.push_str(&format!("echo '### README.md line {line}' >&2\n"));
         if block.exit == 0 {
             script.push_str(&format!(". '{file}'\n"));
         } else {
@@ -243,7 +243,10 @@ fn the_emulator_recipe_check_fetch_and_demo_are_marked() {
 #[test]
 fn malformed_markers_are_reported_with_their_line() {
     let err = marked_blocks("x\n<!-- readme-test -->\n```yaml\na: 1\n```\n").unwrap_err();
-    assert!(err.contains("README.md:2") && err.contains("```sh"), "{err}");
+    assert!(
+        err.contains("README.md:2") && err.contains("```sh"),
+        "{err}"
+    );
     let err = marked_blocks("<!-- readme-test skip -->\n```sh\ntrue\n```\n").unwrap_err();
     assert!(err.contains("unknown marker option"), "{err}");
     let blocks = marked_blocks("<!-- readme-test exit=1 -->\n\n```sh\nfalse\n```\n").unwrap();
@@ -283,15 +286,24 @@ fn a_failing_block_fails_the_test_and_is_named() {
         exit,
         text: text.into(),
     };
-    let passing = [block(10, 0, "x=1\n"), block(20, 3, "test \"$x\" = 1; (exit 3)\n")];
+    let passing = [
+        block(10, 0, "x=1\n"),
+        block(20, 3, "test \"$x\" = 1; (exit 3)\n"),
+    ];
     run_blocks("sh", &passing).unwrap();
 
-    let failing = [block(10, 0, "x=1\nfalse\necho never\n"), block(20, 0, "true\n")];
+    let failing = [
+        block(10, 0, "x=1\nfalse\necho never\n"),
+        block(20, 0, "true\n"),
+    ];
     let err = run_blocks("sh", &failing).unwrap_err();
     assert!(err.contains("### README.md line 10"), "{err}");
     assert!(!err.contains("never") && !err.contains("line 20"), "{err}");
 
     let wrong_exit = [block(30, 1, "(exit 3)\n")];
     let err = run_blocks("sh", &wrong_exit).unwrap_err();
-    assert!(err.contains("README.md line 30: exit 3, expected 1"), "{err}");
+    assert!(
+        err.contains("README.md line 30: exit 3, expected 1"),
+        "{err}"
+    );
 }

@@ -218,7 +218,10 @@ fn write_env_file(path: &Path, env: &[(&'static str, String)]) -> Result<Written
     let file = temp
         .persist(path)
         .map_err(|e| usage(format!("cannot put it in place: {}", e.error)))?;
-    let identity = file.metadata().ok().and_then(|meta| FileIdentity::of(&meta));
+    let identity = file
+        .metadata()
+        .ok()
+        .and_then(|meta| FileIdentity::of(&meta));
     Ok(WrittenEnvFile {
         path: path.to_path_buf(),
         identity,
@@ -257,7 +260,10 @@ mod tests {
     fn env_file_lines_are_single_quoted() {
         let env = vec![
             ("AZURE_CLIENT_SECRET", "a$b`c d#e\"f".to_string()),
-            ("KEYROT_VAULTS", "https://a.vault.localhost:1,https://b".to_string()),
+            (
+                "KEYROT_VAULTS",
+                "https://a.vault.localhost:1,https://b".to_string(),
+            ),
         ];
         assert_eq!(
             env_file_text(Path::new("e.env"), &env).unwrap(),
