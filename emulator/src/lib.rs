@@ -129,6 +129,9 @@
 //! its answer: a lost answer, so a client that retries a write makes it twice), `body =
 //! "Html" | "Truncated"` and `vault`; see [`FaultRule`].
 //!
+//! The first `[[client]]` is the login `keyrot emulator` hands out ([`Emulator::client_login`]):
+//! `AZURE_CLIENT_ID`, and as `AZURE_CLIENT_SECRET` the first of its secrets that works at start.
+//!
 //! `[[client]]` fields: `client_id` (required), `object_id`, `display_name`, `secrets`,
 //! `certificates`, `federated_subjects`, `owners`, `graph_permissions`. Secret fields: `value`
 //! (required), `key_id` (GUID; default derived from the client id and position), `display_name`,
