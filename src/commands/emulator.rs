@@ -17,6 +17,7 @@ pub async fn run(args: &EmulatorArgs) -> Result<Outcome, Failure> {
         None => Seed::demo(),
     };
     let vault_names: Vec<String> = seed.vaults.iter().map(|v| v.name.clone()).collect();
+    let shutdown = Shutdown::listen();
     let mut config = EmulatorConfig::new(seed);
     config.bind = args.bind;
     config.port = args.port;
@@ -80,7 +81,7 @@ pub async fn run(args: &EmulatorArgs) -> Result<Outcome, Failure> {
             "client variables: the JSON line's \"env\" (or pass --env-file FILE for a file a shell sources)"
         ),
     }
-    wait_for_shutdown().await;
+    shutdown.wait().await;
     emulator.shutdown().await;
     if let Some(file) = env_file {
         file.remove();
@@ -237,19 +238,39 @@ fn shell_path(path: &Path) -> String {
     }
 }
 
-async fn wait_for_shutdown() {
+/// SIGINT and SIGTERM, listened for from the start: a script that stops the emulator as soon as
+/// it has read the JSON line still gets a clean stop (exit 0, the env file removed), not the
+/// default action of a signal that arrived before anyone listened.
+struct Shutdown {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+    signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Shutdown {
+    fn listen() -> Shutdown {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let signals = signal(SignalKind::interrupt())
+                .and_then(|interrupt| Ok((interrupt, signal(SignalKind::terminate())?)))
+                .ok();
+            Shutdown { signals }
+        }
+        #[cfg(not(unix))]
+        Shutdown {}
+    }
+
+    async fn wait(self) {
+        #[cfg(unix)]
+        if let Some((mut interrupt, mut terminate)) = self.signals {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
             }
             return;
         }
+        let _ = tokio::signal::ctrl_c().await;
     }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 #[cfg(test)]
