@@ -130,9 +130,9 @@ fn warn_about_missing_login(login: Option<&ClientLogin>) {
     }
 }
 
-/// `NAME='value'` lines: literal for POSIX shells (`set -a; . FILE`, `eval`) and for dotenv
-/// readers alike. A value that cannot be written so (a quote, a backslash, a control character)
-/// is refused rather than escaped: readers disagree on every escape.
+/// `NAME='value'` lines, which POSIX shells (`set -a; . FILE`, `eval`) take literally, `$` and
+/// backticks included. A value that cannot be written so (a quote, a backslash, a control
+/// character) is refused rather than escaped: readers disagree on every escape.
 fn env_file_text(path: &Path, env: &[(&'static str, String)]) -> Result<String, Failure> {
     let mut text = String::new();
     for (name, value) in env {
