@@ -121,7 +121,9 @@ pub enum Command {
     /// Refused while the holder's lease runs, unless --force.
     #[command(after_help = UNLOCK_EXIT_CODES)]
     Unlock(UnlockArgs),
-    /// Serve the local Key Vault and Entra ID emulator until interrupted.
+    /// Serve the local Key Vault, Entra ID and Graph emulator until interrupted; print what a
+    /// client needs to use it.
+    #[command(after_help = EMULATOR_HELP)]
     Emulator(EmulatorArgs),
     /// Run the gate against the embedded emulator's demo vaults and print its report.
     #[command(after_help = EXIT_CODES)]
@@ -435,6 +437,25 @@ pub struct RotateArgs {
     pub lock_settle: String,
 }
 
+const EMULATOR_HELP: &str = "\
+Once it listens, the emulator prints one JSON line on stdout: port, ca_path, authority_host,
+graph_url, tenant_id, vaults, client_id, the OIDC and managed-identity endpoints, admin_url,
+and env, the variables a client needs:
+  AZURE_TENANT_ID       the seed's tenant
+  AZURE_CLIENT_ID       the seed's first [[client]]
+  AZURE_CLIENT_SECRET   that client's first secret the token endpoint accepts now
+                        (left out, with a warning on stderr, when it has none)
+  AZURE_AUTHORITY_HOST  https://login.localhost:PORT
+  KEYROT_CA_CERT        the generated CA (PEM)
+  KEYROT_GRAPH_URL      https://graph.localhost:PORT
+  KEYROT_VAULTS         the vault URLs, comma separated, in seed order
+--env-file FILE writes them as NAME='value' lines, for: set -a; . FILE; set +a
+
+Exit codes:
+  0  stopped by SIGINT or SIGTERM
+  2  usage error (bad seed, env file path, a value a shell cannot take literally)
+  3  runtime error (the port cannot be bound, the CA cannot be written)";
+
 #[derive(Debug, Args)]
 pub struct UnlockArgs {
     /// The credential (its Key Vault secret name) whose lock to break.
@@ -482,6 +503,12 @@ pub struct EmulatorArgs {
     /// Folder for the generated CA certificate (a temporary folder otherwise).
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+
+    /// Also write the client variables (below) to FILE as NAME='value' lines, mode 0600, once
+    /// the emulator listens (whole: write and rename; never through a symbolic link). Removed
+    /// when the emulator stops.
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -382,10 +382,10 @@ fn check_secret(
     };
     // Not yet replicated to this STS replica, or not yet started: indistinguishable from a
     // wrong secret.
-    if t < secret.usable_from || t < secret.start {
+    if !secret_started(secret, t) {
         return invalid();
     }
-    if secret.end.is_some_and(|e| e <= t) {
+    if secret_expired(secret, t) {
         return Err((
             401,
             "invalid_client",
@@ -394,6 +394,20 @@ fn check_secret(
         ));
     }
     Ok(())
+}
+
+/// Replicated and past its start: the token endpoint knows it at `t`.
+fn secret_started(secret: &crate::state::ClientSecret, t: time::OffsetDateTime) -> bool {
+    t >= secret.usable_from && t >= secret.start
+}
+
+fn secret_expired(secret: &crate::state::ClientSecret, t: time::OffsetDateTime) -> bool {
+    secret.end.is_some_and(|e| e <= t)
+}
+
+/// Whether the token endpoint would accept this secret at `t`.
+pub fn secret_accepted(secret: &crate::state::ClientSecret, t: time::OffsetDateTime) -> bool {
+    secret_started(secret, t) && !secret_expired(secret, t)
 }
 
 fn check_assertion(

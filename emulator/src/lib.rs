@@ -143,6 +143,9 @@
 //! wrong. Also switchable at run time: [`Emulator::set_version_ids`] or `PUT /_admin/keyvault`
 //! with `{"version_ids": "descending"}`.
 //!
+//! The first `[[client]]` is the login `keyrot emulator` hands out ([`Emulator::client_login`]):
+//! `AZURE_CLIENT_ID`, and as `AZURE_CLIENT_SECRET` the first of its secrets that works at start.
+//!
 //! `[[client]]` fields: `client_id` (required), `object_id`, `display_name`, `secrets`,
 //! `certificates`, `federated_subjects`, `owners`, `graph_permissions`. Secret fields: `value`
 //! (required), `key_id` (GUID; default derived from the client id and position), `display_name`,
@@ -235,6 +238,15 @@ pub use seed::{
 pub const DEMO_CLIENT_ID: &str = "0d3f5c1e-7a2b-4c8d-9e10-6b5a4c3d2e1f";
 /// The demo client's secret: a throwaway login for the local demo, not a real credential.
 pub const DEMO_CLIENT_SECRET: &str = "keyrot-demo-local-only~not-a-real-secret";
+
+/// The login the emulator offers its users (`keyrot emulator` prints it as `AZURE_CLIENT_ID`
+/// and `AZURE_CLIENT_SECRET`): see [`Emulator::client_login`].
+#[derive(Clone, Debug)]
+pub struct ClientLogin {
+    pub client_id: String,
+    /// `None` when the client has no secret the token endpoint accepts right now.
+    pub secret: Option<Redacted>,
+}
 
 /// How to start an emulator.
 #[derive(Clone, Debug)]
@@ -350,6 +362,8 @@ pub struct Emulator {
     server_tls: Arc<rustls::ServerConfig>,
     ca_path: PathBuf,
     org_path: String,
+    /// The seed's first `[[client]]`, whose login [`Emulator::client_login`] offers.
+    first_client: Option<String>,
     _temp_dir: Option<tempfile::TempDir>,
     shutdown_tx: watch::Sender<bool>,
     task: Mutex<Option<JoinHandle<()>>>,
@@ -425,6 +439,7 @@ impl Emulator {
             server_tls: tls.server_config,
             ca_path,
             org_path,
+            first_client: config.seed.clients.first().map(|c| c.client_id.clone()),
             _temp_dir: temp_dir,
             shutdown_tx,
             task: Mutex::new(Some(task)),
@@ -490,6 +505,24 @@ impl Emulator {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// The login to offer a user: the seed's first `[[client]]` (seed order is the only order a
+    /// user can predict) with the first of its secrets, oldest first, that the token endpoint
+    /// accepts at this moment (started, not expired, replicated). `None` for a seed without
+    /// clients.
+    pub fn client_login(&self) -> Option<ClientLogin> {
+        let client_id = self.first_client.clone()?;
+        let now = time::OffsetDateTime::now_utc();
+        let st = self.shared.lock();
+        let secret = st.client_by_any_id(&client_id).and_then(|client| {
+            client
+                .secrets
+                .iter()
+                .find(|s| entra::secret_accepted(s, now))
+                .map(|s| s.value.clone())
+        });
+        Some(ClientLogin { client_id, secret })
     }
 
     /// Whether the token endpoint would issue a token for this client secret right now (the

@@ -78,8 +78,8 @@ pub fn generate() -> anyhow::Result<TlsMaterial> {
     ];
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
 
-    // Pin the aws-lc-rs provider explicitly: the process may have both providers compiled in,
-    // in which case `ServerConfig::builder()` cannot pick a default.
+    // aws-lc-rs is the workspace's one crypto provider (deny.toml bans ring); named here so the
+    // emulator never depends on a process-wide default being installed.
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

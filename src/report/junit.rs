@@ -212,7 +212,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use quick_xml::events::Event;
-    use quick_xml::Reader;
+    use quick_xml::{Reader, XmlVersion};
     use time::Duration;
 
     use super::*;
@@ -250,15 +250,16 @@ mod tests {
         let mut attributes = BTreeMap::new();
         for attribute in start.attributes() {
             let attribute = attribute.unwrap_or_else(|error| panic!("bad attribute: {error}"));
-            let key = String::from_utf8_lossy(attribute.key.as_ref()).into_owned();
+            let key = attribute.key.as_ref().to_owned();
+            // As an XML 1.0 parser reads it: references resolved, literal whitespace folded.
             let value = attribute
-                .unescape_value()
+                .normalized_value(XmlVersion::Implicit1_0)
                 .unwrap_or_else(|error| panic!("bad attribute value: {error}"))
                 .into_owned();
             attributes.insert(key, value);
         }
         Element {
-            name: String::from_utf8_lossy(start.name().as_ref()).into_owned(),
+            name: start.name().as_ref().to_owned(),
             attributes,
             ..Element::default()
         }
@@ -288,13 +289,12 @@ mod tests {
                     }
                 }
                 Event::Text(text) => {
-                    let decoded = text.decode().unwrap_or_else(|error| panic!("{error}"));
                     if let Some(open) = stack.last_mut() {
-                        open.text.push_str(&decoded);
+                        open.text.push_str(&text.xml10_content());
                     }
                 }
                 Event::GeneralRef(reference) => {
-                    let name = reference.decode().unwrap_or_else(|error| panic!("{error}"));
+                    let name = reference.xml10_content();
                     let resolved = quick_xml::escape::unescape(&format!("&{name};"))
                         .unwrap_or_else(|error| panic!("unknown entity &{name};: {error}"))
                         .into_owned();

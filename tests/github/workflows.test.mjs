@@ -304,6 +304,125 @@ describe("release.yml", () => {
     }
   });
 
+  // --- the pinned toolchain, --locked, and the SBOM ---------------------------------------
+
+  test("every build uses rust-toolchain.toml's pinned toolchain and the reviewed Cargo.lock", () => {
+    const toolchain = fs.readFileSync(path.join(ROOT, "rust-toolchain.toml"), "utf8");
+    assert.match(toolchain, /^channel = "\d+\.\d+\.\d+"$/m, "a pinned release, not stable");
+    assert.match(toolchain, /^components = \[.*"rustfmt".*\]$/m);
+    assert.match(toolchain, /^components = \[.*"clippy".*\]$/m);
+    for (const [file, doc] of [
+      ["ci.yml", ci],
+      ["release.yml", release],
+    ]) {
+      for (const step of allSteps(doc)) {
+        const text = step.run || "";
+        // A toolchain named here would not be the one rust-toolchain.toml makes cargo use.
+        assert.doesNotMatch(text, /rustup (default|toolchain install \S*stable|override)/, `${file} ${step.job}: ${text}`);
+        for (const line of text.split("\n")) {
+          if (/\bcargo (build|clippy|test|deny)\b/.test(line)) assert.match(line, /--locked/, `${file} ${step.job}: ${line}`);
+        }
+      }
+    }
+    const build = findStep(release.jobs.build.steps, "Rust toolchain and target").run;
+    assert.match(build, /rustup toolchain install --profile minimal\n/);
+    assert.match(build, /rustup target add "\$TARGET"/);
+  });
+
+  test("ci.yml installs the cargo-deny version .ci/run pins, and checks everything", () => {
+    const pinned = /^CARGO_DENY_VERSION=(\S+)$/m.exec(fs.readFileSync(path.join(ROOT, ".ci", "run"), "utf8"))[1];
+    const step = findStep(ci.jobs.test.steps, "cargo deny");
+    assert.match(step.run, new RegExp(`cargo install cargo-deny --version ${pinned.replaceAll(".", "\\.")} --locked`));
+    assert.match(step.run, /cargo deny --locked check\n/);
+  });
+
+  test("the SBOM is built once, published beside the binaries, summed and attested", () => {
+    const sbom = release.jobs.sbom;
+    assert.deepEqual(sbom.permissions, { contents: "read" });
+    const upload = sbom.steps.find((s) => s.uses?.startsWith("actions/upload-artifact@"));
+    assert.equal(upload.with.path, "dist/keyrot.cdx.json");
+    const download = release.jobs.publish.steps.find((s) => s.uses?.startsWith("actions/download-artifact@"));
+    const pattern = new RegExp(`^${download.with.pattern.replaceAll("*", ".*")}$`);
+    assert.match(upload.with.name, pattern, "publish downloads the SBOM with the binaries");
+    assert.ok(release.jobs.publish.needs.includes("sbom"));
+
+    const steps = release.jobs.publish.steps;
+    const at = (pred) => steps.findIndex(pred);
+    const attestSbom = steps.find((s) => s.uses?.startsWith("actions/attest-sbom@"));
+    assert.ok(attestSbom, "an SBOM attestation");
+    assert.equal(attestSbom.with["sbom-path"], "release/keyrot.cdx.json");
+    assert.deepEqual(attestSbom.with["subject-path"].trim().split("\n").sort(), ASSETS.map((a) => `release/${a}`).sort());
+    const provenance = steps.find((s) => s.uses?.startsWith("actions/attest-build-provenance@"));
+    assert.equal(provenance.with["subject-path"], "release/*", "the SBOM file's own provenance too");
+    assert.ok(at((s) => s.id === "sbom") < at((s) => s.id === "checksums"), "the SBOM is in checksums.txt");
+    const create = at((s) => /gh release create/.test(s.run || ""));
+    assert.ok(at((s) => s === attestSbom) > at((s) => s.id === "checksums") && at((s) => s === attestSbom) < create);
+    assert.match(steps[create].run, /gh release create "\$TAG" release\/\*/, "every file of release/ is published");
+  });
+
+  /** The sbom job's step with a fake `cargo cyclonedx` that writes `doc` as keyrot.cdx.json. */
+  function runSbomStep(t, doc) {
+    const dir = tempDir(t);
+    const bin = path.join(dir, "bin");
+    fs.mkdirSync(bin);
+    fs.writeFileSync(path.join(dir, "fake.cdx.json"), JSON.stringify(doc));
+    fs.writeFileSync(
+      path.join(bin, "cargo"),
+      `#!/usr/bin/env bash\nprintf '%s\\n' "$@" >"${dir}/cargo-args"\n[[ "$1" == cyclonedx ]] || exit 99\necho "SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH" >>"${dir}/cargo-args"\ncp "${dir}/fake.cdx.json" keyrot.cdx.json\n`,
+      { mode: 0o755 },
+    );
+    const repo = path.join(dir, "repo");
+    fs.mkdirSync(repo);
+    const git = (...args) => assert.equal(run("git", ["-c", "user.name=t", "-c", "user.email=t@example.com", ...args], { cwd: repo }).code, 0);
+    git("init", "-q");
+    git("commit", "-q", "--allow-empty", "-m", "tagged", "--date", "2026-01-02T03:04:05Z");
+    const r = runReleaseStep(t, "sbom", "sbom", { PATH: `${bin}:${process.env.PATH}`, VERSION: "7.0.0", GIT_COMMITTER_DATE: "" }, repo);
+    return { ...r, repo, args: fs.existsSync(path.join(dir, "cargo-args")) ? fs.readFileSync(path.join(dir, "cargo-args"), "utf8") : "" };
+  }
+
+  const cdx = (version, components = ["aws-lc-rs", "rustls"]) => ({
+    bomFormat: "CycloneDX",
+    specVersion: "1.5",
+    metadata: { component: { name: "keyrot", version } },
+    components: components.map((name) => ({ name, version: "1.0.0" })),
+  });
+
+  test("sbom: CycloneDX 1.5 JSON for every target, checked, into dist/", (t) => {
+    const ok = runSbomStep(t, cdx("7.0.0"));
+    assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+    assert.deepEqual(ok.args.trim().split("\n").slice(0, -1), ["cyclonedx", "--format", "json", "--spec-version", "1.5", "--target", "all", "--override-filename", "keyrot.cdx"]);
+    assert.match(ok.args, /SOURCE_DATE_EPOCH=\d+\n$/, "the tagged commit's time, for a reproducible document");
+    assert.deepEqual(JSON.parse(fs.readFileSync(path.join(ok.repo, "dist", "keyrot.cdx.json"), "utf8")), cdx("7.0.0"));
+    assert.match(ok.stdout, /keyrot\.cdx\.json: 2 components/);
+
+    for (const [why, doc] of [
+      ["another version", cdx("6.9.9")],
+      ["no aws-lc-rs", cdx("7.0.0", ["rustls"])],
+      ["another spec", { ...cdx("7.0.0"), specVersion: "1.3" }],
+    ]) {
+      const bad = runSbomStep(t, doc);
+      assert.equal(bad.code, 1, why);
+      assert.match(bad.stdout, /::error::keyrot\.cdx\.json is not a CycloneDX 1\.5 SBOM of keyrot 7\.0\.0/, why);
+      assert.ok(!fs.existsSync(path.join(bad.repo, "dist", "keyrot.cdx.json")), why);
+    }
+  });
+
+  test("publish: the SBOM is a release file in checksums.txt; without it the release stops", (t) => {
+    const dir = tempDir(t);
+    fs.mkdirSync(path.join(dir, "dist"));
+    for (const a of ASSETS) fs.writeFileSync(path.join(dir, "dist", a), a);
+    const missing = runReleaseStep(t, "publish", "sbom", {}, dir);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stdout, /::error::the SBOM keyrot\.cdx\.json was not built/);
+
+    fs.writeFileSync(path.join(dir, "dist", "keyrot.cdx.json"), JSON.stringify(cdx("7.0.0")));
+    assert.equal(runReleaseStep(t, "publish", "sbom", {}, dir).code, 0);
+    const sums = runReleaseStep(t, "publish", "checksums", {}, dir);
+    assert.equal(sums.code, 0, sums.stdout + sums.stderr);
+    const listed = fs.readFileSync(path.join(dir, "release", "checksums.txt"), "utf8");
+    assert.ok(listed.includes(`${sha256(JSON.stringify(cdx("7.0.0")))}  keyrot.cdx.json\n`), listed);
+  });
+
   test("pin: a release checksums.txt lacking an asset is refused", (t) => {
     const { dir: pub } = publishChecksums(t, "7.0.0");
     const file = path.join(pub, "release", "checksums.txt");
