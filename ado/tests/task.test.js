@@ -384,13 +384,16 @@ test('every check input reaches keyrot: strict with the windows turns the warnin
     strict: 'true',
     args: `--timeout '25s' --tag "owner=team a"`,
   };
-  // The tag filter would hide the credential; without it, strict fails the gate.
+  // The tag filter selects nothing (exit 2); without it, strict fails the gate.
   const tagged = await runTask({ inputs });
   assert.deepEqual(tagged.commandLines(), [
     `${tagged.bin()} check --auth client-secret --vault ${vaultUrl('soon')} --name in-* --kinds secrets ` +
       `--warn-within 30d --fail-within 7d --no-expiry fail --strict --timeout 25s --tag "owner=team a"`,
   ]);
-  assert.ok(!tagged.failed(), `no credential carries the tag, so nothing fails:\n${tagged.transcript}`);
+  // No credential carries the tag: a filter that selects nothing is a usage error (exit 2),
+  // never a passing gate, so a typo cannot wave a release through.
+  assertFailedWith(tagged, wrapper.exitMessage('check', 2));
+  assert.match(tagged.transcript, /selects no credential/);
 
   const strict = await runTask({ inputs: { ...inputs, args: '' } });
   assertFailedWith(strict, wrapper.exitMessage('check', 1));

@@ -226,7 +226,7 @@ describe("the action's steps against keyrot and its emulator", () => {
   });
   const creds = () => ({ "client-id": CLIENT_ID, "tenant-id": emu.tenant_id });
 
-  test("every check input becomes its flag, in order; names with spaces and quotes survive; the gate fails", (t) => {
+  test("every check input becomes its flag, in order; names with spaces and quotes survive; unmatched names are refused", (t) => {
     const rec = recorder(t);
     const r = runAction(
       t,
@@ -261,7 +261,13 @@ describe("the action's steps against keyrot and its emulator", () => {
       "info",
     ]);
     assert.deepEqual(rec.env(), { AZURE_CLIENT_ID: CLIENT_ID, AZURE_TENANT_ID: emu.tenant_id });
-    assert.equal(r.code, 1, `the expired db-password must fail the gate:\n${r.stdout}\n${r.stderr}`);
+    // The two names match no secret: a filter that selects nothing is a usage error (exit 2),
+    // and keyrot's message quotes them exactly as the action passed them.
+    assert.equal(r.code, 2, `names that select nothing are refused:\n${r.stdout}\n${r.stderr}`);
+    assert.ok(
+      r.stderr.includes(`--name "it's a \\"quoted\\" name", --name "spaced  name" selects no credential`),
+      r.stderr,
+    );
     assert.match(r.stderr, /GitHub Actions OIDC/, "signed in through GitHub OIDC");
     assert.match(r.stdout, /^keyrot check --vault=/m, "the command line is logged");
     assert.deepEqual(r.pathLines, [path.dirname(rec.bin)], "binary-path's folder is on PATH");
@@ -312,7 +318,9 @@ describe("the action's steps against keyrot and its emulator", () => {
       job(),
     );
     assert.deepEqual(rec.argv().slice(2), ["--tag", "owner=team a", "--tag", "cost=$HOME", "--tag", 'x="y"', "--timeout", "20s"]);
-    assert.equal(r.code, 0, `no secret has these tags, so nothing is checked:\n${r.stdout}\n${r.stderr}`);
+    // No secret has these tags: exit 2, and the message shows them unexpanded.
+    assert.equal(r.code, 2, `tags that select nothing are refused:\n${r.stdout}\n${r.stderr}`);
+    assert.ok(r.stderr.includes(`--tag "owner=team a" --tag "cost=$HOME" --tag "x=\\"y\\""`), r.stderr);
   });
 
   test("inputs are data, never code: command substitutions and backticks stay literal", (t) => {
