@@ -895,3 +895,95 @@ async fn lock_durations_out_of_bounds_are_usage_errors() {
     }
     assert!(h.emulator.requests().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_version_a_rotation_supersedes_is_in_grace_so_a_strict_check_right_after_passes() {
+    let h = Harness::start(&lock_seed(&["db"])).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = random_config(dir.path(), "keyrot.toml", &h.vault("lks"), "db");
+    let run = h.run(env(&h), &rotate_args(&cfg, &[])).await;
+    run.expect_code(0);
+    assert_eq!(credential(&run.json(), "db")["status"], "rotated");
+
+    // The gate step of the same pipeline: no keyrot.toml, --versions, --strict.
+    let check = h
+        .run(
+            env(&h),
+            &[
+                "check",
+                "--vault",
+                &h.vault("lks"),
+                "--versions",
+                "--strict",
+                "--format",
+                "json",
+            ],
+        )
+        .await;
+    let report = check.json();
+    check.expect_code(0);
+    let states: Vec<(&str, &str)> = report["credentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["state"].as_str().unwrap(),
+                c["severity"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        states.contains(&("in_grace", "ok")),
+        "the superseded version is not in grace: {report:#}"
+    );
+    assert!(states.contains(&("valid", "ok")), "{report:#}");
+    let grace = report["credentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["state"] == "in_grace")
+        .unwrap();
+    assert!(
+        grace["message"].as_str().unwrap().contains("keyrot"),
+        "the message says who disables it and when: {grace:#}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn core_dumps_are_off_while_a_rotation_holds_values() {
+    let h = Harness::start(&lock_seed(&["slow"])).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = slow_config(&h, dir.path(), 3);
+    let args: Vec<String> = rotate_args(&cfg, &[])
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut child = common::keyrot_command(&env(&h))
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let limits = format!("/proc/{}/limits", child.id());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut core_off = false;
+    while Instant::now() < deadline && child.try_wait().unwrap().is_none() {
+        let text = std::fs::read_to_string(&limits).unwrap_or_default();
+        if let Some(line) = text.lines().find(|l| l.starts_with("Max core file size")) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // "Max core file size  0  0  bytes"
+            if fields.get(4) == Some(&"0") && fields.get(5) == Some(&"0") {
+                core_off = true;
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let status = child.wait().unwrap();
+    assert!(
+        core_off,
+        "core dumps were not turned off during the rotation"
+    );
+    assert!(status.success(), "{status:?}");
+}

@@ -38,6 +38,12 @@ pub async fn run(global: &GlobalArgs, args: &RotateArgs) -> Result<Outcome, Fail
         })
         .collect::<Result<Vec<_>, _>>()?;
 
+    // This process is about to hold secret values (the served version's, new credentials):
+    // no core dump may copy them to disk.
+    if let Err(why) = crate::hardening::disable_core_dumps() {
+        tracing::warn!("rotate: could not turn core dumps off: {why}");
+    }
+
     let transport = super::transport(global, None, crate::transport::BudgetScope::EachCall)?;
     let auth_env = AuthEnv::from_process();
     let credential: Arc<dyn TokenCredential> = Arc::new(KeyrotCredential::from_env(
