@@ -820,3 +820,49 @@ async fn a_bare_number_timeout_is_refused_asking_for_a_unit() {
     .await
     .expect_code(0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_credential_that_gets_no_token_is_one_runtime_error_said_once() {
+    let h = Harness::start(&common::standard_seed()).await;
+    let env: Vec<(String, String)> = h
+        .client_secret_env()
+        .into_iter()
+        .map(|(k, v)| {
+            let v = if k == "AZURE_CLIENT_SECRET" {
+                "not-the-secret".to_string()
+            } else {
+                v
+            };
+            (k, v)
+        })
+        .collect();
+    let (gate, clean) = (h.vault("gate"), h.vault("clean"));
+    let run = h
+        .run(
+            env,
+            &[
+                "check",
+                "--vault",
+                &gate,
+                "--vault",
+                &clean,
+                "--kinds",
+                "secrets,certificates,keys",
+            ],
+        )
+        .await;
+    run.expect_code(3);
+    // Six listings could not get a token; the user is told once, with the fix.
+    assert_eq!(
+        run.stderr.matches("AADSTS7000215").count(),
+        1,
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("check AZURE_CLIENT_SECRET"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stdout.contains("could not be read"), "{}", run.stdout);
+}

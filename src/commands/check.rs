@@ -74,6 +74,17 @@ pub async fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<Outcome, Failu
     } = collected?;
     let (applications, unreadable_apps) = applications?;
     errors.extend(unreadable_apps);
+    // No token at all: every source failed for the one reason that is the credential's, not
+    // theirs. That is one runtime failure (exit 3) said once, not a report of unreadable vaults.
+    if records.is_empty()
+        && applications.is_empty()
+        && !errors.is_empty()
+        && errors
+            .iter()
+            .all(|e| e.reason == ReadFailure::Authentication)
+    {
+        return Err(Failure::Runtime(errors.swap_remove(0).message));
+    }
     link_entra_passwords(&mut records, &applications, &graph).await;
     records.extend(applications.iter().flat_map(Application::records));
     // A filter that selects nothing is a typo until proven otherwise; when a source could not
