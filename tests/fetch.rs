@@ -1200,21 +1200,7 @@ async fn core_dumps_are_off_while_values_are_held() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let limits = format!("/proc/{}/limits", child.id());
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let mut core_off = false;
-    while std::time::Instant::now() < deadline && child.try_wait().unwrap().is_none() {
-        let text = std::fs::read_to_string(&limits).unwrap_or_default();
-        if let Some(line) = text.lines().find(|l| l.starts_with("Max core file size")) {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            // "Max core file size  0  0  bytes"
-            if fields.get(4) == Some(&"0") && fields.get(5) == Some(&"0") {
-                core_off = true;
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let core_off = common::core_dumps_turn_off(&mut child, Duration::from_secs(10));
     let status = child.wait().unwrap();
     assert!(
         core_off,

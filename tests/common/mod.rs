@@ -316,3 +316,22 @@ pub fn credential<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_js
         .find(|c| c["name"] == name && c["state"] != "stale_enabled_version")
         .unwrap_or_else(|| panic!("{name} not in report: {report:#}"))
 }
+
+/// Polls `/proc/PID/limits` of a running keyrot until its core file size limit is 0 (soft and
+/// hard), for at most `within`; false if the process ended first or the limit never dropped.
+pub fn core_dumps_turn_off(child: &mut std::process::Child, within: std::time::Duration) -> bool {
+    let limits = format!("/proc/{}/limits", child.id());
+    let deadline = std::time::Instant::now() + within;
+    while std::time::Instant::now() < deadline && child.try_wait().unwrap().is_none() {
+        let text = std::fs::read_to_string(&limits).unwrap_or_default();
+        if let Some(line) = text.lines().find(|l| l.starts_with("Max core file size")) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // "Max core file size  0  0  bytes"
+            if fields.get(4) == Some(&"0") && fields.get(5) == Some(&"0") {
+                return true;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    false
+}
