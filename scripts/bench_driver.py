@@ -513,16 +513,16 @@ def main() -> int:
     rep = max(1, args.repeat)
     far = "+400d"
 
+    def bulk_emulator(tag: str) -> Emulator:
+        """An emulator whose vault `bulk` holds 1,000 secrets `bulk-00000`… (steps a and h)."""
+        gen = {"kind": "secret", "prefix": "bulk-", "count": 1000, "exp": far, "exp_spread_days": 300}
+        return start_emulator(keyrot, seed(tag, {"bulk": [gen]}), work, args.latency_ms)
+
     try:
         # a) one vault of 1,000 secrets ------------------------------------------------------
         if "a" in args.only:
             budget_left()
-            emu = start_emulator(
-                keyrot,
-                seed("a_bulk", {"bulk": [{"kind": "secret", "prefix": "bulk-", "count": 1000, "exp": far, "exp_spread_days": 300}]}),
-                work,
-                args.latency_ms,
-            )
+            emu = bulk_emulator("a_bulk")
             env = emu.env()
             cmd = keyrot_check(emu, ["bulk"])
             (k_wall, k_runs), k_reqs = count_requests(emu, lambda: median_run(rep, cmd, env, min(120, budget_left()), ok))
@@ -846,12 +846,7 @@ def main() -> int:
         # h) fetch of exact names from a 1,000-secret vault ------------------------------------
         if "h" in args.only:
             budget_left()
-            emu = start_emulator(
-                keyrot,
-                seed("h_fetch", {"bulk": [{"kind": "secret", "prefix": "bulk-", "count": 1000, "exp": far, "exp_spread_days": 300}]}),
-                work,
-                args.latency_ms,
-            )
+            emu = bulk_emulator("h_fetch")
             env = emu.env()
             url = emu.vault("bulk")
             out_file = work / "h_fetch.json"
