@@ -1,16 +1,29 @@
 #!/usr/bin/env python3
-"""The peer of `keyrot check` in scripts/bench: the official Azure SDK for Python listing
-the properties of every item of the given vaults and kinds, one listing after another.
+"""The peers of keyrot in scripts/bench, each run as a whole process (interpreter start
+included, since that is what a pipeline step pays):
 
-Credentials come from the same environment variables keyrot reads (AZURE_TENANT_ID,
-AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_AUTHORITY_HOST, KEYROT_CA_CERT). Prints one JSON
-line {"items": N, "per_listing": {...}}. Timed by the caller as a whole process, interpreter
-start included, since that is what a pipeline step pays.
+  bench_peer.py list --vault URL [--kinds secrets,keys] [--versions]
+      the official Azure SDK for Python listing the properties of every item of the given
+      vaults and kinds, one listing after another (the peer of `keyrot check`); prints one
+      JSON line {"items": N, "per_listing": {...}}.
+  bench_peer.py get --vault URL --name NAME [--name NAME ...] --output FILE
+      the SDK's `SecretClient.get_secret`, one name after another, as a script would (the peer
+      of `keyrot fetch --name`); writes {name: value} to FILE (mode 0600), prints
+      {"secrets": N}.
+  bench_peer.py az ARG...
+      the Azure CLI (`az ARG...`), run in this interpreter, which must be the one azure-cli is
+      installed in: the same as its `az` launcher (`python -m azure.cli`).
+
+The SDK modes take their credentials from the variables keyrot reads (AZURE_TENANT_ID,
+AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_AUTHORITY_HOST, KEYROT_CA_CERT). Every mode resolves
+`*.localhost` to the loopback address (the emulator's hosts), as keyrot does; nothing else
+changes.
 """
 
 import argparse
 import json
 import os
+import runpy
 import socket
 import sys
 
@@ -27,13 +40,7 @@ def _getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):  # /etc/hosts 
 socket.getaddrinfo = _getaddrinfo
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--vault", action="append", required=True, help="vault URL (repeatable)")
-    ap.add_argument("--kinds", default="secrets")
-    ap.add_argument("--versions", action="store_true", help="also list the versions of every secret")
-    args = ap.parse_args()
-
+def _credential_and_options():
     from azure.identity import ClientSecretCredential
 
     ca = os.environ["KEYROT_CA_CERT"]
@@ -45,7 +52,11 @@ def main() -> int:
         disable_instance_discovery=True,
         connection_verify=ca,
     )
-    opts = {"verify_challenge_resource": False, "connection_verify": ca}
+    return cred, {"verify_challenge_resource": False, "connection_verify": ca}
+
+
+def list_items(args) -> int:
+    cred, opts = _credential_and_options()
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
     per = {}
     total = 0
@@ -80,6 +91,40 @@ def main() -> int:
     cred.close()
     print(json.dumps({"items": total, "per_listing": per}))
     return 0
+
+
+def get_secrets(args) -> int:
+    from azure.keyvault.secrets import SecretClient
+
+    cred, opts = _credential_and_options()
+    client = SecretClient(args.vault, cred, **opts)
+    values = {name: client.get_secret(name).value for name in args.name}
+    client.close()
+    cred.close()
+    fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(values, f)
+    print(json.dumps({"secrets": len(values)}))
+    return 0
+
+
+def main() -> int:
+    if sys.argv[1:2] == ["az"]:
+        sys.argv = ["az", *sys.argv[2:]]
+        runpy.run_module("azure.cli", run_name="__main__", alter_sys=True)
+        return 0  # azure.cli exits by itself; not reached
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="mode", required=True)
+    lp = sub.add_parser("list")
+    lp.add_argument("--vault", action="append", required=True, help="vault URL (repeatable)")
+    lp.add_argument("--kinds", default="secrets")
+    lp.add_argument("--versions", action="store_true", help="also list the versions of every secret")
+    gp = sub.add_parser("get")
+    gp.add_argument("--vault", required=True, help="vault URL")
+    gp.add_argument("--name", action="append", required=True, help="secret name (repeatable)")
+    gp.add_argument("--output", required=True, help="where the values go (JSON, mode 0600)")
+    args = ap.parse_args()
+    return list_items(args) if args.mode == "list" else get_secrets(args)
 
 
 if __name__ == "__main__":
