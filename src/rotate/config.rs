@@ -1845,6 +1845,19 @@ vault = "https://MyVault.vault.azure.net/"
     }
 
     #[test]
+    fn a_duration_with_a_line_break_is_a_one_line_error() {
+        // Found by fuzzing (fuzz/src/targets.rs, `config`).
+        let e = error(&one("rotate_within = \"\"\"\n30d\n::error::x\"\"\""));
+        assert!(!e.contains('\n'), "{e:?}");
+        assert!(e.starts_with("keyrot.toml:"), "{e}");
+        // TOML drops the line break right after the opening quotes.
+        assert!(
+            e.contains("rotate_within: invalid duration \"30d\\n::error::x\""),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn a_bare_verify_timeout_needs_a_unit() {
         for bare in ["\"30\"", "30"] {
             let e = error(&one(&format!(
