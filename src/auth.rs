@@ -23,7 +23,9 @@
 //! `invalid type: string "AADSTS…", expected a borrowed string`. So the answer is read here, as
 //! it passes through the transport.
 
-mod entra;
+// Public for the fuzz targets and property tests only (`fuzz/`, `tests/properties.rs`).
+#[doc(hidden)]
+pub mod entra;
 
 use std::collections::HashMap;
 use std::fmt;

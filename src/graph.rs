@@ -874,6 +874,48 @@ fn new_guid() -> String {
     )
 }
 
+/// Graph's answers read by the code a live call reads them with, from bytes: the fuzz targets
+/// (`fuzz/`) and `tests/properties.rs` feed it arbitrary and hostile JSON. Not an API.
+#[doc(hidden)]
+pub mod decode {
+    use super::*;
+
+    const CALL: &str = "reading application 00000000-0000-0000-0000-000000000000";
+
+    /// A `GET applications/{id}` answer (200).
+    pub fn application(body: &[u8]) -> Result<Application, GraphError> {
+        parse_application(CALL, body)
+    }
+
+    /// An `addPassword` answer (200), secret included.
+    pub fn new_password(body: &[u8]) -> Result<NewPassword, GraphError> {
+        parse_new_password(CALL, body)
+    }
+
+    /// An error answer with `status`, and a `request-id` header if given, to a read (or a write,
+    /// whose 403 names other permissions).
+    pub fn error(status: u16, request_id: Option<&str>, body: &[u8], writes: bool) -> GraphError {
+        let mut headers = Headers::new();
+        if let Some(id) = request_id {
+            headers.insert(HeaderName::from_static("request-id"), id.to_owned());
+        }
+        let id = "00000000-0000-0000-0000-000000000000";
+        let call = if writes {
+            Call::AddPassword(id)
+        } else {
+            Call::Read(id)
+        };
+        explain(
+            &call,
+            &Answer {
+                status,
+                headers,
+                body: body.to_vec(),
+            },
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::Value;

@@ -367,29 +367,7 @@ impl Vault {
         name: &str,
         secret: azure_security_keyvault_secrets::models::Secret,
     ) -> Result<FetchedSecret, VaultError> {
-        let value = SecretValue::new(secret.value.unwrap_or_default());
-        let a = secret.attributes.unwrap_or_default();
-        let facts = Facts {
-            id: secret.id.unwrap_or_default(),
-            enabled: a.enabled,
-            not_before: a.not_before,
-            expires: a.expires,
-            created: a.created,
-            updated: a.updated,
-            content_type: secret.content_type.clone(),
-            tags: secret.tags,
-        };
-        let record = self.record(Kind::Secret, &facts).ok_or_else(|| {
-            VaultError::new(
-                format!("{} answered secret {name:?} without a usable id", self.url),
-                ReadFailure::Malformed,
-            )
-        })?;
-        Ok(FetchedSecret {
-            record,
-            content_type: secret.content_type,
-            value,
-        })
+        fetched_from(&self.url, name, secret)
     }
 
     /// The current version of a secret, or `None` if there is no such secret (404).
@@ -628,28 +606,7 @@ impl Vault {
     }
 
     fn record(&self, kind: Kind, facts: &Facts) -> Option<CredentialRecord> {
-        let (name, version) = split_id(&facts.id, kind)?;
-        Some(CredentialRecord {
-            source: Source::KeyVault,
-            vault: self.url.to_string(),
-            kind,
-            name,
-            version,
-            id: facts.id.clone(),
-            // Key Vault treats a missing `enabled` as enabled.
-            enabled: facts.enabled.unwrap_or(true),
-            not_before: facts.not_before,
-            expires: facts.expires,
-            created: facts.created,
-            tags: facts
-                .tags
-                .iter()
-                .flatten()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-            superseded: None,
-            entra: None,
-        })
+        record_of(&self.url, kind, facts)
     }
 }
 
@@ -701,6 +658,64 @@ impl Vault {
             )))
         }
     }
+}
+
+/// A secret bundle (`GET /secrets/{name}`) as `fetch` keeps it: its record, content type and
+/// value. `name` is the name asked for, for the message of an answer without a usable id.
+fn fetched_from(
+    url: &VaultUrl,
+    name: &str,
+    secret: azure_security_keyvault_secrets::models::Secret,
+) -> Result<FetchedSecret, VaultError> {
+    let value = SecretValue::new(secret.value.unwrap_or_default());
+    let a = secret.attributes.unwrap_or_default();
+    let facts = Facts {
+        id: secret.id.unwrap_or_default(),
+        enabled: a.enabled,
+        not_before: a.not_before,
+        expires: a.expires,
+        created: a.created,
+        updated: a.updated,
+        content_type: secret.content_type.clone(),
+        tags: secret.tags,
+    };
+    let record = record_of(url, Kind::Secret, &facts).ok_or_else(|| {
+        VaultError::new(
+            format!("{url} answered secret {name:?} without a usable id"),
+            ReadFailure::Malformed,
+        )
+    })?;
+    Ok(FetchedSecret {
+        record,
+        content_type: secret.content_type,
+        value,
+    })
+}
+
+/// The record of one item or bundle of `vault`; `None` when its id is not a URL of this kind.
+fn record_of(url: &VaultUrl, kind: Kind, facts: &Facts) -> Option<CredentialRecord> {
+    let (name, version) = split_id(&facts.id, kind)?;
+    Some(CredentialRecord {
+        source: Source::KeyVault,
+        vault: url.to_string(),
+        kind,
+        name,
+        version,
+        id: facts.id.clone(),
+        // Key Vault treats a missing `enabled` as enabled.
+        enabled: facts.enabled.unwrap_or(true),
+        not_before: facts.not_before,
+        expires: facts.expires,
+        created: facts.created,
+        tags: facts
+            .tags
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        superseded: None,
+        entra: None,
+    })
 }
 
 /// An error about an answer that no SDK error describes (a 404 without `SecretNotFound`, an
@@ -949,6 +964,100 @@ fn rbac_role(kind: Kind) -> &'static str {
         Kind::Certificate => "Key Vault Certificate User",
         Kind::Key => "Key Vault Crypto User",
         Kind::AppPassword | Kind::AppCertificate => "(not a Key Vault object)",
+    }
+}
+
+/// Key Vault's answers read by the code a live command reads them with, from bytes: the fuzz
+/// targets (`fuzz/`) and `tests/properties.rs` feed it arbitrary and hostile JSON. Not an API.
+#[doc(hidden)]
+pub mod decode {
+    use azure_core::http::headers::Headers;
+    use azure_core::http::{RawResponse, Response, StatusCode};
+    use azure_security_keyvault_certificates::models::ListCertificatePropertiesResult;
+    use azure_security_keyvault_keys::models::ListKeyPropertiesResult;
+    use azure_security_keyvault_secrets::models::{ListSecretPropertiesResult, Secret};
+
+    use super::*;
+
+    /// One page of a listing of `kind` (the versions listing of a secret has the secrets'
+    /// page type): the records keyrot makes of its items, and its next link as written.
+    pub fn list_page(
+        vault: &VaultUrl,
+        kind: Kind,
+        body: &[u8],
+    ) -> azure_core::Result<(Vec<CredentialRecord>, Option<String>)> {
+        fn records<I: Listed>(
+            vault: &VaultUrl,
+            kind: Kind,
+            items: Vec<I>,
+        ) -> Vec<CredentialRecord> {
+            items
+                .into_iter()
+                .filter_map(Listed::into_facts)
+                .filter_map(|facts| record_of(vault, kind, &facts))
+                .collect()
+        }
+        // What the SDK's pagers parse a page with (`json::from_json`).
+        Ok(match kind {
+            Kind::Certificate => {
+                let page: ListCertificatePropertiesResult = azure_core::json::from_json(body)?;
+                (records(vault, kind, page.value), page.next_link)
+            }
+            Kind::Key => {
+                let page: ListKeyPropertiesResult = azure_core::json::from_json(body)?;
+                (records(vault, kind, page.value), page.next_link)
+            }
+            _ => {
+                let page: ListSecretPropertiesResult = azure_core::json::from_json(body)?;
+                (records(vault, Kind::Secret, page.value), page.next_link)
+            }
+        })
+    }
+
+    /// A `GET /secrets/{name}` answer (200) as `fetch` reads it, or the error it would report.
+    pub fn secret(vault: &VaultUrl, name: &str, body: &[u8]) -> Result<FetchedSecret, VaultError> {
+        let response: Response<Secret> =
+            RawResponse::from_bytes(StatusCode::Ok, Headers::new(), body.to_vec()).into();
+        let secret = response
+            .into_model()
+            .map_err(|e| explain(&e, vault, Kind::Secret, "get"))?;
+        fetched_from(vault, name, secret)
+    }
+
+    /// What keyrot makes of an error answer: the SDK's error (as its pipeline builds it from
+    /// the status and body), the service's codes, whether it means a disabled secret or a
+    /// missing object, and the message a user sees.
+    pub struct ErrorAnswer {
+        pub codes: Vec<String>,
+        pub disabled: bool,
+        pub not_found: bool,
+        pub message: String,
+        pub reason: ReadFailure,
+    }
+
+    pub fn error(
+        vault: &VaultUrl,
+        kind: Kind,
+        operation: &str,
+        status: u16,
+        body: &[u8],
+    ) -> ErrorAnswer {
+        let response =
+            RawResponse::from_bytes(StatusCode::from(status), Headers::new(), body.to_vec());
+        let error =
+            match futures::executor::block_on(azure_core::http::check_success(response, None)) {
+                Err(error) => error,
+                // A success status is not an error answer: judge it as the SDK's own error for it.
+                Ok(_) => azure_core::Error::with_message(ErrorKind::DataConversion, "not an error"),
+            };
+        let failure = explain(&error, vault, kind, operation);
+        ErrorAnswer {
+            codes: service_error_codes(&error),
+            disabled: is_disabled(&error),
+            not_found: is_not_found(&error),
+            reason: failure.reason(),
+            message: failure.to_string(),
+        }
     }
 }
 

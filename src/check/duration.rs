@@ -31,7 +31,7 @@ pub fn parse_duration_with_unit(input: &str) -> Result<Duration, String> {
     let text = input.trim();
     if !text.is_empty() && text.chars().all(|c| c.is_ascii_digit()) {
         return Err(format!(
-            "invalid duration \"{input}\": a bare number is ambiguous here; {UNIT_REQUIRED} (e.g. {text}s)"
+            "invalid duration {input:?}: a bare number is ambiguous here; {UNIT_REQUIRED} (e.g. {text}s)"
         ));
     }
     parse(input, UNIT_REQUIRED, false)
@@ -41,12 +41,12 @@ fn parse(input: &str, accepted: &str, bare_days: bool) -> Result<Duration, Strin
     let text = input.trim();
     if text.is_empty() {
         return Err(format!(
-            "invalid duration \"{input}\": it is empty; {accepted}"
+            "invalid duration {input:?}: it is empty; {accepted}"
         ));
     }
     if text.starts_with('-') {
         return Err(format!(
-            "invalid duration \"{input}\": it must not be negative; {accepted}"
+            "invalid duration {input:?}: it must not be negative; {accepted}"
         ));
     }
 
@@ -60,14 +60,14 @@ fn parse(input: &str, accepted: &str, bare_days: bool) -> Result<Duration, Strin
         "h" => SECONDS_PER_HOUR,
         "m" => SECONDS_PER_MINUTE,
         "s" => 1,
-        _ => return Err(format!("invalid duration \"{input}\": {accepted}")),
+        _ => return Err(format!("invalid duration {input:?}: {accepted}")),
     };
     if digits.is_empty() {
-        return Err(format!("invalid duration \"{input}\": {accepted}"));
+        return Err(format!("invalid duration {input:?}: {accepted}"));
     }
 
     // Digits only by construction, so a parse failure can only mean the number is too large.
-    let too_large = || format!("invalid duration \"{input}\": the number is too large");
+    let too_large = || format!("invalid duration {input:?}: the number is too large");
     let amount: i64 = digits.parse().map_err(|_| too_large())?;
     let seconds = amount.checked_mul(seconds_per_unit).ok_or_else(too_large)?;
     Ok(Duration::seconds(seconds))
@@ -173,6 +173,30 @@ mod tests {
             parse_duration("9223372036854775807s"),
             Ok(Duration::seconds(i64::MAX))
         );
+    }
+
+    #[test]
+    fn errors_quote_the_input_on_one_line() {
+        // Found by fuzzing keyrot.toml: a duration written as a multi-line TOML string made a
+        // multi-line error, which keyrot.toml's errors (one line, file:line:col) must not be.
+        for bad in [
+            "3\nw",
+            "\"30d\"\n::error::x",
+            "\r",
+            "-\n1d",
+            "99999999999999999999\n",
+        ] {
+            for error in [
+                parse_duration(bad).unwrap_err(),
+                parse_duration_with_unit(bad).unwrap_err(),
+            ] {
+                assert!(!error.contains(['\n', '\r']), "{error:?}");
+                assert!(
+                    error.starts_with(&format!("invalid duration {bad:?}")),
+                    "{error}"
+                );
+            }
+        }
     }
 
     #[test]

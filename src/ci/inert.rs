@@ -241,8 +241,18 @@ pub fn xml(text: &str) -> Cow<'_, str> {
             out.push_str("&#58;");
             return Some(1);
         }
+        // A dropped character between two colons (`:\u{1}:`) must not join them at a line start.
+        if c == ':' && current_line(out).trim_start() == ":" {
+            out.push_str("&#58;");
+            return Some(1);
+        }
         None
     })
+}
+
+/// What was written of the line being written (runners end a line at LF or CR).
+fn current_line(out: &str) -> &str {
+    out.rsplit(['\n', '\r']).next().unwrap_or(out)
 }
 
 /// Whether `text`, written as it is, holds nothing either runner would act on: no hidden
@@ -470,6 +480,11 @@ mod tests {
             "<a>\n  &#58;:warning::x</a>"
         );
         assert_eq!(xml("<a>\u{2028}\u{1}\u{85}</a>"), "<a>&#x2028;&#x85;</a>");
+        // A dropped character cannot join two colons at a line start (found by fuzzing).
+        assert_eq!(xml("<a>\n:\u{1}:x</a>"), "<a>\n:&#58;x</a>");
+        assert_eq!(xml("<a>\r \u{4}:\u{4}\u{4}:x</a>"), "<a>\r :&#58;x</a>");
+        assert!(is_inert(&xml("<a>\n\t:\u{1f}:error::x</a>")));
+        assert_eq!(xml("<a>x:\u{1}:y</a>"), "<a>x::y</a>");
         assert!(matches!(xml("<a>\n\t</a>\r\n"), Cow::Borrowed(_)));
     }
 

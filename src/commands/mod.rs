@@ -60,8 +60,10 @@ fn parse_timeout(text: &str) -> Result<Duration, Failure> {
 }
 
 /// A positive duration flag that needs its unit (`--timeout`, `--lock-settle`, …), as a std
-/// `Duration`; the error names the flag and asks for a unit (exit 2).
-pub(crate) fn parse_duration_flag(flag: &str, text: &str) -> Result<Duration, Failure> {
+/// `Duration`; the error names the flag and asks for a unit (exit 2). (Public for the fuzz
+/// targets and property tests.)
+#[doc(hidden)]
+pub fn parse_duration_flag(flag: &str, text: &str) -> Result<Duration, Failure> {
     let parsed = crate::check::parse_duration_with_unit(text)
         .map_err(|e| Failure::Usage(format!("{flag}: {e}")))?;
     match u64::try_from(parsed.whole_milliseconds()) {

@@ -383,7 +383,7 @@ impl Source<'_> {
             );
         } else if !excerpt.is_empty()
             && excerpt.len() <= 80
-            && !excerpt.contains('\n')
+            && !excerpt.chars().any(char::is_control)
             && !message.contains(excerpt)
         {
             // "duplicate key" says which key only through its position: name it.
@@ -1842,6 +1842,28 @@ vault = "https://MyVault.vault.azure.net/"
         );
         let e = error(&entra("verify_env = [\"DB_HOST\"]"));
         assert!(e.contains("verify_env applies only to generator"), "{e}");
+    }
+
+    #[test]
+    fn a_duration_with_a_line_break_is_a_one_line_error() {
+        // Found by fuzzing (fuzz/src/targets.rs, `config`).
+        let e = error(&one("rotate_within = \"\"\"\n30d\n::error::x\"\"\""));
+        assert!(!e.contains('\n'), "{e:?}");
+        assert!(e.starts_with("keyrot.toml:"), "{e}");
+        // TOML drops the line break right after the opening quotes.
+        assert!(
+            e.contains("rotate_within: invalid duration \"30d\\n::error::x\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_excerpt_with_control_characters_is_not_quoted_into_the_error() {
+        // Found by fuzzing: a CR inside a bad string was quoted into the message, breaking
+        // the line there.
+        let e = error(&one("content_type = \"a\r\u{11}\0b\""));
+        assert!(!e.contains(|c: char| c.is_control()), "{e:?}");
+        assert!(e.starts_with("keyrot.toml:7:"), "{e}");
     }
 
     #[test]

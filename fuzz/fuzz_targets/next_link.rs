@@ -1,0 +1,4 @@
+//! `cargo fuzz run next_link` (see scripts/fuzz): the properties are in `src/targets.rs`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| keyrot_fuzz::targets::next_link(data));

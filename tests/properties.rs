@@ -1,0 +1,541 @@
+//! Issue 9, item 6: the fuzz targets' properties on stable, bounded to seconds.
+//!
+//! The properties themselves are in `fuzz/src/targets.rs`, shared with the `cargo fuzz`
+//! targets (`scripts/fuzz` runs those for as long as one likes). Here each target runs over
+//! its seed corpus (`fuzz/seeds/<target>/`, a smoke test of the fuzz targets as plain code),
+//! and proptest feeds the same checks generated inputs: valid plans that must round-trip,
+//! hostile next links, durations, outside text for the CI escapers and the renderers, and env
+//! file values. (The env-file writer against real bash, dash and python-dotenv is
+//! `tests/fetch.rs`'s `env_file_properties`.)
+
+#[path = "common/runners.rs"]
+mod runners;
+#[path = "../fuzz/src/targets.rs"]
+mod targets;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration as StdDuration;
+
+use keyrot::model::Kind;
+use keyrot::rotate::config::{Charset, Config, CredentialSpec, Generator, RandomSpec};
+use keyrot::vault::VaultUrl;
+use proptest::prelude::*;
+use time::Duration;
+
+// ---------------------------------------------------------------------------------------------
+// Seed corpora: every committed seed passes its target.
+
+fn run_seeds(target: &str, check: fn(&[u8])) {
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/seeds")
+        .join(target);
+    let mut seeds: Vec<_> = std::fs::read_dir(&folder)
+        .unwrap_or_else(|e| panic!("{}: {e}", folder.display()))
+        .map(|entry| entry.expect("a seed").path())
+        .collect();
+    seeds.sort();
+    assert!(seeds.len() >= 2, "{target} has seeds");
+    for seed in seeds {
+        let data = std::fs::read(&seed).expect("a readable seed");
+        if let Err(panic) = std::panic::catch_unwind(|| check(&data)) {
+            std::panic::resume_unwind(Box::new(format!(
+                "{}: {}",
+                seed.display(),
+                panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("panicked")
+            )));
+        }
+    }
+}
+
+#[test]
+fn config_seeds() {
+    run_seeds("config", targets::config);
+}
+
+#[test]
+fn json_pages_seeds() {
+    run_seeds("json_pages", targets::json_pages);
+}
+
+#[test]
+fn next_link_seeds() {
+    run_seeds("next_link", targets::next_link);
+}
+
+#[test]
+fn durations_seeds() {
+    run_seeds("durations", targets::durations);
+}
+
+#[test]
+fn ci_escapers_seeds() {
+    run_seeds("ci_escapers", targets::ci_escapers);
+}
+
+#[test]
+fn dotenv_seeds() {
+    run_seeds("dotenv", targets::dotenv);
+}
+
+/// The seeds say what they are meant to: the documented answers are read as such.
+#[test]
+fn seeds_are_read_as_the_answers_they_are() {
+    let seed = |name: &str| {
+        std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("fuzz/seeds")
+                .join(name),
+        )
+        .expect("a seed")
+    };
+    let vault = VaultUrl::parse("myvault").unwrap();
+    let page = seed("json_pages/kv-GetSecrets");
+    let (records, next) = keyrot::vault::decode::list_page(&vault, Kind::Secret, &page[1..])
+        .expect("the documented page");
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].name, "listsecrettest0");
+    assert!(next.is_some_and(|n| n.starts_with("https://myvault.vault.azure.net:443/")));
+    let disabled = seed("json_pages/kv-rec-cant_get_a_disabled_secret-2-403");
+    let answer = keyrot::vault::decode::error(&vault, Kind::Secret, "get", 403, &disabled[2..]);
+    assert!(answer.disabled, "{}", answer.message);
+    let config = std::str::from_utf8(&seed("config/readme-example.toml"))
+        .unwrap()
+        .to_owned();
+    let plan = targets::check_config_text(&config).expect("the README's plan is valid");
+    assert_eq!(plan.credentials.len(), 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. keyrot.toml: generated valid plans round-trip; damaged ones are refused with a position.
+
+fn secret_name() -> impl Strategy<Value = String> {
+    "[0-9a-zA-Z][0-9a-zA-Z-]{0,40}".prop_filter("not reserved", |n| {
+        let lower = n.to_ascii_lowercase();
+        !lower.starts_with("keyrot-lock-") && !lower.starts_with("keyrot-journal-")
+    })
+}
+
+fn vault() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-z][a-z0-9]{2,20}",
+        Just("https://127.0.0.1:8443".to_owned()),
+        Just("https://MyVault.vault.azure.net/".to_owned()),
+    ]
+}
+
+/// Text Key Vault and keyrot.toml accept in tags and content types, hostile included.
+fn text(max: usize) -> impl Strategy<Value = String> {
+    prop::collection::vec(
+        prop_oneof![
+            4 => proptest::char::range(' ', '~'),
+            1 => prop::sample::select(vec!['\n', '\t', '"', '\\', 'é', '🔑', '\u{200b}', '\u{7f}']),
+        ],
+        1..max,
+    )
+    .prop_map(String::from_iter)
+}
+
+fn tags() -> impl Strategy<Value = BTreeMap<String, String>> {
+    prop::collection::btree_map(
+        text(20).prop_filter("a tag name", |n| {
+            !n.trim().is_empty() && !n.to_ascii_lowercase().starts_with("keyrot")
+        }),
+        text(30),
+        0..4,
+    )
+}
+
+/// (rotate_within, validity, grace) in seconds that can work together.
+fn windows() -> impl Strategy<Value = (i64, i64, i64)> {
+    (2i64..=36_500 * 86_400).prop_flat_map(|validity| {
+        (1..validity).prop_flat_map(move |rotate| {
+            (0..=validity - rotate).prop_map(move |grace| (rotate, validity, grace))
+        })
+    })
+}
+
+fn generator(index: usize) -> impl Strategy<Value = Generator> {
+    let random = (
+        16usize..=1024,
+        prop::sample::select(Charset::ALL.to_vec()),
+        prop::option::of(prop_oneof![
+            ("[a-z_:]{0,6}", "[a-z_:}]{0,4}").prop_map(|(p, s)| format!("{p}{{random}}{s}")),
+            Just("{\"key\":\"{random}\"}".to_owned()),
+        ]),
+        prop::option::of(prop::collection::vec("[./a-z -]{1,12}", 1..3)),
+        prop::collection::vec("[A-Z_][A-Z0-9_]{0,8}", 0..3),
+    )
+        .prop_map(|(length, charset, template, command, env)| {
+            let env: Vec<String> = env
+                .into_iter()
+                .filter(|e| {
+                    !["AZURE_", "KEYROT_", "IDENTITY_", "MSI_"]
+                        .iter()
+                        .any(|p| e.starts_with(p))
+                })
+                .filter(|e| {
+                    !e.starts_with("ACTIONS_ID_TOKEN_") && !e.starts_with("AZURESUBSCRIPTION_")
+                })
+                .filter(|e| {
+                    !e.starts_with("SYSTEM_ACCESSTOKEN") && !e.starts_with("SYSTEM_OIDCREQUESTURI")
+                })
+                .collect();
+            let command = command.filter(|c| !c[0].trim().is_empty());
+            Generator::Random(RandomSpec {
+                length,
+                charset,
+                template,
+                verify_env: if command.is_some() { env } else { Vec::new() },
+                verify_command: command,
+            })
+        });
+    let entra = any::<bool>().prop_map(move |remove_foreign| Generator::EntraAppPassword {
+        // One application per credential: `remove_foreign` then never concerns a sibling.
+        application: format!("00000000-0000-4000-8000-{index:012x}"),
+        remove_foreign,
+    });
+    prop_oneof![random, entra]
+}
+
+/// A valid plan, built the way `Config` stores it.
+fn plan() -> impl Strategy<Value = Config> {
+    (1usize..5, 1i64..=86_400 * 365)
+        .prop_flat_map(|(count, implicit_timeout)| {
+            let credentials: Vec<_> = (0..count)
+                .map(|index| {
+                    (
+                        secret_name(),
+                        vault(),
+                        windows(),
+                        1i64..=86_400 * 365,
+                        prop::option::of(text(40).prop_filter("not blank", |t| !t.trim().is_empty())),
+                        tags(),
+                        generator(index),
+                    )
+                })
+                .collect();
+            (credentials, Just(implicit_timeout))
+        })
+        .prop_map(|(credentials, implicit_timeout)| {
+            let mut seen = std::collections::HashSet::new();
+            let credentials = credentials
+                .into_iter()
+                .filter(|(name, vault, ..)| {
+                    let url = VaultUrl::parse(vault).unwrap();
+                    seen.insert((url.as_str().to_ascii_lowercase(), name.to_ascii_lowercase()))
+                })
+                .map(|(name, vault, (rotate, validity, grace), timeout, content_type, tags, generator)| {
+                    let implicit = matches!(&generator, Generator::Random(r) if r.verify_command.is_none());
+                    CredentialSpec {
+                        name,
+                        vault,
+                        rotate_within: Duration::seconds(rotate),
+                        validity: Duration::seconds(validity),
+                        grace: Duration::seconds(grace),
+                        verify_timeout: StdDuration::from_secs(
+                            (if implicit { implicit_timeout } else { timeout }) as u64,
+                        ),
+                        content_type,
+                        tags,
+                        generator,
+                    }
+                })
+                .collect();
+            Config { credentials }
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_generated_valid_plan_round_trips(plan in plan()) {
+        let text = targets::render_config(&plan);
+        let read = Config::from_toml_str(&text, targets::CONFIG_ORIGIN)
+            .unwrap_or_else(|e| panic!("a valid plan is refused: {e}\n{text}"));
+        prop_assert_eq!(&read, &plan, "{}", text);
+        targets::check_config_round_trip(&read);
+    }
+
+    #[test]
+    fn a_damaged_plan_is_refused_at_a_position_in_the_file(
+        plan in plan(),
+        cuts in prop::collection::vec((any::<prop::sample::Index>(), 0usize..12, "[\\[\\]=\"'{},#\\n a-z0-9.\\\\]{0,6}"), 1..4),
+    ) {
+        let mut text: Vec<char> = targets::render_config(&plan).chars().collect();
+        for (at, len, insert) in cuts {
+            let at = at.index(text.len() + 1);
+            let end = (at + len).min(text.len());
+            text.splice(at..end, insert.chars());
+        }
+        targets::check_config_text(&String::from_iter(text));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Key Vault and Graph answers, and next links.
+
+/// Links a hostile answer might name: other hosts in every spelling `url` accepts, relative
+/// forms, userinfo, ports, schemes.
+fn link() -> impl Strategy<Value = String> {
+    let host = prop::sample::select(vec![
+        "myvault.vault.azure.net",
+        "MYVAULT.vault.azure.net",
+        "myvault.vault.azure.net.",
+        "myvault.vault.azure.net.evil.example",
+        "evil.example",
+        "127.0.0.1",
+        "127.1",
+        "0x7f.1",
+        "[::1]",
+        "[::ffff:127.0.0.1]",
+        "graph.microsoft.com",
+        "xn--myvault-9za.vault.azure.net",
+        "myvault.vault.azure.net@evil.example",
+        "evil.example@myvault.vault.azure.net",
+        "myvault%2evault.azure.net",
+        "",
+    ]);
+    let port = prop::sample::select(vec!["", ":443", ":8443", ":9000", ":0443", ":", ":80"]);
+    let scheme = prop::sample::select(vec![
+        "https://",
+        "HTTPS://",
+        "http://",
+        "//",
+        "https:",
+        "https:\\\\",
+        "\\\\",
+        "/",
+        "",
+        "ftp://",
+        "javascript:",
+        " https://",
+        "https:/\t/",
+    ]);
+    let path = "[a-z/?$=&%.#\\\\@:]{0,16}";
+    prop_oneof![
+        4 => (scheme, host, port, path).prop_map(|(s, h, p, rest)| format!("{s}{h}{p}/{rest}")),
+        1 => "\\PC{0,24}",
+    ]
+}
+
+fn page_body(names: Vec<String>, next: Option<String>, vault: &str) -> Vec<u8> {
+    let items: Vec<serde_json::Value> = names
+        .iter()
+        .map(|name| {
+            serde_json::json!({
+                "id": format!("{vault}/secrets/{name}"),
+                "kid": format!("{vault}/keys/{name}"),
+                "attributes": {"enabled": true, "exp": 32503680000i64, "created": 1482189047},
+                "tags": {name.as_str(): name.as_str()},
+                "contentType": name,
+            })
+        })
+        .collect();
+    serde_json::to_vec(&serde_json::json!({"value": items, "nextLink": next})).unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_next_link_is_admitted_only_within_the_service(service in 0usize..targets::SERVICES.len(), link in link()) {
+        let base = url::Url::parse(&format!("{}/secrets?api-version=7.5", targets::SERVICES[service])).unwrap();
+        targets::check_link(targets::SERVICES[service], &base, &link);
+    }
+
+    #[test]
+    fn list_pages_become_records_of_their_vault(
+        names in prop::collection::vec(text(12), 0..4),
+        next in prop::option::of(link()),
+        kind in prop::sample::select(vec![Kind::Secret, Kind::Certificate, Kind::Key]),
+        own in any::<bool>(),
+    ) {
+        let vault = VaultUrl::parse(targets::SERVICES[1]).unwrap();
+        let items_vault = if own { vault.as_str() } else { "https://evil.example" };
+        targets::check_list_page(&vault, kind, &page_body(names, next, items_vault));
+    }
+
+    #[test]
+    fn secret_bundles_and_graph_passwords_never_show_their_secret(
+        name in text(12),
+        value in text(20),
+        date in prop::option::of("[0-9T:Z.+-]{0,26}"),
+        cut in any::<u8>(),
+    ) {
+        let vault = VaultUrl::parse(targets::SERVICES[0]).unwrap();
+        let mut bundle = serde_json::to_vec(&serde_json::json!({
+            "value": value,
+            "id": format!("{vault}/secrets/{name}/v1"),
+            "attributes": {"enabled": true, "exp": 32503680000i64},
+        })).unwrap();
+        bundle.push(cut);
+        targets::check_secret_bundle(&vault, &bundle);
+        let mut password = serde_json::to_vec(&serde_json::json!({
+            "keyId": name, "secretText": value, "hint": "abc",
+            "startDateTime": date, "endDateTime": "2031-01-01T00:00:00Z",
+        })).unwrap();
+        password.push(cut);
+        targets::check_new_password(&password);
+    }
+
+    #[test]
+    fn error_answers_are_explained_whatever_they_hold(
+        status in prop::sample::select(vec![400u16, 401, 403, 404, 409, 429, 500, 503, 302, 200]),
+        code in text(16),
+        message in text(40),
+        inner in prop::option::of(text(16)),
+    ) {
+        let body = serde_json::to_vec(&serde_json::json!({
+            "error": {"code": code, "message": message, "innererror": {"code": inner}, "innerError": {"request-id": inner, "date": code}},
+            "error_description": message, "error_codes": [7000215], "trace_id": inner,
+        })).unwrap();
+        let vault = VaultUrl::parse(targets::SERVICES[0]).unwrap();
+        targets::check_vault_error(&vault, status, &body);
+        targets::check_graph_error(status, &body);
+        targets::check_entra_error(&body);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Durations.
+
+fn duration_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => ("[ \t]{0,2}", "[0-9]{1,20}", prop::sample::select(vec!["", "d", "h", "m", "s", "D", "w", "ms", " d", ".5d"]), "[ \t\n]{0,2}")
+            .prop_map(|(a, n, u, b)| format!("{a}{n}{u}{b}")),
+        1 => "[-+ 0-9dhms.]{0,8}",
+        1 => "\\PC{0,8}",
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn durations_read_consistently_everywhere(text in duration_text()) {
+        targets::check_duration_text(&text);
+    }
+
+    #[test]
+    fn spans_and_days_left_agree(seconds in any::<i64>()) {
+        targets::check_seconds(seconds);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. CI escapers and neutralisers.
+
+/// Outside text built from what the runners and the escapes care about.
+fn outside() -> impl Strategy<Value = String> {
+    let piece = prop::sample::select(vec![
+        "::",
+        ":",
+        "##",
+        "#",
+        "[",
+        "]",
+        "##vso[",
+        "##VsO[",
+        "##[",
+        "%",
+        "%25",
+        "%0A",
+        "%0D",
+        "%3A",
+        "%2C",
+        "%3B",
+        "%5D",
+        "%AZP25",
+        "AZP25",
+        ",",
+        ";",
+        "=",
+        " ",
+        "\t",
+        "\n",
+        "\r",
+        "\r\n",
+        "\u{85}",
+        "\u{2028}",
+        "\u{2029}",
+        "\u{200b}",
+        "\u{ad}",
+        "\u{feff}",
+        "\u{e0001}",
+        "\u{1}",
+        "\u{1b}[31m",
+        "\u{fffe}",
+        "é",
+        "🔑",
+        "task.setvariable",
+        "error",
+        "stop-commands",
+        "add-mask",
+        "group",
+        "warning",
+        "a",
+        "x",
+    ]);
+    prop_oneof![
+        4 => prop::collection::vec(piece, 0..12).prop_map(|p| p.concat()),
+        1 => "\\PC{0,16}",
+        1 => ".{0,16}",
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 384, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn escapes_round_trip_through_both_runners(title in outside(), message in outside(), value in outside()) {
+        targets::check_escapers(&title, &message, &value);
+    }
+
+    #[test]
+    fn neutralised_outside_text_holds_no_command(text in outside()) {
+        targets::check_neutralised(&text);
+    }
+
+    #[test]
+    fn every_report_format_is_inert_and_reads_back(name in outside(), tag in outside(), message in outside()) {
+        targets::check_reports(&name, &tag, &message);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Env files (models of the shell and python-dotenv; the real ones are in tests/fetch.rs).
+
+fn env_value() -> impl Strategy<Value = String> {
+    prop::collection::vec(
+        prop_oneof![
+            4 => proptest::char::range(' ', '~'),
+            4 => prop::sample::select(vec![
+                '\'', '"', '\\', '$', '`', '\n', '\r', '\t', '#', '=', '\0', 'é', '😀', '\u{85}',
+                '\u{2028}', '\u{200b}',
+            ]),
+            1 => any::<char>(),
+        ],
+        0..24,
+    )
+    .prop_map(String::from_iter)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn env_files_read_back_in_the_shell_and_python_dotenv_models(values in prop::collection::vec(env_value(), 1..8)) {
+        targets::check_env_values(&values);
+    }
+
+    #[test]
+    fn exported_names_have_a_variables_shape(name in "[A-Za-z0-9_ .$-]{0,12}|BASH_FUNC_[a-z]{0,4}|KEYROT_[A-Z]{0,4}|\\PC{0,6}") {
+        targets::check_env_name(&name);
+    }
+}
