@@ -68,7 +68,13 @@ pub fn parse_duration_flag(flag: &str, text: &str) -> Result<Duration, Failure> 
         .map_err(|e| Failure::Usage(format!("{flag}: {e}")))?;
     match u64::try_from(parsed.whole_milliseconds()) {
         Ok(millis) if millis > 0 => Ok(Duration::from_millis(millis)),
-        _ => Err(Failure::Usage(format!(
+        Ok(_) => Err(Failure::Usage(format!(
+            "{flag}: invalid duration {text:?}: it must be positive, like 30s or 2m"
+        ))),
+        Err(_) if parsed.is_positive() => Err(Failure::Usage(format!(
+            "{flag}: invalid duration {text:?}: far too long; give something like 30s or 2m"
+        ))),
+        Err(_) => Err(Failure::Usage(format!(
             "{flag}: invalid duration {text:?}: it must be positive, like 30s or 2m"
         ))),
     }
@@ -98,5 +104,7 @@ mod tests {
             assert!(message.starts_with("--timeout: "), "{bad}: {message}");
         }
         assert!(usage(parse_timeout("0s")).contains("must be positive"));
+        // Longer than milliseconds fit in: said as such, not as "must be positive".
+        assert!(usage(parse_timeout("106751991167300d")).contains("far too long"));
     }
 }
