@@ -280,14 +280,11 @@ exp = "+3d"
             ],
         )
         .await;
-    // Today rotate reports a credential it could not read as failed (1); issue 8 item 3 may
-    // make a failure before any work exit 3. Either way the run ends, and says why.
-    assert!(
-        matches!(run.code, 1 | 3),
+    // The plan could not read the credential: a failure before any work began, exit 3.
+    assert_eq!(
+        run.code, 3,
         "exit {}:\n{}\n{}",
-        run.code,
-        run.stdout,
-        run.stderr
+        run.code, run.stdout, run.stderr
     );
     let said = format!("{}{}", run.stdout, run.stderr);
     assert!(
