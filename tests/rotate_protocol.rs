@@ -885,7 +885,20 @@ async fn lock_durations_out_of_bounds_are_usage_errors() {
             vec!["--lock-lease", "10s", "--lock-settle", "5s"],
             "--lock-settle",
         ),
-        (vec!["--wait-lock", "soon"], "--wait-lock"),
+        (
+            vec!["--wait-lock", "soon"],
+            "--wait-lock: invalid duration \"soon\"",
+        ),
+        // The shared parser's own words: a bare number is ambiguous for a lease.
+        (
+            vec!["--lock-lease", "60"],
+            "--lock-lease: invalid duration \"60\": a bare number is ambiguous here; give a \
+             unit: 30s, 5m",
+        ),
+        (
+            vec!["--lock-settle", "0s"],
+            "--lock-settle: invalid duration \"0s\": it must be positive",
+        ),
     ] {
         let mut full = vec!["rotate", "--config", cfg.as_str()];
         full.extend(args.iter().copied());

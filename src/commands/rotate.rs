@@ -28,7 +28,7 @@ pub async fn run(global: &GlobalArgs, args: &RotateArgs) -> Result<Outcome, Fail
     let wait_lock = args
         .wait_lock
         .as_deref()
-        .map(|text| duration_flag("--wait-lock", text))
+        .map(|text| super::parse_duration_flag("--wait-lock", text))
         .transpose()?;
     let vault_urls = specs
         .iter()
@@ -134,21 +134,11 @@ fn select<'c>(
 }
 
 fn timing(args: &RotateArgs) -> Result<LockTiming, Failure> {
-    let lease = duration_flag("--lock-lease", &args.lock_lease)?;
-    let settle = duration_flag("--lock-settle", &args.lock_settle)?;
+    let lease = super::parse_duration_flag("--lock-lease", &args.lock_lease)?;
+    let settle = super::parse_duration_flag("--lock-settle", &args.lock_settle)?;
     let lease = time::Duration::try_from(lease)
         .map_err(|_| Failure::Usage(format!("--lock-lease {:?} is too long", args.lock_lease)))?;
     LockTiming::new(lease, settle).map_err(Failure::Usage)
-}
-
-/// A duration flag of `rotate` and `unlock`, read like `--timeout`, with the flag named in the
-/// error.
-pub(super) fn duration_flag(flag: &str, text: &str) -> Result<std::time::Duration, Failure> {
-    super::parse_timeout(text).map_err(|_| {
-        Failure::Usage(format!(
-            "invalid {flag} {text:?}: use a positive duration like 30s, 5m or 1h"
-        ))
-    })
 }
 
 /// The report to stdout or `--output`, the audit log, and under CI the step summary and an
