@@ -46,7 +46,7 @@ use time::Duration;
 use toml::Spanned;
 
 use crate::check::duration::describe_window;
-use crate::check::parse_duration;
+use crate::check::{parse_duration, parse_duration_with_unit};
 use crate::vault::VaultUrl;
 
 /// Length of a `random` credential's random part when `length` is not given.
@@ -789,20 +789,12 @@ fn read_duration(
     };
     let at = raw.span().start;
     let name = key.as_str();
-    let text = raw.get_ref().0.trim();
-    if matches!(key, Key::VerifyTimeout)
-        && !text.is_empty()
-        && text.chars().all(|c| c.is_ascii_digit())
-    {
-        return Err(src.error_at(
-            at,
-            format_args!(
-                "{subject}: {name} {text}: give a unit: 30s, 5m (a bare number would be days \
-                 in the windows but is ambiguous for a timeout)"
-            ),
-        ));
-    }
-    let value = parse_duration(&raw.get_ref().0)
+    // A bare number is days in the windows, but ambiguous for a timeout.
+    let parse = match key {
+        Key::VerifyTimeout => parse_duration_with_unit,
+        Key::RotateWithin | Key::Validity | Key::Grace => parse_duration,
+    };
+    let value = parse(&raw.get_ref().0)
         .map_err(|e| src.error_at(at, format_args!("{subject}: {name}: {e}")))?;
     if value.is_zero() {
         if let Some(why) = key.zero_refused() {
