@@ -15,8 +15,8 @@ use azure_core::http::{ClientOptions, ItemIterator};
 use azure_security_keyvault_certificates::{CertificateClient, CertificateClientOptions};
 use azure_security_keyvault_keys::{KeyClient, KeyClientOptions};
 use azure_security_keyvault_secrets::models::{
-    SecretAttributes, SecretClientGetSecretOptions, SecretClientUpdateSecretPropertiesOptions,
-    SetSecretParameters, UpdateSecretPropertiesParameters,
+    SecretAttributes, SecretClientUpdateSecretPropertiesOptions, SetSecretParameters,
+    UpdateSecretPropertiesParameters,
 };
 use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
 use futures::{Stream, StreamExt, TryStreamExt};
@@ -349,19 +349,6 @@ impl Vault {
         Ok(out)
     }
 
-    /// The current version of one secret, value included. Only `fetch` calls this.
-    pub async fn get_secret(&self, name: &str) -> Result<FetchedSecret, VaultError> {
-        let explain = |e: azure_core::Error| explain(&e, &self.url, Kind::Secret, "get");
-        let secret = self
-            .secrets
-            .get_secret(name, None)
-            .await
-            .map_err(explain)?
-            .into_model()
-            .map_err(explain)?;
-        self.fetched(name, secret)
-    }
-
     fn fetched(
         &self,
         name: &str,
@@ -391,6 +378,13 @@ impl Vault {
     /// gets. Unlike [`Vault::get_secret_if_exists`], a served version that is disabled (403
     /// `SecretDisabled`) is an answer, not an error: it is exactly the outage a rotation must
     /// repair.
+    ///
+    /// Any 404 but `VaultNotFound` is `Missing`, where [`Vault::read_current_secret`] demands
+    /// the code `SecretNotFound`: `rotate` reads a secret's versions first, and that listing
+    /// already failed for a wrong vault (Azure fails DNS; the emulator answers
+    /// `VaultNotFound`), so a 404 here is about the secret. And `Missing` only makes a rotation
+    /// due: the worst a mislabelled 404 can do is an early rotation, never a value exported
+    /// from the wrong answer, which is what `fetch`'s stricter reading guards against.
     pub async fn served_secret(&self, name: &str) -> Result<Served, VaultError> {
         match self.secrets.get_secret(name, None).await {
             Err(e) if is_not_found(&e) => Ok(Served::Missing),
@@ -404,27 +398,6 @@ impl Vault {
                     .map(|served| Served::Version(Box::new(served)))
             }
         }
-    }
-
-    /// One version of a secret, value included.
-    pub async fn get_secret_version(
-        &self,
-        name: &str,
-        version: &str,
-    ) -> Result<FetchedSecret, VaultError> {
-        let options = SecretClientGetSecretOptions {
-            secret_version: Some(version.to_string()),
-            ..Default::default()
-        };
-        let explain = |e: azure_core::Error| explain(&e, &self.url, Kind::Secret, "get");
-        let secret = self
-            .secrets
-            .get_secret(name, Some(options))
-            .await
-            .map_err(explain)?
-            .into_model()
-            .map_err(explain)?;
-        self.fetched(name, secret)
     }
 
     /// Writes a new version; it is what every consumer gets from this moment on.
@@ -877,26 +850,10 @@ fn superseded_by_current(
 /// 403 for a disabled secret: Key Vault answers `{"error":{"code":"Forbidden","message":
 /// "Operation get is not allowed on a disabled secret.","innererror":{"code":"SecretDisabled"}}}`.
 fn is_disabled(error: &azure_core::Error) -> bool {
-    let ErrorKind::HttpResponse {
-        status,
-        error_code,
-        raw_response,
-    } = error.kind()
-    else {
-        return false;
-    };
-    if u16::from(*status) != 403 {
-        return false;
-    }
-    let inner = raw_response
-        .as_ref()
-        .and_then(|r| r.body().json::<serde_json::Value>().ok())
-        .and_then(|body| {
-            body.pointer("/error/innererror/code")
-                .and_then(|c| c.as_str())
-                .map(str::to_string)
-        });
-    inner.as_deref() == Some("SecretDisabled") || error_code.as_deref() == Some("SecretDisabled")
+    error.http_status().map(u16::from) == Some(403)
+        && service_error_codes(error)
+            .iter()
+            .any(|code| code == "SecretDisabled")
 }
 
 /// 404 for an object that does not exist. Not a 404 `VaultNotFound` (the emulator's answer for
