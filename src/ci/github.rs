@@ -214,12 +214,13 @@ pub fn render_file_command(
     mut next_delimiter: impl FnMut() -> io::Result<String>,
 ) -> io::Result<String> {
     // Reserved for keyrot's own delimiters, so that growing the text never leaves a copy of a
-    // value behind in freed memory.
+    // value behind in freed memory: per pair, `<<` and three line feeds besides the name, the
+    // value and two delimiters.
     let delimiter_len = DELIMITER_PREFIX.len() + 32;
     let mut text = String::with_capacity(
         pairs
             .iter()
-            .map(|(name, value)| name.len() + value.len() + 2 * delimiter_len + 4)
+            .map(|(name, value)| name.len() + value.len() + 2 * delimiter_len + 5)
             .sum(),
     );
     for (name, value) in pairs {
@@ -651,6 +652,16 @@ pub(crate) mod tests {
             text,
             "status<<ghadelimiter_X\nfail\nghadelimiter_X\nmulti<<ghadelimiter_X\na\nb\nghadelimiter_X\n"
         );
+    }
+
+    #[test]
+    fn file_commands_fill_the_buffer_reserved_up_front() {
+        // A buffer that grew would have left a copy of a value behind in freed memory: the
+        // reservation is exact for keyrot's own delimiters, so a grown one would be larger.
+        let text =
+            render_file_command(&[("a", "v"), ("multi", "x\ny\n"), ("e", "")], new_delimiter)
+                .unwrap();
+        assert_eq!(text.capacity(), text.len(), "{text}");
     }
 
     #[test]

@@ -268,7 +268,10 @@ fn refuse_commands_on_stdout(fetched: &Fetched<'_>) -> Result<(), String> {
         .exported
         .iter()
         .filter(|e| {
-            let mut line = Zeroizing::new(String::new());
+            // Reserved up front (as `dotenv::document` does): a growing buffer would leave a
+            // copy of the value behind in freed memory.
+            let bound = e.env_variable.len() + 2 * e.secret.value.expose().len() + 4;
+            let mut line = Zeroizing::new(String::with_capacity(bound));
             dotenv::push_line(&mut line, &e.env_variable, e.secret.value.expose()).is_ok()
                 && !ci::inert::is_inert(&line)
         })
