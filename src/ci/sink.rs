@@ -18,17 +18,29 @@ pub fn fence_stdout(system: CiSystem) -> bool {
 /// is true, so the runner acts on nothing inside even if a rule of [`inert`] were missed. The
 /// text itself must already be inert; keyrot's own commands must be written before or after,
 /// never inside.
+///
+/// Once the opening line is out, the closing line is written whatever became of the text: a
+/// fence left open would make the runner ignore every later command of the step. A failed
+/// write of the text is returned after that.
 pub fn write_fenced(out: &mut dyn Write, text: &str, fence: bool) -> io::Result<()> {
     if !fence || text.is_empty() {
         return out.write_all(text.as_bytes());
     }
     let stop = StopCommands::new()?;
     writeln!(out, "{}", stop.start())?;
-    out.write_all(text.as_bytes())?;
-    if !text.ends_with('\n') {
-        out.write_all(b"\n")?;
-    }
-    writeln!(out, "{}", stop.resume())
+    let written = out.write_all(text.as_bytes()).and_then(|()| {
+        if text.ends_with('\n') {
+            Ok(())
+        } else {
+            out.write_all(b"\n")
+        }
+    });
+    let closed = match written {
+        Ok(()) => writeln!(out, "{}", stop.resume()),
+        // The text may have stopped mid-line: the closing command needs a line of its own.
+        Err(_) => write!(out, "\n{}\n", stop.resume()),
+    };
+    written.and(closed)
 }
 
 /// Whether a CI runner may read what keyrot writes to stdout: keyrot speaks to one, or runs
@@ -153,6 +165,57 @@ mod tests {
         let mut empty = Vec::new();
         write_fenced(&mut empty, "", true).unwrap();
         assert!(empty.is_empty());
+    }
+
+    /// Takes everything up to the first `FAIL` in what it is given, then fails once.
+    struct FailsOnce {
+        taken: Vec<u8>,
+        failed: bool,
+    }
+
+    impl Write for FailsOnce {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            let at = bytes.windows(4).position(|w| w == b"FAIL");
+            match at {
+                Some(0) if !self.failed => {
+                    self.failed = true;
+                    Err(io::Error::other("disk full"))
+                }
+                Some(at) if at > 0 && !self.failed => {
+                    self.taken.extend_from_slice(&bytes[..at]);
+                    Ok(at)
+                }
+                _ => {
+                    self.taken.extend_from_slice(bytes);
+                    Ok(bytes.len())
+                }
+            }
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_failed_write_still_closes_the_fence() {
+        let mut out = FailsOnce {
+            taken: Vec::new(),
+            failed: false,
+        };
+        let error =
+            write_fenced(&mut out, "first line\nhalf a FAIL line\nmore\n", true).unwrap_err();
+        assert_eq!(error.to_string(), "disk full");
+        let text = String::from_utf8(out.taken).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let token = lines[0].strip_prefix("::stop-commands::").unwrap();
+        // The text stopped mid-line; the closing command is on a line of its own, last.
+        assert_eq!(
+            lines[1..],
+            ["first line", "half a ", &format!("::{token}::")],
+            "{text:?}"
+        );
+        assert!(text.ends_with('\n'));
     }
 
     #[test]
