@@ -61,19 +61,20 @@ impl Default for Policy {
 }
 
 impl Policy {
-    /// Builds a policy, refusing windows that make no sense together (`versions` off).
+    /// Builds a policy, refusing windows that make no sense together.
     pub fn new(
         warn_within: Duration,
         fail_within: Duration,
         no_expiry: NoExpiry,
         strict: bool,
+        versions: bool,
     ) -> Result<Policy, String> {
         let policy = Policy {
             warn_within,
             fail_within,
             no_expiry,
             strict,
-            versions: false,
+            versions,
         };
         policy.validate()?;
         Ok(policy)
@@ -115,14 +116,28 @@ mod tests {
 
     #[test]
     fn fail_window_must_not_exceed_warn_window() {
-        let error =
-            Policy::new(Duration::days(7), Duration::days(30), NoExpiry::Warn, false).unwrap_err();
+        let error = Policy::new(
+            Duration::days(7),
+            Duration::days(30),
+            NoExpiry::Warn,
+            false,
+            false,
+        )
+        .unwrap_err();
         assert_eq!(
             error,
             "--fail-within (30 days) must not exceed --warn-within (7 days)"
         );
         // Equal windows are allowed: everything inside them fails.
-        assert!(Policy::new(Duration::days(7), Duration::days(7), NoExpiry::Warn, false).is_ok());
+        let equal = Policy::new(
+            Duration::days(7),
+            Duration::days(7),
+            NoExpiry::Warn,
+            false,
+            true,
+        )
+        .unwrap();
+        assert!(equal.versions);
     }
 
     #[test]

@@ -33,8 +33,7 @@ use crate::vault::{Vault, VaultError, VaultUrl};
 
 pub async fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<Outcome, Failure> {
     // Validate everything the user typed before any network call.
-    let mut policy = policy(&args.gate)?;
-    policy.versions = args.versions;
+    let policy = policy(&args.gate, args.versions)?;
     let vaults = if args.vaults.iter().any(|v| !v.trim().is_empty()) {
         vault_urls(&args.vaults)?
     } else {
@@ -163,12 +162,20 @@ pub struct Scope {
     pub concurrency: usize,
 }
 
-pub fn policy(args: &GateArgs) -> Result<Policy, Failure> {
+/// The gate's policy from its flags; `versions` says whether older secret versions are listed.
+pub fn policy(args: &GateArgs, versions: bool) -> Result<Policy, Failure> {
     let warn_within = crate::check::parse_duration(&args.warn_within)
         .map_err(|e| Failure::Usage(format!("--warn-within: {e}")))?;
     let fail_within = crate::check::parse_duration(&args.fail_within)
         .map_err(|e| Failure::Usage(format!("--fail-within: {e}")))?;
-    Policy::new(warn_within, fail_within, args.no_expiry, args.strict).map_err(Failure::Usage)
+    Policy::new(
+        warn_within,
+        fail_within,
+        args.no_expiry,
+        args.strict,
+        versions,
+    )
+    .map_err(Failure::Usage)
 }
 
 pub fn vault_urls(inputs: &[String]) -> Result<Vec<VaultUrl>, Failure> {

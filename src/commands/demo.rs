@@ -15,8 +15,7 @@ use crate::model::Kind;
 use crate::outcome::{Failure, Outcome};
 
 pub async fn run(global: &GlobalArgs, args: &DemoArgs) -> Result<Outcome, Failure> {
-    let mut policy = policy(&args.gate)?;
-    policy.versions = args.versions;
+    let policy = policy(&args.gate, args.versions)?;
     let seed = Seed::demo();
     let names: Vec<String> = seed.vaults.iter().map(|v| v.name.clone()).collect();
     let emulator = Emulator::start(EmulatorConfig::new(seed))
