@@ -16,6 +16,7 @@ use crate::cli::{GlobalArgs, UnlockArgs};
 use crate::outcome::{Failure, Outcome};
 use crate::rotate::config::Config;
 use crate::rotate::lock::{self, Bid};
+use crate::rotate::report::LockHolder;
 use crate::transport::BudgetScope;
 use crate::vault::{Vault, VaultUrl};
 
@@ -52,15 +53,15 @@ pub async fn run(global: &GlobalArgs, args: &UnlockArgs) -> Result<Outcome, Fail
         ));
         return Ok(Outcome::Ok);
     }
-    let holder = lock::holder(&bids, now);
-    if let (Some(holder), false) = (holder, args.force) {
+    let holder = lock::holder(&bids, now).map(LockHolder::from_bid);
+    if let (Some(holder), false) = (&holder, args.force) {
         say(&format!(
             "error: refused: {} holds the lock of {:?} (since {}); its lease ends at {} and it \
              renews it while it works. Wait for it (or use keyrot rotate --wait-lock), or pass \
              --force if that run is stuck",
-            run_name(holder),
+            holder.run(),
             args.name,
-            rfc3339_utc(holder.created),
+            rfc3339_utc(holder.since),
             holder
                 .lease_until
                 .map(rfc3339_utc)
@@ -80,7 +81,7 @@ pub async fn run(global: &GlobalArgs, args: &UnlockArgs) -> Result<Outcome, Fail
         enabled.len(),
         args.name,
         match holder {
-            Some(h) => format!(", breaking the live lease of {}", run_name(h)),
+            Some(h) => format!(", breaking the live lease of {}", h.run()),
             None => String::new(),
         },
         serde_json::Value::Object(who.clone())
@@ -135,14 +136,6 @@ fn vault_of(args: &UnlockArgs) -> Result<VaultUrl, Failure> {
             ))
         })?;
     VaultUrl::parse(&spec.vault).map_err(Failure::Usage)
-}
-
-/// The run a bid names, quoted (the id is a tag from the vault).
-fn run_name(bid: &Bid) -> String {
-    match &bid.run_id {
-        Some(id) => format!("run {id:?}"),
-        None => "a run without an id".into(),
-    }
 }
 
 /// Who breaks the lock, as far as the environment says: the local user, the CI actor and run,

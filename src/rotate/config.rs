@@ -76,6 +76,12 @@ const MAX_CONTENT_TYPE: usize = 255;
 /// writes (rotation id, credential id, time); a user tag must not be able to forge them.
 const RESERVED_TAG_PREFIX: &str = "keyrot";
 
+/// Whether a tag name is keyrot's own (it starts with [`RESERVED_TAG_PREFIX`], in any case).
+pub fn is_reserved_tag(name: &str) -> bool {
+    name.get(..RESERVED_TAG_PREFIX.len())
+        .is_some_and(|start| start.eq_ignore_ascii_case(RESERVED_TAG_PREFIX))
+}
+
 /// Secret names keyrot writes for its own bookkeeping (see `lock.rs` and `journal.rs`); a
 /// credential with such a name would overwrite another credential's lock or journal.
 const RESERVED_SECRET_PREFIXES: [&str; 2] = ["keyrot-lock-", "keyrot-journal-"];
@@ -1142,10 +1148,7 @@ fn check_tags(
         if name.trim().is_empty() {
             return fail("a tag has an empty name".into());
         }
-        if name
-            .get(..RESERVED_TAG_PREFIX.len())
-            .is_some_and(|start| start.eq_ignore_ascii_case(RESERVED_TAG_PREFIX))
-        {
+        if is_reserved_tag(name) {
             return fail(format!(
                 "tag {name:?}: names starting with \"{RESERVED_TAG_PREFIX}\" are reserved \
                  for keyrot's own tags"

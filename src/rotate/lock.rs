@@ -133,15 +133,21 @@ pub enum Decision {
 
 /// The live bid that holds the lock: the smallest `(created, version id)` among live bids.
 pub fn holder(bids: &[Bid], now: OffsetDateTime) -> Option<&Bid> {
-    bids.iter()
-        .filter(|b| b.live(now))
-        .min_by(|a, b| (a.created, &a.version).cmp(&(b.created, &b.version)))
+    earliest_live(bids.iter(), now)
 }
 
 /// The earliest live bid of a run other than `my_run`, if any: whom a waiting run waits for.
 pub fn live_rival<'b>(bids: &'b [Bid], my_run: &str, now: OffsetDateTime) -> Option<&'b Bid> {
-    bids.iter()
-        .filter(|b| b.live(now) && b.run_id.as_deref() != Some(my_run))
+    earliest_live(
+        bids.iter().filter(|b| b.run_id.as_deref() != Some(my_run)),
+        now,
+    )
+}
+
+/// The lock's order, the one rule every run reads identically: among live bids, the smallest
+/// `(created, version id)`.
+fn earliest_live<'b>(bids: impl Iterator<Item = &'b Bid>, now: OffsetDateTime) -> Option<&'b Bid> {
+    bids.filter(|b| b.live(now))
         .min_by(|a, b| (a.created, &a.version).cmp(&(b.created, &b.version)))
 }
 

@@ -8,6 +8,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::config::CredentialSpec;
+use super::lock::Bid;
 use crate::check::dates::rfc3339_utc;
 use crate::ci::inert;
 
@@ -60,13 +61,27 @@ pub struct LockHolder {
 }
 
 impl LockHolder {
-    /// `run 3f2a… (holding since …, lease until …)`. The run id is a tag from the vault, so it
-    /// is quoted: it cannot break the line or the message.
-    pub fn describe(&self) -> String {
-        let run = match &self.run_id {
+    /// The run that wrote `bid`, as the bid names it.
+    pub fn from_bid(bid: &Bid) -> LockHolder {
+        LockHolder {
+            run_id: bid.run_id.clone(),
+            since: bid.created,
+            lease_until: bid.lease_until,
+        }
+    }
+
+    /// `run "3f2a…"`, or `a run without an id`. The run id is a tag from the vault, so it is
+    /// quoted: it cannot break the line or the message.
+    pub fn run(&self) -> String {
+        match &self.run_id {
             Some(id) => format!("run {id:?}"),
             None => "a run without an id".to_string(),
-        };
+        }
+    }
+
+    /// `run "3f2a…", holding it since …, lease until …`.
+    pub fn describe(&self) -> String {
+        let run = self.run();
         let until = self
             .lease_until
             .map(rfc3339_utc)

@@ -352,16 +352,6 @@ fn report_locked(outcome: &mut CredentialOutcome, holder: Option<LockHolder>) {
     outcome.lock_holder = holder;
 }
 
-impl LockHolder {
-    fn from_bid(bid: &Bid) -> LockHolder {
-        LockHolder {
-            run_id: bid.run_id.clone(),
-            since: bid.created,
-            lease_until: bid.lease_until,
-        }
-    }
-}
-
 /// Everything done while holding the lock.
 async fn locked(
     ctx: &Context,
@@ -749,7 +739,7 @@ fn commit_tags(
         .unwrap_or_default()
         .into_iter()
         // keyrot's own tags describe the previous rotation; they are written afresh below.
-        .filter(|(k, _)| !k.to_ascii_lowercase().starts_with("keyrot"))
+        .filter(|(k, _)| !super::config::is_reserved_tag(k))
         .collect();
     tags.extend(spec.tags.clone());
     tags.insert(plan::TAG_ROTATION_ID.into(), rotation_id.into());
