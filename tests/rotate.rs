@@ -316,6 +316,29 @@ async fn due_credentials_rotate_and_the_rest_stay() {
     f.assert_invariant("after rotation");
     f.assert_no_orphans("after rotation");
 
+    // The application is named by appId: Graph finds it only after a 404 by object id, once
+    // per run; every later read of it (after the lock, after the commit, before retiring)
+    // goes straight to its object id.
+    let lookups: Vec<_> = f
+        .harness
+        .emulator
+        .requests()
+        .into_iter()
+        .filter(|r| r.route == "graph.applications.get")
+        .collect();
+    let by_app_id: Vec<&str> = lookups
+        .iter()
+        .filter(|r| r.path_and_query.contains("appId="))
+        .map(|r| r.path_and_query.as_str())
+        .collect();
+    assert_eq!(by_app_id.len(), 1, "{by_app_id:#?}");
+    assert_eq!(
+        lookups.iter().filter(|r| r.status == 404).count(),
+        1,
+        "{lookups:#?}"
+    );
+    assert!(lookups.len() >= 3, "{lookups:#?}");
+
     // The audit log has one line per credential, and nothing anywhere holds a value.
     let log = std::fs::read_to_string(&audit).unwrap();
     assert_eq!(log.lines().count(), 3);

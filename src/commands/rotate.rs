@@ -17,7 +17,7 @@ use crate::outcome::{Failure, Outcome};
 use crate::rotate::config::{Config, CredentialSpec, Generator};
 use crate::rotate::lock::LockTiming;
 use crate::rotate::report::{RotationReport, RotationStatus};
-use crate::rotate::run::{self, Context, Job};
+use crate::rotate::run::{self, AppObjectIds, Context, Job};
 use crate::vault::{Vault, VaultUrl};
 
 pub async fn run(global: &GlobalArgs, args: &RotateArgs) -> Result<Outcome, Failure> {
@@ -83,6 +83,7 @@ pub async fn run(global: &GlobalArgs, args: &RotateArgs) -> Result<Outcome, Fail
         force: args.force,
         wait_lock,
         concurrency: usize::from(args.concurrency),
+        app_object_ids: AppObjectIds::default(),
     };
 
     let jobs: Vec<Job<'_>> = specs

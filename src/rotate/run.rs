@@ -49,6 +49,37 @@ pub struct Context {
     pub wait_lock: Option<StdDuration>,
     /// `--concurrency`: credentials read, bid for and worked on at once.
     pub concurrency: usize,
+    /// Empty at the start of a run; see [`Context::application`].
+    pub app_object_ids: AppObjectIds,
+}
+
+/// The object id of each application a credential names, learnt at its first lookup. Graph
+/// finds an appId only after a 404 by object id, and a credential's application is read three
+/// to five times in a run: every read after the first goes straight to the object id.
+#[derive(Default)]
+pub struct AppObjectIds(Mutex<HashMap<String, String>>);
+
+impl Context {
+    /// The application keyrot.toml names by `id` (its object id or appId), read afresh.
+    async fn application(&self, id: &str) -> Result<Application, Failed> {
+        let graph = self
+            .graph
+            .as_ref()
+            .ok_or_else(|| Failed("no Graph client".into()))?;
+        let object_id = self.app_object_ids.with(|ids| ids.get(id).cloned());
+        let app = graph
+            .application(object_id.as_deref().unwrap_or(id))
+            .await?;
+        self.app_object_ids
+            .with(|ids| ids.insert(id.to_string(), app.object_id.clone()));
+        Ok(app)
+    }
+}
+
+impl AppObjectIds {
+    fn with<T>(&self, f: impl FnOnce(&mut HashMap<String, String>) -> T) -> T {
+        f(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
 }
 
 /// One credential of the run and the vault it lives in.
@@ -794,13 +825,9 @@ impl State {
         };
         let journal = read_journal(vault, &spec.name).await?;
         let app = match &spec.generator {
-            Generator::EntraAppPassword { application, .. } => Some(
-                ctx.graph
-                    .as_ref()
-                    .ok_or_else(|| Failed("no Graph client".into()))?
-                    .application(application)
-                    .await?,
-            ),
+            Generator::EntraAppPassword { application, .. } => {
+                Some(ctx.application(application).await?)
+            }
             Generator::Random(_) => None,
         };
         Ok(State {
