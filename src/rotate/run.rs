@@ -264,8 +264,15 @@ async fn work_one(
     outcome: &mut CredentialOutcome,
 ) {
     pause_at("locked");
-    if let Err(Failed(message)) = locked(ctx, job, i, leases, outcome).await {
-        fail(outcome, FailedDuring::Rotation, message);
+    // Re-read: another run may have rotated between our plan and our lock. Nothing of the
+    // credential has changed yet, so a failure here is one to start (exit 3), like locking.
+    match State::read(ctx, job.vault, job.spec).await {
+        Err(Failed(message)) => fail(outcome, FailedDuring::Locking, message),
+        Ok(state) => {
+            if let Err(Failed(message)) = locked(ctx, job, i, leases, state, outcome).await {
+                fail(outcome, FailedDuring::Rotation, message);
+            }
+        }
     }
     // Released whatever happened: a held lock only blocks others until its lease ends anyway,
     // and the journal, not the lock, is what the next run recovers from.
@@ -383,17 +390,16 @@ fn report_locked(outcome: &mut CredentialOutcome, holder: Option<LockHolder>) {
     outcome.lock_holder = holder;
 }
 
-/// Everything done while holding the lock.
+/// Everything done while holding the lock, from `state` as read once it was held.
 async fn locked(
     ctx: &Context,
     job: &Job<'_>,
     i: usize,
     leases: &Leases,
+    mut state: State,
     outcome: &mut CredentialOutcome,
 ) -> Result<(), Failed> {
     let (vault, spec) = (job.vault, job.spec);
-    // Re-read: another run may have rotated between our plan and our lock.
-    let mut state = State::read(ctx, vault, spec).await?;
     if let Some(pending) = state.pending().cloned() {
         recover(ctx, job, i, leases, &state, &pending).await?;
         outcome.recovered = Some(pending.rotation_id.clone());
