@@ -126,8 +126,9 @@ pub fn set_variable(name: &str, value: &str, secret: bool, output: bool) -> Stri
 }
 
 /// `##vso[task.setsecret]` lines that make the agent mask `value` in every later log line: the
-/// whole value and, for a multi-line value, each non-blank line (without a trailing CR), since
-/// the agent masks line by line. An empty value gives no lines.
+/// whole value and, for a multi-line value, each distinct non-blank line, a line ending at LF,
+/// CRLF or a bare CR as the agent reads it ([`super::github::mask_lines`]), since the agent
+/// masks line by line. An empty value gives no lines.
 pub fn set_secret(value: &str) -> Vec<String> {
     super::github::mask_lines(value)
         .into_iter()

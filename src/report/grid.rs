@@ -105,7 +105,10 @@ fn push_line(
     out.push('\n');
 }
 
-/// Replaces control characters, which could move the cursor or paint the log.
+/// One cell on one line, as [`inert::field`] shows it: line breaks, controls, bidi and
+/// zero-width characters become visible escapes, so a cell can neither break its row, move
+/// the cursor, paint the log nor hide what it holds. (Command sequences such as `##[` are
+/// broken when the whole table goes through [`inert::human`].)
 pub fn printable(text: &str) -> String {
     inert::field(text).into_owned()
 }
