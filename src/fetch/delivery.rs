@@ -177,7 +177,11 @@ impl Delivery {
             })?)
         };
         if self.stdout == Some(Format::Env) && ci::sink::runner_may_read_stdout(self.system) {
-            refuse_commands_on_stdout(fetched)?;
+            // The document is its lines, so one check covers every value; the lines are
+            // rendered again, one by one, only to name the secrets to blame.
+            if env.as_ref().is_some_and(|text| !ci::inert::is_inert(text)) {
+                return Err(commands_on_stdout(fetched));
+            }
         }
         let json = self
             .formats()
@@ -262,8 +266,9 @@ impl Delivery {
 }
 
 /// An env document cannot escape a value, so one whose line a runner would act on (`##vso[`,
-/// a zero-width character, …) is refused on a stdout the runner may read, naming the secret.
-fn refuse_commands_on_stdout(fetched: &Fetched<'_>) -> Result<(), String> {
+/// a zero-width character, …) is refused on a stdout the runner may read: the refusal, naming
+/// the secrets whose lines are to blame.
+fn commands_on_stdout(fetched: &Fetched<'_>) -> String {
     let unsafe_names: Vec<String> = fetched
         .exported
         .iter()
@@ -277,11 +282,8 @@ fn refuse_commands_on_stdout(fetched: &Fetched<'_>) -> Result<(), String> {
         })
         .map(|e| fetched.selection.qualified(e.vault, &e.name))
         .collect();
-    if unsafe_names.is_empty() {
-        return Ok(());
-    }
-    Err(format!(
+    format!(
         "the value of {} would be read as a pipeline command on stdout, and an env file cannot escape it: use --format json, --env-file FILE or --output FILE instead",
         unsafe_names.join(", ")
-    ))
+    )
 }
