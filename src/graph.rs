@@ -44,7 +44,7 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 
 use crate::check::dates::rfc3339_utc;
-use crate::model::{AppRef, CredentialRecord, EntraLink, Kind, SecretValue, Source};
+use crate::model::{AppRef, CredentialRecord, EntraLink, Kind, ReadFailure, SecretValue, Source};
 use crate::transport::{cause_chain, KeyrotTransport};
 
 /// The Key Vault tag that names the Entra application (appId or object id) whose password a
@@ -166,6 +166,18 @@ impl GraphError {
 
     pub fn kind(&self) -> GraphErrorKind {
         self.0.kind
+    }
+
+    /// Why the application could not be read, for reports that tell cases apart (as
+    /// [`crate::vault::VaultError::reason`] does for vaults).
+    pub fn reason(&self) -> ReadFailure {
+        match self.0.kind {
+            GraphErrorKind::Status(status) => ReadFailure::from_status(status),
+            GraphErrorKind::Credential => ReadFailure::Authentication,
+            GraphErrorKind::Transport => ReadFailure::Connection,
+            GraphErrorKind::Malformed => ReadFailure::Malformed,
+            GraphErrorKind::InvalidInput => ReadFailure::Other,
+        }
     }
 
     /// The HTTP status Graph answered, if it answered.
@@ -931,6 +943,23 @@ mod tests {
 
     fn body(value: &Value) -> Vec<u8> {
         serde_json::to_vec(value).unwrap()
+    }
+
+    #[test]
+    fn reasons_follow_the_kind_of_failure() {
+        let reason = |kind| GraphError::new("reading application x", kind, "d").reason();
+        assert_eq!(reason(GraphErrorKind::Status(403)), ReadFailure::Forbidden);
+        assert_eq!(
+            reason(GraphErrorKind::Status(503)),
+            ReadFailure::ServiceError
+        );
+        assert_eq!(
+            reason(GraphErrorKind::Credential),
+            ReadFailure::Authentication
+        );
+        assert_eq!(reason(GraphErrorKind::Transport), ReadFailure::Connection);
+        assert_eq!(reason(GraphErrorKind::Malformed), ReadFailure::Malformed);
+        assert_eq!(reason(GraphErrorKind::InvalidInput), ReadFailure::Other);
     }
 
     fn answer(status: u16, headers: &[(&'static str, &str)], body: &[u8]) -> Answer {

@@ -254,13 +254,7 @@ async fn applications(
                 location: id.clone(),
                 kind: None,
                 name: None,
-                reason: match error.kind() {
-                    GraphErrorKind::Status(status) => ReadFailure::from_status(status),
-                    GraphErrorKind::Credential => ReadFailure::Authentication,
-                    GraphErrorKind::Transport => ReadFailure::Connection,
-                    GraphErrorKind::Malformed => ReadFailure::Malformed,
-                    GraphErrorKind::InvalidInput => ReadFailure::Other,
-                },
+                reason: error.reason(),
                 message: error.to_string(),
             }),
         }
