@@ -11,7 +11,9 @@
 //!
 //! [`guarded_pages`] applies a guard to a pager of Microsoft's SDK crates (`into_pages()`):
 //! each page's continuation is checked as soon as the page arrives, so a refused link is
-//! never requested. Hand-written pagers (Graph) call [`PageGuard::admit_link`] themselves.
+//! never requested. (keyrot reads Microsoft Graph one application at a time, so nothing pages
+//! by hand; `PageGuard::admit_link`, which takes a link as a service writes it, is there for
+//! the fuzz targets and tests.)
 
 use std::collections::HashSet;
 use std::fmt;
@@ -75,7 +77,6 @@ pub struct PageGuard {
     origin: url::Origin,
     seen: HashSet<String>,
     pages: usize,
-    max_pages: usize,
     budget: Duration,
     deadline: Instant,
 }
@@ -88,7 +89,6 @@ impl PageGuard {
             origin: service.origin(),
             seen: HashSet::new(),
             pages: 0,
-            max_pages: MAX_PAGES,
             budget,
             deadline: Instant::now() + budget,
         }
@@ -112,7 +112,9 @@ impl PageGuard {
     }
 
     /// [`PageGuard::admit`] for a link as the service wrote it: relative links are resolved
-    /// against `base` (the URL of the page that named it), as the services define them.
+    /// against `base` (the URL of the page that named it), as the services define them. For
+    /// fuzz targets and tests: no pager of keyrot's takes links this way today.
+    #[doc(hidden)]
     pub fn admit_link(&mut self, base: &Url, link: &str) -> Result<Url, PageRefusal> {
         let next = base.join(link).map_err(|_| PageRefusal::Unreadable {
             link: link.to_owned(),
@@ -129,10 +131,8 @@ impl PageGuard {
     }
 
     fn admit_fresh(&mut self, key: &str) -> Result<(), PageRefusal> {
-        if self.pages >= self.max_pages {
-            return Err(PageRefusal::TooManyPages {
-                max: self.max_pages,
-            });
+        if self.pages >= MAX_PAGES {
+            return Err(PageRefusal::TooManyPages { max: MAX_PAGES });
         }
         if !self.seen.insert(key.to_owned()) {
             return Err(PageRefusal::Repeated {
