@@ -395,6 +395,21 @@ fn the_env_file_is_never_written_through_a_symbolic_link_nor_with_an_unsafe_valu
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me\n");
     assert!(run.stdout.is_empty(), "no JSON line for a refused start");
 
+    // A folder at the path, or a path in a folder that does not exist: said plainly.
+    std::fs::create_dir(dir.path().join("folder.env")).unwrap();
+    for (path, why) in [
+        ("folder.env", "is not a regular file"),
+        ("missing/e.env", "does not exist"),
+    ] {
+        let run = emulator_refuses(dir.path(), &["--env-file", path]);
+        run.expect_code(2);
+        assert!(run.stderr.contains(why), "{path}: {}", run.stderr);
+        assert!(
+            run.stdout.is_empty(),
+            "{path}: no JSON line for a refused start"
+        );
+    }
+
     // A secret a shell would not read back literally: refused, unwritten, unshown.
     let seed = write_seed(
         dir.path(),

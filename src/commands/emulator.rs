@@ -195,16 +195,8 @@ impl FileIdentity {
 /// refused (a rename would replace it, never follow it, either way).
 fn write_env_file(path: &Path, env: &[(&'static str, String)]) -> Result<WrittenEnvFile, Failure> {
     let text = env_file_text(path, env)?;
+    crate::fetch::private_file::check_destination(path, "--env-file").map_err(Failure::Usage)?;
     let usage = |why: String| Failure::Usage(format!("--env-file {}: {why}", path.display()));
-    match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_symlink() => {
-            return Err(usage(
-                "is a symbolic link; keyrot does not write through one (remove it or choose another path)".into(),
-            ))
-        }
-        Ok(meta) if meta.is_dir() => return Err(usage("is a folder".into())),
-        _ => {}
-    }
     let dir = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
