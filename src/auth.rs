@@ -333,13 +333,15 @@ fn build(
     }
 }
 
-/// Where Entra's token endpoint is when `AZURE_AUTHORITY_HOST` does not say.
-const PUBLIC_AUTHORITY_HOST: &str = "https://login.microsoftonline.com";
-
 /// Client options for identity calls: keyrot's transport (tokens go only to `token_origins`;
 /// Entra's error answers are read on the way, see [`with_entra_answer`]), and
 /// `AZURE_AUTHORITY_HOST` (passed as a custom cloud so the choice comes from this module's
 /// environment snapshot, not the process).
+///
+/// `token_origins` are the origins keyrot itself sends a token to (an `Authorization` header):
+/// Entra's token endpoint is not one of them (a client secret or assertion travels in the
+/// form body), so it is never listed; only the Azure Pipelines OIDC endpoint, which takes the
+/// job's `SYSTEM_ACCESSTOKEN`, is.
 fn identity_options(
     transport: &KeyrotTransport,
     env: &AuthEnv,
@@ -394,14 +396,21 @@ impl HttpClient for EntraAnswerTap {
     }
 }
 
-/// The origin of Entra's token endpoint for this environment.
-fn authority_origin(env: &AuthEnv) -> Result<url::Origin, String> {
-    let host = env
-        .get("AZURE_AUTHORITY_HOST")
-        .unwrap_or(PUBLIC_AUTHORITY_HOST);
-    Url::parse(host)
-        .map(|url| url.origin())
-        .map_err(|e| format!("AZURE_AUTHORITY_HOST is not a URL ({e})"))
+/// [`identity_options`] for a credential that signs in at Entra's token endpoint, refusing an
+/// `AZURE_AUTHORITY_HOST` that is not a URL with an error naming it (the identity crate would
+/// only say "relative URL without a base"). Managed identity and the Azure CLI do not use the
+/// authority host, so they are not held up by it.
+fn entra_options(
+    transport: &KeyrotTransport,
+    env: &AuthEnv,
+    token_origins: &[url::Origin],
+) -> Result<ClientOptions, String> {
+    if let Some(host) = env.get("AZURE_AUTHORITY_HOST") {
+        Url::parse(host).map_err(|e| {
+            format!("AZURE_AUTHORITY_HOST is not a URL ({e}); give it with its scheme, as in https://login.microsoftonline.com")
+        })?;
+    }
+    Ok(identity_options(transport, env, token_origins))
 }
 
 /// Whether a client secret obtains a token right now: the proof rotation asks of a new Entra
@@ -431,16 +440,14 @@ fn client_secret_credential(
     secret: &str,
     transport: &Arc<KeyrotTransport>,
 ) -> azure_core::Result<Arc<ClientSecretCredential>> {
-    let authority = authority_origin(env).map_err(|e| {
+    let client_options = entra_options(transport, env, &[]).map_err(|e| {
         azure_core::Error::with_message(azure_core::error::ErrorKind::Credential, e)
     })?;
     ClientSecretCredential::new(
         tenant_id,
         client_id.to_string(),
         Secret::new(secret.to_string()),
-        Some(ClientSecretCredentialOptions {
-            client_options: identity_options(transport, env, &[authority]),
-        }),
+        Some(ClientSecretCredentialOptions { client_options }),
     )
 }
 
@@ -463,7 +470,6 @@ fn try_build(
         })
     };
     let sdk_error = |e: azure_core::Error| summarize(&e);
-    let authority = authority_origin(env)?;
     match kind {
         AuthKind::ClientSecret => {
             let secret = env
@@ -488,7 +494,7 @@ fn try_build(
             let credential =
                 WorkloadIdentityCredential::new(Some(WorkloadIdentityCredentialOptions {
                     credential_options: ClientAssertionCredentialOptions {
-                        client_options: identity_options(transport, env, &[authority]),
+                        client_options: entra_options(transport, env, &[])?,
                     },
                     client_id: Some(client_id.to_string()),
                     tenant_id: Some(tenant_id.to_string()),
@@ -523,7 +529,7 @@ fn try_build(
                 client_id.to_string(),
                 assertion,
                 Some(ClientAssertionCredentialOptions {
-                    client_options: identity_options(transport, env, &[authority]),
+                    client_options: entra_options(transport, env, &[])?,
                 }),
             )
             .map_err(sdk_error)?;
@@ -556,7 +562,7 @@ fn try_build(
                 Secret::new(access_token.to_string()),
                 Some(AzurePipelinesCredentialOptions {
                     credential_options: ClientAssertionCredentialOptions {
-                        client_options: identity_options(transport, env, &[authority, oidc_origin]),
+                        client_options: entra_options(transport, env, &[oidc_origin])?,
                     },
                 }),
             )
@@ -754,6 +760,53 @@ mod tests {
         assert_eq!(got[4], (AuthKind::ManagedIdentity, true));
         assert_eq!(got[5], (AuthKind::AzureCli, true));
         assert!(got[..4].iter().all(|(_, ready)| !ready));
+    }
+
+    #[tokio::test]
+    async fn an_authority_host_without_a_scheme_holds_up_only_the_entra_credentials() {
+        // Managed identity and the Azure CLI never use AZURE_AUTHORITY_HOST.
+        let env = AuthEnv::from_pairs([
+            ("AZURE_AUTHORITY_HOST", "login.microsoftonline.us"),
+            ("IDENTITY_ENDPOINT", "http://localhost:42356/msi/token"),
+            ("IDENTITY_HEADER", "header"),
+        ]);
+        let got = kinds(&KeyrotCredential::from_env(&env, None, &transport()));
+        assert_eq!(
+            got.last(),
+            Some(&(AuthKind::ManagedIdentity, true)),
+            "{got:?}"
+        );
+        let forced =
+            KeyrotCredential::from_env(&env, Some(AuthKind::ManagedIdentity), &transport());
+        assert_eq!(kinds(&forced), [(AuthKind::ManagedIdentity, true)]);
+        let ambient = AuthEnv::from_pairs([("AZURE_AUTHORITY_HOST", "login.microsoftonline.us")]);
+        let got = kinds(&KeyrotCredential::from_env(&ambient, None, &transport()));
+        assert_eq!(
+            got[4..],
+            [
+                (AuthKind::ManagedIdentity, true),
+                (AuthKind::AzureCli, true)
+            ]
+        );
+        // A credential that signs in at the authority is refused, naming the variable.
+        let env = AuthEnv::from_pairs([
+            ("AZURE_AUTHORITY_HOST", "login.microsoftonline.us"),
+            ("AZURE_CLIENT_ID", "app"),
+            ("AZURE_TENANT_ID", TENANT),
+            ("AZURE_CLIENT_SECRET", "s3cr3t"),
+        ]);
+        let credential =
+            KeyrotCredential::from_env(&env, Some(AuthKind::ClientSecret), &transport());
+        match &credential.candidates[0] {
+            Candidate::Unavailable { reason, .. } => {
+                assert!(
+                    reason.contains("AZURE_AUTHORITY_HOST is not a URL"),
+                    "{reason}"
+                );
+                assert!(!reason.contains("s3cr3t"), "{reason}");
+            }
+            Candidate::Ready { .. } => panic!("a scheme-less authority host cannot be used"),
+        }
     }
 
     #[test]
