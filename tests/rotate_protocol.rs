@@ -11,6 +11,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::{Harness, Run, CLIENT_ID, CLIENT_SECRET};
+use keyrot_emulator::FaultRule;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -530,11 +531,16 @@ async fn start_holder(
     h: &Harness,
     cfg: &str,
 ) -> (tokio::task::JoinHandle<std::process::Output>, String) {
+    start_holder_with(h, rotate_args(cfg, &[])).await
+}
+
+/// [`start_holder`] with these arguments.
+async fn start_holder_with(
+    h: &Harness,
+    args: Vec<&str>,
+) -> (tokio::task::JoinHandle<std::process::Output>, String) {
     let env = env(h);
-    let args: Vec<String> = rotate_args(cfg, &[])
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     let holder = tokio::task::spawn_blocking(move || common::keyrot(&env, &args));
     let run_id = wait_for_bid(h, "lks", "slow").await;
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -718,6 +724,70 @@ async fn unlock_force_breaks_a_stuck_holder_which_then_does_not_commit() {
     let next = h.run(env(&h), &rotate_args(&fast, &[])).await;
     next.expect_code(0);
     assert_eq!(credential(&next.json(), "slow")["status"], "rotated");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unlock_force_between_two_renewals_still_stops_the_commit() {
+    let h = Harness::start(&lock_seed(&["slow"])).await;
+    let dir = tempfile::tempdir().unwrap();
+    // A 60 s lease renews every 20 s; the holder verifies for 8 s and is broken 3 s in, so
+    // only the renewal it makes just before committing can learn that its bid was disabled.
+    let cfg = slow_config(&h, dir.path(), 8);
+    let args = vec![
+        "rotate",
+        "--config",
+        &cfg,
+        "--lock-settle",
+        "2s",
+        "--lock-lease",
+        "60s",
+        "--format",
+        "json",
+    ];
+    let (holder, _) = start_holder_with(&h, args).await;
+    let broken = h
+        .run(
+            env(&h),
+            &["unlock", "slow", "--vault", &h.vault("lks"), "--force"],
+        )
+        .await;
+    broken.expect_code(0);
+    let holder = Run::from(holder.await.unwrap());
+    holder.expect_code(1);
+    let c = credential(&holder.json(), "slow").clone();
+    assert_eq!(c["failed_during"], "rotation");
+    let message = c["message"].as_str().unwrap();
+    assert!(message.contains("lock was lost before the commit"), "{c:#}");
+    assert!(message.contains("was disabled by someone else"), "{c:#}");
+    assert_eq!(h.emulator.secret_versions("lks", "slow").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_renewal_that_answers_after_the_lease_ended_loses_it_for_good() {
+    let h = Harness::start(&lock_seed(&["slow"])).await;
+    let dir = tempfile::tempdir().unwrap();
+    // The first renewal (a third into the 10 s lease) stalls 10 s, past the lease's end, when
+    // a successor may take the lock; the later ones answer at once. Verification outlasts
+    // both, so a holder that let the late answer revive its lease would commit.
+    h.emulator.add_fault(FaultRule {
+        vault: Some("lks".into()),
+        latency_ms: Some(10_000),
+        count: Some(1),
+        ..FaultRule::new("secrets.update")
+    });
+    let cfg = slow_config(&h, dir.path(), 18);
+    let (holder, _) = start_holder(&h, &cfg).await;
+    let holder = Run::from(holder.await.unwrap());
+    holder.expect_code(1);
+    let c = credential(&holder.json(), "slow").clone();
+    assert_eq!(c["failed_during"], "rotation");
+    let message = c["message"].as_str().unwrap();
+    assert!(message.contains("lock was lost"), "{c:#}");
+    assert!(
+        message.contains("renewing its lease took until the lease had ended"),
+        "{c:#}"
+    );
+    assert_eq!(h.emulator.secret_versions("lks", "slow").len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]

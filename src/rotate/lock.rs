@@ -24,9 +24,12 @@
 //! update of the bid version's attributes: its `created`, and so its place in the order, stays).
 //! A run that dies stops renewing, so its lock ends at most one lease later; then any run may
 //! take over (and finish or undo the crashed rotation from its journal). A run that loses, or
-//! finishes, disables its own bid. The holder checks its (renewed) lease before it commits, and
-//! a renewal that fails, or finds the bid disabled (`keyrot unlock --force`), forbids the
-//! commit, so a run that lost its lease stops rather than race its successor.
+//! finishes, disables its own bid. A renewal that fails, finds the bid disabled (`keyrot unlock
+//! --force`), or answers only once the lease it renews has ended ([`renewal_counts`]: a
+//! successor may hold the lock by then) loses the lease for good, and each renewal is cut off
+//! when that lease ends. The holder renews once more just before it commits and commits only
+//! if that renewal counts and leaves lease to spare, so a run that lost its lease stops rather
+//! than race its successor.
 
 use std::time::Duration as StdDuration;
 
@@ -163,6 +166,15 @@ pub fn decide(bids: &[Bid], my_run: &str, now: OffsetDateTime) -> Decision {
     }
 }
 
+/// Whether a renewal of a lease that ended at `old_until` counts, given when its answer
+/// arrived. Once the old lease has ended a successor may have taken the lock, and a late
+/// renewal that moved the bid's `exp` forward would bring back a lease the successor already
+/// saw end: so an answer at or after `old_until` loses the lease, whatever it says.
+/// `answered_at` must be read after the answer arrived.
+pub fn renewal_counts(old_until: OffsetDateTime, answered_at: OffsetDateTime) -> bool {
+    answered_at < old_until
+}
+
 /// Whether a holder whose lease ends at `lease_until` may still make a change visible to
 /// consumers: only with `margin` to spare, so a successor cannot take over mid-commit.
 pub fn lease_allows(lease_until: OffsetDateTime, now: OffsetDateTime, margin: Duration) -> bool {
@@ -297,6 +309,16 @@ mod tests {
             live_rival(&bids[..1], "run-l", NOW + Duration::seconds(40)),
             None
         );
+    }
+
+    #[test]
+    fn a_renewal_answered_once_the_lease_has_ended_does_not_count() {
+        let until = NOW + Duration::seconds(20);
+        assert!(renewal_counts(until, NOW));
+        assert!(renewal_counts(until, until - Duration::milliseconds(1)));
+        // A successor may hold the lock from `until` on: the late renewal must not revive ours.
+        assert!(!renewal_counts(until, until));
+        assert!(!renewal_counts(until, until + Duration::seconds(5)));
     }
 
     #[test]

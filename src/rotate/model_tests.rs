@@ -6,8 +6,9 @@
 //! The vault, the application and the lock are a small in-memory model; the runs are state
 //! machines that take the steps `run.rs` takes, one service call per step, and decide with the
 //! same pure functions ([`plan`]). The lock is modelled by what it guarantees: at most one run
-//! holds it; a holder that dies, or whose lease is lost (a stalled renewal), loses it, and a
-//! holder whose lease is lost makes no further change (the commit and retirement checks).
+//! holds it; a holder that dies, or whose lease is lost (a stalled renewal, whose late answer
+//! must not bring the lease back), loses it, and a holder whose lease is lost makes no further
+//! change (the commit and retirement checks).
 
 use std::collections::BTreeMap;
 
@@ -15,6 +16,7 @@ use proptest::prelude::*;
 use time::{Duration, OffsetDateTime};
 
 use super::journal::{self, Step};
+use super::lock;
 use super::plan::{self, Current, Password, Recovery};
 use crate::model::{CredentialRecord, Kind, Source, TAG_GRACE_ENDS};
 
@@ -457,7 +459,8 @@ enum Action {
     /// SIGKILL: the run stops; its lock ends with its lease.
     Crash(usize),
     /// The holder's renewal stalls past its lease: another run may take the lock, and the
-    /// holder's commit and retirement checks refuse from now on.
+    /// holder's commit and retirement checks refuse from now on, as long as a renewal that
+    /// answers late does not count ([`lock::renewal_counts`]).
     LoseLease,
     /// Time passes (Key Vault's clock: whole seconds).
     Tick(i64),
@@ -516,8 +519,13 @@ proptest! {
                     }
                 }
                 Action::LoseLease => {
+                    // The holder's lease ends now and the lock is free for the others; its
+                    // stalled renewal answers, or is cut off, no earlier than that.
                     if let Some(holder) = world.lock.take() {
-                        runs[holder].lease_lost = true;
+                        let (lease_ended, answered) = (utc(world.now), utc(world.now));
+                        if !lock::renewal_counts(lease_ended, answered) {
+                            runs[holder].lease_lost = true;
+                        }
                     }
                 }
                 Action::Tick(s) => world.now += s,

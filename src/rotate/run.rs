@@ -502,8 +502,14 @@ async fn rotate(
     write_journal(vault, &spec.name, &entry).await?;
     pause_at("verified");
 
-    // Commit, only with lease to spare: a successor may take over once it ends.
-    if let Err(why) = leases.may_change(i, OffsetDateTime::now_utc(), ctx.timing) {
+    // Commit, only after a renewal that counts and with lease to spare: a successor may take
+    // over once the lease ends, and `keyrot unlock --force` disables the bid, which only a
+    // renewal (a write to the bid) learns of.
+    let held = match renew(ctx, job, i, leases).await {
+        Ok(()) => leases.may_change(i, OffsetDateTime::now_utc(), ctx.timing),
+        Err(why) => Err(why),
+    };
+    if let Err(why) = held {
         undo(ctx, vault, spec, state, &entry).await;
         return Err(Failed(format!(
             "the lock was lost before the commit ({why}); nothing was stored and the new \
@@ -926,7 +932,8 @@ struct Lease {
     /// This run's bid versions (two if a lost answer made the write happen twice).
     bids: Vec<String>,
     lease_until: OffsetDateTime,
-    /// Why the lease can no longer be trusted (a renewal failed, or found the bid disabled).
+    /// Why the lease can no longer be trusted (a renewal failed, found the bid disabled, or
+    /// answered only once the lease had ended). Never cleared.
     lost: Option<String>,
 }
 
@@ -1055,9 +1062,7 @@ async fn release(job: &Job<'_>, i: usize, leases: &Leases) {
     }
 }
 
-/// Every lease/3, moves the `exp` of every bid this run still has forward by a lease, until
-/// `stopped`. A renewal that fails, or answers that the bid was disabled, marks the lease lost:
-/// that credential must not commit.
+/// Every lease/3, renews every lease this run still holds, until `stopped`.
 async fn renew_leases(
     ctx: &Context,
     jobs: &[Job<'_>],
@@ -1069,44 +1074,88 @@ async fn renew_leases(
             _ = stopped.wait_for(|stop| *stop) => return,
             _ = tokio::time::sleep(ctx.timing.renew_every()) => {}
         }
-        let due: Vec<(usize, Vec<String>)> = leases.with(|all| {
+        let due: Vec<usize> = leases.with(|all| {
             all.iter()
                 .filter(|(_, lease)| lease.lost.is_none())
-                .map(|(i, lease)| (*i, lease.bids.clone()))
+                .map(|(i, _)| *i)
                 .collect()
         });
         futures::stream::iter(due)
-            .for_each_concurrent(ctx.concurrency.max(1), |(i, bids)| async move {
-                let job = &jobs[i];
-                let name = lock::lock_secret_name(&job.spec.name);
-                let until = OffsetDateTime::now_utc() + ctx.timing.lease;
-                let mut result: Result<OffsetDateTime, String> = Ok(until);
-                for version in &bids {
-                    result = match job.vault.set_version_expiry(&name, version, until).await {
-                        Ok(record) if !record.enabled => Err(format!(
-                            "its lock bid {version} was disabled by someone else (keyrot unlock?)"
-                        )),
-                        Ok(record) => Ok(record.expires.unwrap_or(until)),
-                        Err(e) => Err(format!("renewing its lease failed: {e}")),
-                    };
-                    if result.is_err() {
-                        break;
-                    }
-                }
-                if let Err(why) = &result {
-                    tracing::warn!("{}: {why}; it will not be committed", job.spec.name);
-                }
-                leases.with(|all| {
-                    if let Some(lease) = all.get_mut(&i) {
-                        match result {
-                            Ok(until) => lease.lease_until = until,
-                            Err(why) => lease.lost = Some(why),
-                        }
-                    }
-                });
+            .for_each_concurrent(ctx.concurrency.max(1), |i| async move {
+                // Recorded in `leases`; the commit and retirement checks read it there.
+                let _ = renew(ctx, &jobs[i], i, leases).await;
             })
             .await;
     }
+}
+
+/// Moves the `exp` of this run's bids for job `i` forward by a lease and records the outcome
+/// in `leases`: the new lease end, or why the lease is lost for good. It is lost when the
+/// renewal fails, finds a bid disabled, or answers only once the old lease has ended (a
+/// successor may hold the lock by then: [`lock::renewal_counts`]); the calls are cut off
+/// then, however long the transport would keep retrying.
+async fn renew(ctx: &Context, job: &Job<'_>, i: usize, leases: &Leases) -> Result<(), String> {
+    let (bids, old_until) = leases.with(|all| match all.get(&i) {
+        None => Err("this run holds no lease".to_string()),
+        Some(Lease {
+            lost: Some(why), ..
+        }) => Err(why.clone()),
+        Some(lease) => Ok((lease.bids.clone(), lease.lease_until)),
+    })?;
+    let name = lock::lock_secret_name(&job.spec.name);
+    let sent_at = OffsetDateTime::now_utc();
+    let until = sent_at + ctx.timing.lease;
+    let calls = async {
+        let mut renewed = until;
+        for version in &bids {
+            let record = job
+                .vault
+                .set_version_expiry(&name, version, until)
+                .await
+                .map_err(|e| format!("renewing its lease failed: {e}"))?;
+            if !record.enabled {
+                return Err(format!(
+                    "its lock bid {version} was disabled by someone else (keyrot unlock?)"
+                ));
+            }
+            renewed = renewed.min(record.expires.unwrap_or(until));
+        }
+        Ok(renewed)
+    };
+    let too_late = || {
+        format!(
+            "renewing its lease took until the lease had ended ({})",
+            crate::check::dates::rfc3339_utc(old_until)
+        )
+    };
+    let result = match StdDuration::try_from(old_until - sent_at) {
+        Ok(left) if !left.is_zero() => match tokio::time::timeout(left, calls).await {
+            Ok(Ok(renewed)) if lock::renewal_counts(old_until, OffsetDateTime::now_utc()) => {
+                Ok(renewed)
+            }
+            Ok(Ok(_)) | Err(_) => Err(too_late()),
+            Ok(Err(why)) => Err(why),
+        },
+        _ => Err(too_late()),
+    };
+    // A lease no longer in the map was released meanwhile (this run disabled its bids, which
+    // may be what the renewal found): nothing to record, and no warning.
+    let newly_lost = leases.with(|all| match (all.get_mut(&i), &result) {
+        (Some(lease), _) if lease.lost.is_some() => false,
+        (Some(lease), Ok(renewed)) => {
+            lease.lease_until = lease.lease_until.max(*renewed);
+            false
+        }
+        (Some(lease), Err(why)) => {
+            lease.lost = Some(why.clone());
+            true
+        }
+        (None, _) => false,
+    });
+    if let (Err(why), true) = (&result, newly_lost) {
+        tracing::warn!("{}: {why}; it will not be committed", job.spec.name);
+    }
+    result.map(|_| ())
 }
 
 /// A fresh random id for a run or a rotation (128 bits, hex).
