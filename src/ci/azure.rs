@@ -14,6 +14,8 @@
 //!
 //! Every function returns its line without a line ending; callers add `\n`.
 
+use super::inert;
+
 /// Escapes a property value: `%` → `%AZP25` (first), `;` → `%3B`, CR → `%0D`, LF → `%0A`,
 /// `]` → `%5D`.
 pub fn escape_property(text: &str) -> String {
@@ -82,9 +84,15 @@ impl IssueType {
     }
 }
 
-/// `##vso[task.logissue type=error;]message`: an error or warning on the run's summary.
+/// `##vso[task.logissue type=error;]message`: an error or warning on the run's summary. The
+/// message may quote outside text: it is written as one inert line ([`inert::one_line`]),
+/// since the agent logs it as a line of its own, where `##[group]` would fold the log.
 pub fn log_issue(kind: IssueType, message: &str) -> String {
-    command("task.logissue", &[("type", kind.as_str())], message)
+    command(
+        "task.logissue",
+        &[("type", kind.as_str())],
+        &inert::one_line(message),
+    )
 }
 
 /// The `result` of `task.complete`.
@@ -279,9 +287,10 @@ mod tests {
                 assert_eq!(parsed.properties["isOutput"], "true");
                 assert_eq!(parsed.data, value, "{line:?}");
             }
+            // A message is outside text: it arrives as the one inert line keyrot made of it.
             let issue = parse::command(&log_issue(IssueType::Warning, name)).unwrap();
             assert_eq!(issue.properties["type"], "warning");
-            assert_eq!(issue.data, name);
+            assert_eq!(issue.data, crate::ci::inert::one_line(name), "{name:?}");
         }
     }
 

@@ -17,6 +17,8 @@ use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::path::Path;
 
+use super::inert;
+
 /// The prefix of every heredoc delimiter keyrot writes (the toolkit uses the same one).
 pub const DELIMITER_PREFIX: &str = "ghadelimiter_";
 
@@ -96,15 +98,18 @@ pub struct Annotation<'a> {
     pub line: Option<u32>,
 }
 
-/// `::error title=…,file=…,line=…::message` (or `warning`, `notice`).
+/// `::error title=…,file=…,line=…::message` (or `warning`, `notice`). The title and the
+/// message may quote outside text: each is written as one inert line ([`inert::one_line`]),
+/// since the runner turns them into a log line and an annotation of their own.
 pub fn annotation(level: Level, annotation: &Annotation<'_>, message: &str) -> String {
     let line = annotation.line.map(|n| n.to_string());
+    let title = inert::one_line(annotation.title.unwrap_or(""));
     let properties = [
-        ("title", annotation.title.unwrap_or("")),
+        ("title", title.as_ref()),
         ("file", annotation.file.unwrap_or("")),
         ("line", line.as_deref().unwrap_or("")),
     ];
-    command(level.as_str(), &properties, message)
+    command(level.as_str(), &properties, &inert::one_line(message))
 }
 
 /// `::debug::message`: shown only when step debug logging is on.

@@ -61,7 +61,7 @@
 //!
 //! | format | hidden characters | `[` after `##` or `##vso` (any case) | a line starting with `::` (after white space) |
 //! |---|---|---|---|
-//! | table, Markdown, logs, errors ([`field`], [`human`]) | `\n`, `\r`, `\t`, else `\u{hex}`, visibly | `\[` | `:\:` |
+//! | table, Markdown, logs, errors, annotations ([`field`], [`human`], [`one_line`]) | `\n`, `\r`, `\t`, else `\u{hex}`, visibly | `\[` | `:\:` |
 //! | JSON ([`json`]) | `\uXXXX` (a surrogate pair above U+FFFF) | `\u005b` | cannot occur: a JSON line starts with `"`, a bracket or a literal |
 //! | XML ([`xml`]) | `&#xHEX;` (C0 controls other than tab, LF, CR and U+FFFE/U+FFFF cannot be in XML 1.0 at all and are dropped) | `&#91;` | `&#58;:` |
 //!
@@ -179,6 +179,18 @@ pub fn human(text: &str, keep_sgr: bool) -> Cow<'_, str> {
         }
         None
     })
+}
+
+/// Text for a place that holds one line, such as an annotation's title or message: [`field`]
+/// shows line breaks and every other hidden character as escapes, then [`human`] breaks `##[`,
+/// `##vso[` and a leading `::`. The runners unescape an annotation's `%0A` into a real line
+/// break and log the message (the Azure agent's paging logger acts on `##[group]` anywhere in
+/// a line), so the protocol's own escapes are not enough for outside text there.
+pub fn one_line(text: &str) -> Cow<'_, str> {
+    match field(text) {
+        Cow::Borrowed(text) => human(text, false),
+        Cow::Owned(text) => Cow::Owned(human(&text, false).into_owned()),
+    }
 }
 
 /// A serialised JSON document made inert without changing any value: hidden characters
@@ -440,6 +452,22 @@ mod tests {
         assert_eq!(human("\x1b[31mfail\x1b[0m", true), "\x1b[31mfail\x1b[0m");
         assert_eq!(human("\x1b[31mfail", false), "\\u{1b}[31mfail");
         assert_eq!(human("\x1b]0;title\x07", true), "\\u{1b}]0;title\\u{7}");
+    }
+
+    #[test]
+    fn one_line_shows_breaks_and_breaks_sequences() {
+        assert_eq!(one_line("plain: a, b"), "plain: a, b");
+        assert!(matches!(one_line("plain"), Cow::Borrowed(_)));
+        assert_eq!(
+            one_line("x\n##[group]y\u{200b}##vso[task.complete]"),
+            "x\\n##\\[group]y\\u{200b}##vso\\[task.complete]"
+        );
+        assert_eq!(one_line("::error::x"), ":\\:error::x");
+        for &hostile in HOSTILE {
+            let shown = one_line(hostile);
+            assert!(is_inert(&shown), "{hostile:?} → {shown:?}");
+            assert!(!shown.contains(['\n', '\r']), "{shown:?}");
+        }
     }
 
     #[test]

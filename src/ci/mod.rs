@@ -232,7 +232,7 @@ mod tests {
 
     fn annotated(system: CiSystem, level: Level) -> String {
         let mut out = Vec::new();
-        annotate(system, &mut out, level, "keyrot: a, b", "m: x\ny").unwrap();
+        annotate(system, &mut out, level, "keyrot: a, b", "m: 100%").unwrap();
         String::from_utf8(out).unwrap()
     }
 
@@ -240,23 +240,57 @@ mod tests {
     fn annotations_speak_each_systems_protocol() {
         assert_eq!(
             annotated(CiSystem::GitHub, Level::Error),
-            "::error title=keyrot%3A a%2C b::m: x%0Ay\n"
+            "::error title=keyrot%3A a%2C b::m: 100%25\n"
         );
         assert_eq!(
             annotated(CiSystem::GitHub, Level::Warning),
-            "::warning title=keyrot%3A a%2C b::m: x%0Ay\n"
+            "::warning title=keyrot%3A a%2C b::m: 100%25\n"
         );
         assert_eq!(
             annotated(CiSystem::Azure, Level::Error),
-            "##vso[task.logissue type=error;]m: x%0Ay\n"
+            "##vso[task.logissue type=error;]m: 100%AZP25\n"
         );
         assert_eq!(
             annotated(CiSystem::Azure, Level::Warning),
-            "##vso[task.logissue type=warning;]m: x%0Ay\n"
+            "##vso[task.logissue type=warning;]m: 100%AZP25\n"
         );
         assert_eq!(annotated(CiSystem::None, Level::Error), "");
         let mut out = Vec::new();
         annotate(CiSystem::GitHub, &mut out, Level::Error, "t", "m").unwrap();
         assert_eq!(out, b"::error title=t::m\n");
+    }
+
+    #[test]
+    fn annotations_carry_outside_text_as_one_inert_line() {
+        let title = "keyrot: x\n##[group]hidden";
+        let message = "a\u{202e}b\n##vso[task.complete result=Succeeded;]\r::error::c";
+        let mut out = Vec::new();
+        annotate(CiSystem::GitHub, &mut out, Level::Error, title, message).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "::error title=keyrot%3A x\\n##\\[group]hidden::a\\u{202e}b\\n##vso\\[task.complete result=Succeeded;]\\r::error::c\n"
+        );
+        let mut out = Vec::new();
+        annotate(CiSystem::Azure, &mut out, Level::Warning, title, message).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "##vso[task.logissue type=warning;]a\\u{202e}b\\n##vso\\[task.complete result=Succeeded;]\\r::error::c\n"
+        );
+        // What each runner unescapes (the title and the message it logs) is inert.
+        for &text in HOSTILE {
+            let line = github::annotation(
+                github::Level::Warning,
+                &github::Annotation {
+                    title: Some(text),
+                    ..github::Annotation::default()
+                },
+                text,
+            );
+            let parsed = github::parse::command(&line).unwrap();
+            assert!(inert::is_inert(&parsed.properties["title"]), "{line}");
+            assert!(inert::is_inert(&parsed.data), "{line}");
+            let parsed = azure::parse::command(&azure::log_issue(azure::IssueType::Error, text));
+            assert!(inert::is_inert(&parsed.unwrap().data), "{text:?}");
+        }
     }
 }
