@@ -365,6 +365,59 @@ async fn github_masks_every_value_and_line_first_then_fills_the_job_environment(
     assert!(f.read("github_output").is_empty());
 }
 
+/// What a runner shows of `stdout` once it applied the masks the run registered: every
+/// occurrence of a mask, longest first, becomes `***`.
+fn as_the_runner_shows(stdout: &str, mask: impl Fn(&str) -> Option<String>) -> String {
+    let mut masks: Vec<String> = stdout.lines().filter_map(&mask).collect();
+    masks.sort_by_key(|m| std::cmp::Reverse(m.len()));
+    let mut shown = Vec::new();
+    for line in stdout.lines().filter(|l| mask(l).is_none()) {
+        let mut line = line.to_string();
+        for m in &masks {
+            line = line.replace(m.as_str(), "***");
+        }
+        shown.push(line);
+    }
+    shown.join("\n")
+}
+
+/// `--stdout --format json` prints values in JSON's escaped form (`\"`, `\\`, `##\u005b`):
+/// under CI that form is masked too, or the runner would show it in the log.
+#[tokio::test]
+async fn json_on_stdout_under_ci_masks_the_escaped_form_it_prints() {
+    let f = Fixture::start().await;
+    let printed = serde_json::to_string(DB).unwrap();
+    let printed = &printed[1..printed.len() - 1];
+    assert_ne!(printed, DB, "the planted value must need escaping in JSON");
+    for (system, env) in [("github", f.github_env()), ("azure", f.azure_env())] {
+        let run = f
+            .fetch(
+                env,
+                &["--name", "db-password", "--stdout", "--format", "json"],
+            )
+            .await;
+        run.expect_code(0);
+        assert!(
+            run.stdout.contains(printed),
+            "{system}: the document shows the value"
+        );
+        let shown = as_the_runner_shows(&run.stdout, |line| {
+            if let Some(data) = line.strip_prefix("::add-mask::") {
+                Some(github_unescape(data))
+            } else {
+                line.strip_prefix("##vso[task.setsecret]")
+                    .map(azure_unescape)
+            }
+        });
+        assert!(shown.contains("\"value\": \"***\""), "{system}: {shown}");
+        assert!(
+            !shown.contains(printed),
+            "{system}: the escaped value shows"
+        );
+        f.assert_no_values(&[&shown, &run.stderr]);
+    }
+}
+
 #[tokio::test]
 async fn github_outputs_instead_of_environment_on_request() {
     let f = Fixture::start().await;

@@ -197,13 +197,20 @@ impl Delivery {
         // Masks first: from here on the runner hides every value, whatever gets printed.
         for e in &fetched.exported {
             let value = e.secret.value.expose();
-            let masks = match self.system {
-                CiSystem::GitHub => ci::github::add_mask(value),
-                CiSystem::Azure => ci::azure::set_secret(value),
-                CiSystem::None => Vec::new(),
-            };
-            for line in masks.into_iter().map(Zeroizing::new) {
-                writeln!(stdout, "{}", line.as_str()).map_err(wrote)?;
+            // The JSON printed on stdout shows an escaped form of some values, which a mask
+            // of the value itself does not hide.
+            let printed = (self.stdout == Some(Format::Json)).then(|| json::printed_value(value));
+            let forms = std::iter::once(value)
+                .chain(printed.as_ref().map(|p| p.as_str()).filter(|p| *p != value));
+            for form in forms {
+                let masks = match self.system {
+                    CiSystem::GitHub => ci::github::add_mask(form),
+                    CiSystem::Azure => ci::azure::set_secret(form),
+                    CiSystem::None => Vec::new(),
+                };
+                for line in masks.into_iter().map(Zeroizing::new) {
+                    writeln!(stdout, "{}", line.as_str()).map_err(wrote)?;
+                }
             }
         }
         stdout.flush().map_err(wrote)?;
@@ -251,11 +258,13 @@ impl Delivery {
             if let Some(text) = text(format) {
                 // JSON can escape what a runner would act on without changing a value; an env
                 // document cannot, and was checked in `render`.
-                let text = match format {
-                    Format::Json => ci::inert::json(text),
-                    Format::Env => text.as_str().into(),
-                };
-                stdout.write_all(text.as_bytes()).map_err(wrote)?;
+                match format {
+                    Format::Json => {
+                        let text = Zeroizing::new(ci::inert::json(text).into_owned());
+                        stdout.write_all(text.as_bytes()).map_err(wrote)?;
+                    }
+                    Format::Env => stdout.write_all(text.as_bytes()).map_err(wrote)?,
+                }
             }
         }
         stdout.flush().map_err(wrote)?;

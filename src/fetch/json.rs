@@ -108,3 +108,42 @@ pub fn render(fetched: &Fetched<'_>, fetched_at: OffsetDateTime) -> Zeroizing<St
     // serde_json writes UTF-8; the conversion keeps the same allocation.
     Zeroizing::new(String::from_utf8(bytes).unwrap_or_default())
 }
+
+/// How `value` reads in the document keyrot prints on stdout: JSON's escapes (`"` → `\"`, a
+/// control character → `\u…`), then [`crate::ci::inert::json`]'s (`##[` → `##\u005b`, a
+/// zero-width character → `\u200b`). The runner's masks are plain text: a mask of the value
+/// does not hide this form, so under CI it is masked too. The quotes are not part of it.
+pub fn printed_value(value: &str) -> Zeroizing<String> {
+    // Reserved for the worst case (six bytes a byte) so the buffer never leaves a copy behind.
+    let mut quoted = Zeroizing::new(Vec::with_capacity(6 * value.len() + 2));
+    // Serializing a string into memory cannot fail.
+    let _ = serde_json::to_writer(&mut *quoted, value);
+    let quoted = std::str::from_utf8(&quoted).unwrap_or_default();
+    let inner = quoted
+        .strip_prefix('"')
+        .and_then(|q| q.strip_suffix('"'))
+        .unwrap_or_default();
+    Zeroizing::new(crate::ci::inert::json(inner).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printed_value;
+
+    #[test]
+    fn the_printed_form_is_what_the_document_shows_between_the_quotes() {
+        for (value, printed) in [
+            ("plain-value", "plain-value"),
+            ("p\"w\\x", "p\\\"w\\\\x"),
+            ("a\nb", "a\\nb"),
+            ("p##[w", "p##\\u005bw"),
+            ("z\u{200b}w", "z\\u200bw"),
+            ("##vso[task.complete]", "##vso\\u005btask.complete]"),
+        ] {
+            assert_eq!(printed_value(value).as_str(), printed, "{value:?}");
+            let document =
+                crate::ci::inert::json(&serde_json::to_string(value).unwrap()).into_owned();
+            assert_eq!(document, format!("\"{printed}\""), "{value:?}");
+        }
+    }
+}
