@@ -681,9 +681,12 @@ pub fn check_escapers(title: &str, message: &str, value: &str) {
         let parsed =
             runners::github_line(&line).unwrap_or_else(|| panic!("not a command: {line:?}"));
         assert_eq!(parsed.name, "error", "{line:?}");
-        assert_eq!(parsed.data, seen(message), "{line:?}");
+        // The title and message are outside text, written as one inert line.
+        assert_eq!(parsed.data, seen(&inert::one_line(message)), "{line:?}");
+        assert_inert(&parsed.data, "an annotation's message");
         let mut expected = BTreeMap::new();
-        for (key, text) in [("title", title), ("file", value)] {
+        let title_line = inert::one_line(title);
+        for (key, text) in [("title", title_line.as_ref()), ("file", value)] {
             if !text.is_empty() {
                 expected.insert(key.to_owned(), seen(text));
             }
@@ -717,7 +720,8 @@ pub fn check_escapers(title: &str, message: &str, value: &str) {
     assert!(!line.contains(['\n', '\r']), "{line:?}");
     let parsed = runners::azure_line(&line).unwrap_or_else(|| panic!("not a command: {line:?}"));
     assert_eq!(parsed.name, "task.logissue");
-    assert_eq!(parsed.data, seen(message), "{line:?}");
+    assert_eq!(parsed.data, seen(&inert::one_line(message)), "{line:?}");
+    assert_inert(&parsed.data, "an issue's message");
     assert_eq!(
         parsed.properties.get("type").map(String::as_str),
         Some("warning")
