@@ -243,10 +243,12 @@ fn plan() -> impl Strategy<Value = Config> {
                         content_type,
                         tags,
                         generator,
+                        propagate: Vec::new(),
+                        triggers: Vec::new(),
                     }
                 })
                 .collect();
-            Config { credentials }
+            Config { credentials, notify: Vec::new() }
         })
 }
 

@@ -9,8 +9,10 @@ use serde::Deserialize;
 use time::Duration;
 use toml::Spanned;
 
+use super::propagate::{read_propagate, PropagateTarget, RawPropagate};
 use super::random::{read_random, RandomSpec};
 use super::source::{Place, Setting, Source, Subject};
+use super::trigger::{read_trigger, RawTrigger, TriggerTarget};
 use crate::check::duration::describe_window;
 use crate::check::{parse_duration, parse_duration_with_unit};
 use crate::vault::VaultUrl;
@@ -64,6 +66,10 @@ pub struct CredentialSpec {
     /// User tags for new versions (none starts with `keyrot`).
     pub tags: BTreeMap<String, String>,
     pub generator: Generator,
+    /// Copies of the credential updated after a rotation, in file order.
+    pub propagate: Vec<PropagateTarget>,
+    /// Runs started once every copy holds the new value, in file order.
+    pub triggers: Vec<TriggerTarget>,
 }
 
 /// How a credential's next value is made.
@@ -125,6 +131,10 @@ pub(super) struct RawCredential {
     // generator = "entra-app-password" only.
     pub(super) application: Option<Spanned<String>>,
     pub(super) remove_foreign: Option<Spanned<bool>>,
+    #[serde(default)]
+    pub(super) propagate: Vec<Spanned<RawPropagate>>,
+    #[serde(default)]
+    pub(super) trigger: Vec<Spanned<RawTrigger>>,
 }
 
 /// A duration as written: a string (`"30d"`) or an integer number of days (`30`).
@@ -350,6 +360,28 @@ pub(super) fn read_credential(
         }
     };
 
+    let propagate = raw
+        .propagate
+        .iter()
+        .enumerate()
+        .map(|(i, target)| read_propagate(src, &subject, i, target))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut triggers: Vec<TriggerTarget> = Vec::new();
+    for (i, spanned) in raw.trigger.iter().enumerate() {
+        let trigger = read_trigger(src, &subject, i, spanned)?;
+        if let Some(first) = triggers.iter().position(|t| *t == trigger) {
+            return Err(src.error_at(
+                spanned.span().start,
+                format_args!(
+                    "{subject}: trigger #{} starts the same run as trigger #{}: list it once",
+                    i + 1,
+                    first + 1
+                ),
+            ));
+        }
+        triggers.push(trigger);
+    }
+
     Ok(CredentialSpec {
         name,
         vault,
@@ -360,6 +392,8 @@ pub(super) fn read_credential(
         content_type,
         tags,
         generator,
+        propagate,
+        triggers,
     })
 }
 

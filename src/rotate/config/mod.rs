@@ -27,9 +27,13 @@
 //! [`Config::from_toml_str`] applies the defaults and judges the result, naming the credential
 //! and the line of every problem. Every error is one line, `origin:line:col: what and why`.
 //!
-//! Room for later sections (consumers to update, pipelines to re-trigger, people to notify):
-//! each is one more optional field on `RawCredential` (and on [`CredentialSpec`]), with its own
-//! `deny_unknown_fields` type. They are not accepted today: an unknown key is always an error.
+//! After a rotation, keyrot updates the credential's copies (`[[credential.propagate]]`:
+//! Azure DevOps variable groups, GitHub secrets), starts the runs that deploy it
+//! (`[[credential.trigger]]`: YAML pipelines, classic releases, GitHub workflows) and tells people
+//! (`[[notify]]`: Teams, Slack, a signed webhook, a GitHub issue). Each section is its own module
+//! with its own `deny_unknown_fields` type; a key that belongs to another `to` is refused by
+//! name. Webhook URLs and signing secrets are secrets: the file names the environment variables
+//! that hold them (`url_env`, `secret_env`), and a `url` key is refused.
 //!
 //! Built-in defaults when neither `[defaults]` nor the credential sets a key: `rotate_within`
 //! 30d, `validity` 90d, `grace` 7d, `verify_timeout` 5m, no content type. There is no default
@@ -37,10 +41,16 @@
 //! number of days, as a string or a TOML integer).
 
 mod credential;
+mod names;
+mod notify;
+#[cfg(test)]
+mod pipeline_tests;
+mod propagate;
 mod random;
 mod source;
 #[cfg(test)]
 mod tests;
+mod trigger;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -51,14 +61,21 @@ use toml::Spanned;
 use crate::vault::VaultUrl;
 pub use credential::{is_reserved_tag, CredentialSpec, Generator};
 use credential::{read_credential, read_defaults, RawCredential, RawDefaults};
+pub use names::{DevOpsOrganization, NameOrId, Repository};
+use notify::{channel, read_notify, RawNotify};
+pub use notify::{NotifyEvent, NotifySpec, NotifyTarget};
+pub use propagate::{GithubSecretScope, PropagateTarget, Visibility};
 pub use random::{Charset, RandomSpec, DEFAULT_LENGTH, MAX_LENGTH, MIN_LENGTH, RANDOM_PLACEHOLDER};
 use source::{Source, Subject};
+pub use trigger::TriggerTarget;
 
 /// The rotation plan, with defaults applied to every credential.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// In file order.
     pub credentials: Vec<CredentialSpec>,
+    /// Notification channels, in file order.
+    pub notify: Vec<NotifySpec>,
 }
 
 impl Config {
@@ -113,6 +130,8 @@ struct RawFile {
     defaults: RawDefaults,
     #[serde(default)]
     credential: Vec<Spanned<RawCredential>>,
+    #[serde(default)]
+    notify: Vec<Spanned<RawNotify>>,
 }
 
 fn build(src: &Source<'_>, raw: RawFile) -> Result<Config, String> {
@@ -130,6 +149,9 @@ fn build(src: &Source<'_>, raw: RawFile) -> Result<Config, String> {
     let mut seen: HashMap<(String, String), (String, usize)> = HashMap::new();
     // application -> (credential name, offset of its `remove_foreign = true`, if set).
     let mut apps: HashMap<String, Vec<(String, Option<usize>)>> = HashMap::new();
+    // A copy written by two propagations would hold whichever value came last.
+    // identity -> (credential name, line of its [[credential.propagate]]).
+    let mut copies: HashMap<String, (String, usize)> = HashMap::new();
 
     for (index, spanned) in raw.credential.into_iter().enumerate() {
         let at = spanned.span().start;
@@ -139,7 +161,23 @@ fn build(src: &Source<'_>, raw: RawFile) -> Result<Config, String> {
             .as_ref()
             .filter(|flag| *flag.get_ref())
             .map(|flag| flag.span().start);
+        let propagate_at: Vec<usize> = raw.propagate.iter().map(|p| p.span().start).collect();
         let spec = read_credential(src, &defaults, index, at, raw)?;
+        for (target, target_at) in spec.propagate.iter().zip(propagate_at) {
+            let identity = target.identity();
+            if let Some((first, first_line)) = copies.get(&identity) {
+                return Err(src.error_at(
+                    target_at,
+                    format_args!(
+                        "{}: this {} target is already written by credential {first:?} (line \
+                         {first_line}): one copy can hold only one credential; remove one",
+                        Subject::credential(&spec.name),
+                        target.kind()
+                    ),
+                ));
+            }
+            copies.insert(identity, (spec.name.clone(), src.line(target_at)));
+        }
 
         let url = VaultUrl::parse(&spec.vault).expect("checked by read_credential");
         let key = (
@@ -193,5 +231,27 @@ fn build(src: &Source<'_>, raw: RawFile) -> Result<Config, String> {
         }
     }
 
-    Ok(Config { credentials })
+    let mut notify = Vec::with_capacity(raw.notify.len());
+    // channel -> line of its [[notify]].
+    let mut channels: HashMap<String, usize> = HashMap::new();
+    for (index, spanned) in raw.notify.iter().enumerate() {
+        let spec = read_notify(src, index, spanned)?;
+        let at = spanned.span().start;
+        if let Some(first_line) = channels.insert(channel(&spec.target), src.line(at)) {
+            return Err(src.error_at(
+                at,
+                format_args!(
+                    "{}: the same channel as the [[notify]] on line {first_line}: every message \
+                     would be sent twice; merge their events into one",
+                    Subject::notify(index)
+                ),
+            ));
+        }
+        notify.push(spec);
+    }
+
+    Ok(Config {
+        credentials,
+        notify,
+    })
 }

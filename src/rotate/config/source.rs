@@ -45,6 +45,9 @@ impl Source<'_> {
             .trim_end()
             .replace("struct RawDefaults", "a [defaults] table")
             .replace("struct RawCredential", "a [[credential]] table")
+            .replace("struct RawPropagate", "a [[credential.propagate]] table")
+            .replace("struct RawTrigger", "a [[credential.trigger]] table")
+            .replace("struct RawNotify", "a [[notify]] table")
             .replace("expected i64", "expected a whole number");
         let Some(span) = error.span() else {
             return format!("{}: {message}", self.origin);
@@ -73,6 +76,15 @@ pub(super) struct Subject(String);
 impl Subject {
     pub(super) fn defaults() -> Subject {
         Subject("[defaults]".into())
+    }
+
+    /// `credential "x": propagate #2`, `[[notify]] #1`: a part of this subject.
+    pub(super) fn part(&self, what: impl fmt::Display) -> Subject {
+        Subject(format!("{}: {what}", self.0))
+    }
+
+    pub(super) fn notify(index: usize) -> Subject {
+        Subject(format!("[[notify]] #{}", index + 1))
     }
 
     pub(super) fn credential(name: &str) -> Subject {
