@@ -209,6 +209,7 @@ pub mod admin;
 mod entra;
 mod faults;
 mod graph;
+mod hooks;
 mod http;
 mod jwt;
 mod keyvault;
@@ -227,6 +228,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use faults::{FaultBody, FaultRule};
+pub use hooks::{HookDelivery, HookKind, HookVerdict, HooksSeed, WebhookSeed};
 pub use seed::{
     AzurePipelinesSeed, ClientCertificateSeed, ClientSecretSeed, ClientSeed, GenerateSeed,
     GithubOidcSeed, GraphPermission, GraphSeed, KeyVaultSeed, ManagedIdentitySeed, ObjectKind,
