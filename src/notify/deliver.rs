@@ -40,10 +40,10 @@ enum Kind {
 /// How a delivery ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliveryStatus {
-    /// The receiver confirmed it (Slack's `ok`, a webhook's 2xx).
+    /// The receiver confirmed it (Slack's `ok`, a webhook's 2xx other than 202).
     Delivered,
-    /// The receiver took it without confirming (Teams answers 202 and runs its flow later,
-    /// where a failure shows only in the flow's run history).
+    /// The receiver took it without confirming: Teams answers 202 and runs its flow later,
+    /// where a failure shows only in the flow's run history (and any 202 means the same).
     Sent,
     /// Not delivered, and why (never holding the URL).
     Failed(String),
@@ -184,7 +184,9 @@ async fn send(
         }
     };
     match (channel.kind, status) {
-        (Kind::Teams, 200..=299) => Ok(DeliveryStatus::Sent),
+        // 202 Accepted: taken for later processing, which nobody reports back (a Teams flow,
+        // or any receiver that queues).
+        (Kind::Teams, 200..=299) | (_, 202) => Ok(DeliveryStatus::Sent),
         (Kind::Slack, 200) if answer.trim() == "ok" => Ok(DeliveryStatus::Delivered),
         (Kind::Slack, 200) => Err(format!("Slack answered 200 without ok{}", quoted())),
         (Kind::Webhook, 200..=299) => Ok(DeliveryStatus::Delivered),
