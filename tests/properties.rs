@@ -108,6 +108,13 @@ fn seeds_are_read_as_the_answers_they_are() {
         .to_owned();
     let plan = targets::check_config_text(&config).expect("the README's plan is valid");
     assert_eq!(plan.credentials.len(), 2);
+    let config = std::str::from_utf8(&seed("config/issue-10-pipelines.toml"))
+        .unwrap()
+        .to_owned();
+    let plan = targets::check_config_text(&config).expect("issue 10's example is valid");
+    assert_eq!(plan.credentials[0].propagate.len(), 2);
+    assert_eq!(plan.credentials[0].triggers.len(), 3);
+    assert_eq!(plan.notify.len(), 3);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -401,6 +401,22 @@ mod tests {
     }
 
     #[test]
+    fn the_hooks_seed_refuses_unknown_keys() {
+        let seed = crate::Seed::from_toml_str(
+            "[[hooks.webhook]]\nname = \"ops\"\nsecret = \"whsec_C2FV\"\n",
+        )
+        .unwrap();
+        assert_eq!(seed.hooks.webhooks[0].name, "ops");
+        assert!(!format!("{seed:?}").contains("whsec_C2FV"));
+        for bad in [
+            "[hooks]\nteams = []\n",
+            "[[hooks.webhook]]\nname = \"ops\"\nsecret = \"s\"\nurl = \"u\"\n",
+        ] {
+            assert!(crate::Seed::from_toml_str(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn slack_wants_json_with_text_or_blocks() {
         assert_eq!(slack(br#"{"text":"hi"}"#).0, HookVerdict::Ok);
         assert_eq!(slack(br#"{"text":"hi"}"#).1.body.as_ref(), b"ok");
