@@ -143,6 +143,11 @@ fn run() -> Notification {
     run_with(["billing-api-client-secret", "db-password"])
 }
 
+/// Delivers `run()` to `channel` through a fresh transport that trusts `emulator`.
+async fn send(emulator: &Emulator, channel: &Channel) -> keyrot::notify::Delivery {
+    deliver(&transport(emulator), channel, &run(), now()).await
+}
+
 fn last(emulator: &Emulator) -> HookDelivery {
     emulator.hook_deliveries().pop().expect("a delivery")
 }
@@ -151,7 +156,7 @@ fn last(emulator: &Emulator) -> HookDelivery {
 async fn a_teams_card_is_accepted_and_reported_sent_not_confirmed() {
     let emulator = emulator().await;
     let url = emulator.hook_url(HookKind::Teams, URL_TOKEN);
-    let delivery = deliver(&transport(&emulator), &teams(url), &run(), now()).await;
+    let delivery = send(&emulator, &teams(url)).await;
     assert_eq!(delivery.status, DeliveryStatus::Sent);
     assert_eq!(
         delivery.channel,
@@ -172,7 +177,7 @@ async fn a_teams_card_is_accepted_and_reported_sent_not_confirmed() {
 async fn a_slack_message_is_ok_and_delivered() {
     let emulator = emulator().await;
     let url = emulator.hook_url(HookKind::Slack, URL_TOKEN);
-    let delivery = deliver(&transport(&emulator), &slack(url), &run(), now()).await;
+    let delivery = send(&emulator, &slack(url)).await;
     assert_eq!(delivery.status, DeliveryStatus::Delivered);
     let received = last(&emulator);
     assert_eq!((received.verdict, received.status), (HookVerdict::Ok, 200));
@@ -187,13 +192,7 @@ async fn a_slack_message_is_ok_and_delivered() {
 async fn a_signed_webhook_is_valid_and_delivered() {
     let emulator = emulator().await;
     let url = emulator.hook_url(HookKind::Webhook, URL_TOKEN);
-    let delivery = deliver(
-        &transport(&emulator),
-        &webhook(url, SIGNING_SECRET),
-        &run(),
-        now(),
-    )
-    .await;
+    let delivery = send(&emulator, &webhook(url, SIGNING_SECRET)).await;
     assert_eq!(delivery.status, DeliveryStatus::Delivered);
     let received = last(&emulator);
     assert_eq!(
@@ -213,13 +212,7 @@ async fn a_signed_webhook_is_valid_and_delivered() {
 async fn a_wrong_signing_secret_is_refused_and_keyrot_names_the_failure() {
     let emulator = emulator().await;
     let url = emulator.hook_url(HookKind::Webhook, URL_TOKEN);
-    let delivery = deliver(
-        &transport(&emulator),
-        &webhook(url, WRONG_SECRET),
-        &run(),
-        now(),
-    )
-    .await;
+    let delivery = send(&emulator, &webhook(url, WRONG_SECRET)).await;
     let DeliveryStatus::Failed(why) = &delivery.status else {
         panic!("expected a failure, got {delivery:?}")
     };
@@ -241,13 +234,7 @@ async fn a_wrong_signing_secret_is_refused_and_keyrot_names_the_failure() {
 async fn a_non_card_body_to_teams_is_reported_sent_while_the_flow_fails() {
     let emulator = emulator().await;
     let url = emulator.hook_url(HookKind::Teams, URL_TOKEN);
-    let delivery = deliver(
-        &transport(&emulator),
-        &webhook(url, SIGNING_SECRET),
-        &run(),
-        now(),
-    )
-    .await;
+    let delivery = send(&emulator, &webhook(url, SIGNING_SECRET)).await;
     assert_eq!(delivery.status, DeliveryStatus::Sent);
     let received = last(&emulator);
     assert_eq!(received.status, 202);
@@ -268,7 +255,7 @@ async fn a_429_with_retry_after_is_retried() {
     });
     let url = emulator.hook_url(HookKind::Slack, URL_TOKEN);
     let started = std::time::Instant::now();
-    let delivery = deliver(&transport(&emulator), &slack(url), &run(), now()).await;
+    let delivery = send(&emulator, &slack(url)).await;
     assert_eq!(delivery.status, DeliveryStatus::Delivered);
     assert!(
         started.elapsed() >= Duration::from_secs(1),

@@ -198,47 +198,38 @@ impl Notification {
     /// a title, a Slack fallback or a notification preview).
     pub fn headline(&self) -> String {
         let tally = self.tally();
-        let plural =
-            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
-        match self {
-            Notification::Run(_) => {
-                let mut parts = Vec::new();
-                if tally.rotated > 0 {
-                    parts.push(format!(
-                        "{} rotated",
-                        plural(tally.rotated, "credential", "credentials")
-                    ));
-                }
-                if tally.failed > 0 {
-                    parts.push(format!(
-                        "{} failed",
-                        plural(tally.failed, "credential", "credentials")
-                    ));
-                }
-                if parts.is_empty() {
-                    parts.push("nothing rotated".into());
-                }
-                format!("keyrot: {}", parts.join(", "))
-            }
-            Notification::Expiring(_) => {
-                let mut parts = Vec::new();
-                if tally.expired > 0 {
-                    parts.push(format!(
-                        "{} expired",
-                        plural(tally.expired, "credential has", "credentials have")
-                    ));
-                }
-                if tally.expiring > 0 {
-                    parts.push(format!(
-                        "{} soon",
-                        plural(tally.expiring, "credential expires", "credentials expire")
-                    ));
-                }
-                if parts.is_empty() {
-                    parts.push("nothing expires soon".into());
-                }
-                format!("keyrot: {}", parts.join(", "))
-            }
+        let count = |n: usize, one: &str, many: &str| {
+            (n > 0).then(|| format!("{n} {}", if n == 1 { one } else { many }))
+        };
+        let (parts, none) = match self {
+            Notification::Run(_) => (
+                [
+                    count(tally.rotated, "credential rotated", "credentials rotated"),
+                    count(tally.failed, "credential failed", "credentials failed"),
+                ],
+                "nothing rotated",
+            ),
+            Notification::Expiring(_) => (
+                [
+                    count(
+                        tally.expired,
+                        "credential has expired",
+                        "credentials have expired",
+                    ),
+                    count(
+                        tally.expiring,
+                        "credential expires soon",
+                        "credentials expire soon",
+                    ),
+                ],
+                "nothing expires soon",
+            ),
+        };
+        let parts: Vec<String> = parts.into_iter().flatten().collect();
+        if parts.is_empty() {
+            format!("keyrot: {none}")
+        } else {
+            format!("keyrot: {}", parts.join(", "))
         }
     }
 }

@@ -162,7 +162,7 @@ pub(super) fn required<'v, T>(
 }
 
 /// `contoso` or `https://dev.azure.com/contoso[/]`.
-pub(super) fn read_organization(
+fn read_organization(
     src: &Source<'_>,
     subject: &Subject,
     raw: &Spanned<String>,
@@ -214,9 +214,39 @@ pub(super) fn read_organization(
     Ok(DevOpsOrganization { name, other_origin })
 }
 
+/// The `organization` and `project` every Azure DevOps target names, both required.
+pub(super) fn read_devops_project(
+    src: &Source<'_>,
+    subject: &Subject,
+    at: usize,
+    organization: &Option<Spanned<String>>,
+    project: &Option<Spanned<String>>,
+) -> Result<(DevOpsOrganization, String), String> {
+    let organization = required(
+        src,
+        subject,
+        at,
+        organization,
+        "organization",
+        "the Azure DevOps organization (\"contoso\" or \"https://dev.azure.com/contoso\")",
+    )?;
+    let project = required(
+        src,
+        subject,
+        at,
+        project,
+        "project",
+        "the project that holds it",
+    )?;
+    Ok((
+        read_organization(src, subject, organization)?,
+        read_project(src, subject, project)?,
+    ))
+}
+
 /// An Azure DevOps project name: not empty, at most 64 characters, none of the characters
 /// Azure DevOps refuses in one.
-pub(super) fn read_project(
+fn read_project(
     src: &Source<'_>,
     subject: &Subject,
     raw: &Spanned<String>,
@@ -277,13 +307,7 @@ pub(super) fn read_repository(
 ) -> Result<Repository, String> {
     let text = raw.get_ref().trim();
     let parsed = text.split_once('/').filter(|(owner, name)| {
-        is_github_owner(owner)
-            && (1..=100).contains(&name.len())
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-            && *name != "."
-            && *name != ".."
+        is_github_owner(owner) && is_plain_name(name, 100) && *name != "." && *name != ".."
     });
     match parsed {
         Some((owner, name)) => Ok(Repository {
@@ -298,6 +322,15 @@ pub(super) fn read_repository(
             ),
         )),
     }
+}
+
+/// 1 to `max` letters, digits, `.`, `_` and `-`: the names GitHub repositories, workflow files,
+/// variables and inputs share.
+pub(super) fn is_plain_name(text: &str, max: usize) -> bool {
+    (1..=max).contains(&text.len())
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
 }
 
 /// A GitHub user or organization login: 1 to 39 letters, digits and hyphens.
@@ -348,12 +381,7 @@ pub(super) fn read_string_map(
         return Ok(BTreeMap::new());
     };
     for name in raw.get_ref().keys() {
-        let plain = !name.trim().is_empty()
-            && name.len() <= 100
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
-        if !plain {
+        if !is_plain_name(name, 100) {
             return Err(src.error_at(
                 raw.span().start,
                 format_args!(

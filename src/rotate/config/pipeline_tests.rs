@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use url::Url;
 
+use super::tests::{error, parse};
 use super::*;
 
 /// Issue 10 §1's example, verbatim (with a vault, which every credential needs).
@@ -61,23 +62,28 @@ url_env = "KEYROT_WEBHOOK_URL"
 secret_env = "KEYROT_WEBHOOK_SECRET"  # Standard Webhooks signing secret (whsec_…)
 "#;
 
-fn parse(text: &str) -> Result<Config, String> {
-    Config::from_toml_str(text, "keyrot.toml")
-}
-
-fn error(text: &str) -> String {
-    match parse(text) {
-        Ok(config) => panic!("expected an error, got {config:?}"),
-        Err(e) => e,
-    }
-}
-
 /// One credential with `section` (TOML tables) after it; line 7 is the section's first line.
 fn with(section: &str) -> String {
     format!(
         "[defaults]\nvault = \"myvault\"\n\n[[credential]]\nname = \"db-password\"\n\
          generator = \"random\"\n{section}\n"
     )
+}
+
+/// Each section (after one credential) fails at `line:col` with a one-line message holding
+/// every word; all mismatches are listed at once.
+fn expect_errors<S: AsRef<str>>(cases: &[(S, &str, &[&str])]) {
+    let failures: Vec<String> = cases
+        .iter()
+        .filter_map(|(section, at, words)| {
+            let e = error(&with(section.as_ref()));
+            let ok = e.starts_with(&format!("keyrot.toml:{at}: "))
+                && words.iter().all(|w| e.contains(w))
+                && !e.contains('\n');
+            (!ok).then(|| format!("expected {at} {words:?}, got {e}"))
+        })
+        .collect();
+    assert!(failures.is_empty(), "{failures:#?}");
 }
 
 fn assert_error(text: &str, at: &str, words: &[&str]) {
@@ -358,18 +364,7 @@ fn propagate_errors_name_their_place_and_the_fix() {
             &["already written by credential \"db-password\" (line 7)"],
         ),
     ];
-    let failures: Vec<String> = cases
-        .iter()
-        .filter_map(|(section, at, words)| {
-            let text = with(section);
-            let e = error(&text);
-            let ok = e.starts_with(&format!("keyrot.toml:{at}: "))
-                && words.iter().all(|w| e.contains(w))
-                && !e.contains('\n');
-            (!ok).then(|| format!("expected {at} {words:?}, got {e}"))
-        })
-        .collect();
-    assert!(failures.is_empty(), "{failures:#?}");
+    expect_errors(cases);
 }
 
 #[test]
@@ -451,18 +446,7 @@ fn trigger_errors_name_their_place_and_the_fix() {
             &["trigger #2 starts the same run as trigger #1"],
         ),
     ];
-    let failures: Vec<String> = cases
-        .iter()
-        .filter_map(|(section, at, words)| {
-            let text = with(section);
-            let e = error(&text);
-            let ok = e.starts_with(&format!("keyrot.toml:{at}: "))
-                && words.iter().all(|w| e.contains(w))
-                && !e.contains('\n');
-            (!ok).then(|| format!("expected {at} {words:?}, got {e}"))
-        })
-        .collect();
-    assert!(failures.is_empty(), "{failures:#?}");
+    expect_errors(cases);
 }
 
 #[test]
@@ -534,16 +518,5 @@ fn notify_errors_name_their_place_and_the_fix() {
             &["[[notify]] #2", "line 7", "twice"],
         ),
     ];
-    let failures: Vec<String> = cases
-        .iter()
-        .filter_map(|(section, at, words)| {
-            let text = with(section);
-            let e = error(&text);
-            let ok = e.starts_with(&format!("keyrot.toml:{at}: "))
-                && words.iter().all(|w| e.contains(w))
-                && !e.contains('\n');
-            (!ok).then(|| format!("expected {at} {words:?}, got {e}"))
-        })
-        .collect();
-    assert!(failures.is_empty(), "{failures:#?}");
+    expect_errors(cases);
 }

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::names::{
-    is_github_owner, read_name_or_id, read_organization, read_project, read_repository,
+    is_github_owner, is_plain_name, read_devops_project, read_name_or_id, read_repository,
     refuse_foreign, required, span, DevOpsOrganization, NameOrId, NameOrIdText, Repository,
 };
 use super::source::{Source, Subject};
@@ -152,22 +152,8 @@ pub(super) fn read_propagate(
                 &present,
                 &["organization", "project", "group", "variable"],
             )?;
-            let organization = required(
-                src,
-                &subject,
-                at,
-                &raw.organization,
-                "organization",
-                "the Azure DevOps organization (\"contoso\" or \"https://dev.azure.com/contoso\")",
-            )?;
-            let project = required(
-                src,
-                &subject,
-                at,
-                &raw.project,
-                "project",
-                "the project that holds the variable group",
-            )?;
+            let (organization, project) =
+                read_devops_project(src, &subject, at, &raw.organization, &raw.project)?;
             let group = required(
                 src,
                 &subject,
@@ -185,8 +171,8 @@ pub(super) fn read_propagate(
                 "the name of the variable that holds the credential",
             )?;
             Ok(PropagateTarget::VariableGroup {
-                organization: read_organization(src, &subject, organization)?,
-                project: read_project(src, &subject, project)?,
+                organization,
+                project,
                 group: read_name_or_id(src, &subject, "group", group)?,
                 variable: read_variable(src, &subject, variable)?,
             })
@@ -364,10 +350,7 @@ fn read_visibility(
             for name in repositories.get_ref() {
                 let text = name.0.trim();
                 let id = text.parse::<u64>().ok().filter(|id| *id > 0);
-                let valid_name = (1..=100).contains(&text.len())
-                    && text
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+                let valid_name = is_plain_name(text, 100);
                 selected.push(match id {
                     Some(id) => NameOrId::Id(id),
                     None if valid_name => NameOrId::Name(text.to_owned()),
@@ -400,10 +383,7 @@ fn read_variable(
     raw: &Spanned<String>,
 ) -> Result<String, String> {
     let text = raw.get_ref();
-    let ok = (1..=255).contains(&text.len())
-        && text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    let ok = is_plain_name(text, 255);
     if ok {
         Ok(text.clone())
     } else {

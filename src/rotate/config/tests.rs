@@ -33,11 +33,11 @@ validity = "180d"
 remove_foreign = false
 "#;
 
-fn parse(text: &str) -> Result<Config, String> {
+pub(super) fn parse(text: &str) -> Result<Config, String> {
     Config::from_toml_str(text, "keyrot.toml")
 }
 
-fn error(text: &str) -> String {
+pub(super) fn error(text: &str) -> String {
     match parse(text) {
         Ok(config) => panic!("expected an error, got {config:?}"),
         Err(e) => e,

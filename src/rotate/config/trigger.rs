@@ -7,7 +7,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::names::{
-    read_name_or_id, read_organization, read_project, read_repository, read_string_map,
+    is_plain_name, read_devops_project, read_name_or_id, read_repository, read_string_map,
     refuse_foreign, required, span, DevOpsOrganization, NameOrId, NameOrIdText, Repository,
 };
 use super::source::{Source, Subject};
@@ -105,28 +105,8 @@ pub(super) fn read_trigger(
         "to",
         "\"azure-devops-pipeline\", \"azure-devops-release\" or \"github-workflow\"",
     )?;
-    let devops = |subject: &Subject| {
-        let organization = required(
-            src,
-            subject,
-            at,
-            &raw.organization,
-            "organization",
-            "the Azure DevOps organization (\"contoso\" or \"https://dev.azure.com/contoso\")",
-        )?;
-        let project = required(
-            src,
-            subject,
-            at,
-            &raw.project,
-            "project",
-            "the project that holds it",
-        )?;
-        Ok::<_, String>((
-            read_organization(src, subject, organization)?,
-            read_project(src, subject, project)?,
-        ))
-    };
+    let devops =
+        |subject: &Subject| read_devops_project(src, subject, at, &raw.organization, &raw.project);
     match to.get_ref().as_str() {
         PIPELINE => {
             let allowed = [
@@ -228,11 +208,7 @@ fn read_workflow(
 ) -> Result<NameOrId, String> {
     let workflow = read_name_or_id(src, subject, "workflow", raw)?;
     if let NameOrId::Name(name) = &workflow {
-        let file = (name.ends_with(".yml") || name.ends_with(".yaml"))
-            && !name.contains('/')
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+        let file = (name.ends_with(".yml") || name.ends_with(".yaml")) && is_plain_name(name, 255);
         if !file {
             return Err(src.error_at(
                 raw.span().start,
