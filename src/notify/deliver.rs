@@ -154,7 +154,7 @@ async fn send(
     let body = match channel.kind {
         Kind::Teams => render::teams(notification),
         Kind::Slack => render::slack(notification),
-        Kind::Webhook => render::webhook(notification, now),
+        Kind::Webhook => render::webhook(notification, now)?,
     };
     let mut request = Request::new(url.clone(), Method::Post);
     request.insert_header("content-type", "application/json");

@@ -137,14 +137,17 @@ fn plain_line(line: &Line) -> String {
 /// A Standard Webhooks payload: `{"type", "timestamp", "data"}` (`keyrot.run` or
 /// `keyrot.expiring`). Outside text is data here, sent as it is (JSON strings cannot become
 /// markup), apart from the JSON-level escapes of [`inert::json`].
-pub fn webhook(notification: &Notification, now: OffsetDateTime) -> Vec<u8> {
-    let mut payload = serde_json::to_value(notification).expect("the model serialises");
+/// Fails only for a date RFC 3339 cannot write (a year past 9999).
+pub fn webhook(notification: &Notification, now: OffsetDateTime) -> Result<Vec<u8>, String> {
+    let unwritable =
+        |e: &dyn std::fmt::Display| format!("the message cannot be written as JSON: {e}");
+    let mut payload = serde_json::to_value(notification).map_err(|e| unwritable(&e))?;
     let timestamp = now
         .format(&time::format_description::well_known::Rfc3339)
-        .expect("a date in range formats");
+        .map_err(|e| unwritable(&e))?;
     payload["timestamp"] = json!(timestamp);
     payload["summary"] = json!(notification.headline());
-    to_body(&payload)
+    Ok(to_body(&payload))
 }
 
 /// A GitHub issue: the title and the Markdown body (the GitHub client opens it).

@@ -520,3 +520,30 @@ fn notify_errors_name_their_place_and_the_fix() {
     ];
     expect_errors(cases);
 }
+
+/// The README's example of these sections reads as written (given a vault).
+#[test]
+fn the_readme_example_is_read_as_written() {
+    let readme = include_str!("../../../README.md");
+    let section = readme
+        .split("#### Copies, runs and notifications")
+        .nth(1)
+        .expect("the README's section");
+    let block = section
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("its toml block");
+    let config = parse(&format!("[defaults]\nvault = \"myvault\"\n\n{block}")).unwrap();
+    let credential = &config.credentials[0];
+    assert_eq!(credential.propagate.len(), 2);
+    assert_eq!(credential.triggers.len(), 3);
+    assert_eq!(
+        config
+            .notify
+            .iter()
+            .map(|n| n.target.kind())
+            .collect::<Vec<_>>(),
+        ["teams", "webhook", "github-issue"]
+    );
+}
