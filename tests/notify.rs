@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use keyrot::notify::render;
 use keyrot::notify::{
-    deliver, Channel, CredentialOutcome, CredentialReport, DeliveryStatus, Expiring, ExpiryReport,
-    Notification, PlannedAction, RunReport, Step, StepResult,
+    deliver, new_message_id, Channel, CredentialOutcome, CredentialReport, DeliveryStatus,
+    Expiring, ExpiryReport, Notification, PlannedAction, RunReport, Step, StepResult,
 };
 use keyrot::rotate::config::{NotifyEvent, NotifySpec, NotifyTarget};
 use keyrot::transport::{BudgetScope, KeyrotTransport, TransportConfig};
@@ -97,6 +97,10 @@ fn webhook(url: String, secret: &str) -> Channel {
     )
 }
 
+fn id() -> String {
+    new_message_id().unwrap()
+}
+
 fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
@@ -145,7 +149,7 @@ fn run() -> Notification {
 
 /// Delivers `run()` to `channel` through a fresh transport that trusts `emulator`.
 async fn send(emulator: &Emulator, channel: &Channel) -> keyrot::notify::Delivery {
-    deliver(&transport(emulator), channel, &run(), now()).await
+    deliver(&transport(emulator), channel, &run(), &id(), now()).await
 }
 
 fn last(emulator: &Emulator) -> HookDelivery {
@@ -192,13 +196,29 @@ async fn a_slack_message_is_ok_and_delivered() {
 async fn a_signed_webhook_is_valid_and_delivered() {
     let emulator = emulator().await;
     let url = emulator.hook_url(HookKind::Webhook, URL_TOKEN);
-    let delivery = send(&emulator, &webhook(url, SIGNING_SECRET)).await;
-    assert_eq!(delivery.status, DeliveryStatus::Delivered);
+    let transport = transport(&emulator);
+    let channel = webhook(url, SIGNING_SECRET);
+    // The id a run journaled before sending: a resend after a crash carries it again.
+    for _ in 0..2 {
+        let delivery = deliver(&transport, &channel, &run(), "msg_run42_notify0", now()).await;
+        assert_eq!(delivery.status, DeliveryStatus::Delivered);
+    }
     let received = last(&emulator);
     assert_eq!(
         (received.verdict, received.status),
         (HookVerdict::Valid, 204)
     );
+    let ids: Vec<String> = emulator
+        .hook_deliveries()
+        .iter()
+        .filter_map(|d| {
+            d.headers
+                .iter()
+                .find(|(k, _)| k == "webhook-id")
+                .map(|(_, v)| v.clone())
+        })
+        .collect();
+    assert_eq!(ids, ["msg_run42_notify0", "msg_run42_notify0"]);
     let body: Value = serde_json::from_str(&received.body).unwrap();
     assert_eq!(body["type"], "keyrot.run");
     assert_eq!(
@@ -292,7 +312,7 @@ async fn hostile_names_render_inert_in_every_format() {
             } else {
                 slack(url)
             };
-            let delivery = deliver(&transport, &channel, &notification, now()).await;
+            let delivery = deliver(&transport, &channel, &notification, &id(), now()).await;
             assert_ne!(
                 std::mem::discriminant(&delivery.status),
                 std::mem::discriminant(&DeliveryStatus::Failed(String::new())),
@@ -454,7 +474,7 @@ async fn webhook_urls_never_appear_in_logs_or_reports() {
     ];
     let mut reports = Vec::new();
     for channel in &channels {
-        let delivery = deliver(&transport, channel, &run(), now()).await;
+        let delivery = deliver(&transport, channel, &run(), &id(), now()).await;
         reports.push(format!("{delivery:?}"));
     }
     let expiry = Notification::Expiring(ExpiryReport::new(
@@ -468,7 +488,7 @@ async fn webhook_urls_never_appear_in_logs_or_reports() {
     ));
     reports.push(format!(
         "{:?}",
-        deliver(&transport, &channels[0], &expiry, now()).await
+        deliver(&transport, &channels[0], &expiry, &id(), now()).await
     ));
 
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
@@ -588,4 +608,34 @@ fn the_expiry_summary_puts_the_most_urgent_first() {
         "{}",
         issue.body
     );
+}
+
+/// The admin route lists deliveries (for test suites in other languages); the seeded signing
+/// secret is in no answer.
+#[tokio::test]
+async fn the_admin_route_lists_deliveries_without_the_signing_secret() {
+    let emulator = emulator().await;
+    let url = emulator.hook_url(HookKind::Webhook, URL_TOKEN);
+    send(&emulator, &webhook(url, SIGNING_SECRET)).await;
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(emulator.ca_pem().as_bytes()).unwrap())
+        .resolve("localhost", ([127, 0, 0, 1], emulator.port()).into())
+        .build()
+        .unwrap();
+    let admin = format!("{}/hooks", emulator.admin_url());
+    let answer = client
+        .get(&admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let listed: Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(listed[0]["kind"], "webhook");
+    assert_eq!(listed[0]["verdict"], "valid");
+    assert!(!answer.contains("C2FVsBQIhrscChlQIMV"), "{answer}");
+    let cleared = client.delete(&admin).send().await.unwrap();
+    assert_eq!(cleared.status(), 204);
+    assert!(emulator.hook_deliveries().is_empty());
 }

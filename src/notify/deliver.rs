@@ -13,7 +13,7 @@ use url::Url;
 
 use super::message::Notification;
 use super::render;
-use super::sign::{new_message_id, SigningKey};
+use super::sign::SigningKey;
 use crate::ci::inert;
 use crate::model::SecretValue;
 use crate::rotate::config::{NotifySpec, NotifyTarget};
@@ -124,14 +124,19 @@ fn describe(kind: Kind, url_env: &str) -> String {
     format!("the {what} in ${url_env}")
 }
 
-/// Sends `notification` to `channel` (`now` is the signature's timestamp).
+/// Sends `notification` to `channel`. `message_id` ([`new_message_id`]) is the signed
+/// `webhook-id`: a caller that journals it before sending and reuses it when a crashed run
+/// sends again lets the receiver drop the duplicate. `now` is the signature's timestamp.
+///
+/// [`new_message_id`]: super::sign::new_message_id
 pub async fn deliver(
     transport: &KeyrotTransport,
     channel: &Channel,
     notification: &Notification,
+    message_id: &str,
     now: OffsetDateTime,
 ) -> Delivery {
-    let status = match send(transport, channel, notification, now).await {
+    let status = match send(transport, channel, notification, message_id, now).await {
         Ok(status) => status,
         Err(why) => DeliveryStatus::Failed(why),
     };
@@ -147,6 +152,7 @@ async fn send(
     transport: &KeyrotTransport,
     channel: &Channel,
     notification: &Notification,
+    message_id: &str,
     now: OffsetDateTime,
 ) -> Result<DeliveryStatus, String> {
     let url = Url::parse(channel.url.expose().trim())
@@ -159,10 +165,9 @@ async fn send(
     let mut request = Request::new(url.clone(), Method::Post);
     request.insert_header("content-type", "application/json");
     if let Some((key, _)) = &channel.signing {
-        let id = new_message_id()?;
         let timestamp = now.unix_timestamp();
-        request.insert_header("webhook-signature", key.sign(&id, timestamp, &body));
-        request.insert_header("webhook-id", id);
+        request.insert_header("webhook-signature", key.sign(message_id, timestamp, &body));
+        request.insert_header("webhook-id", message_id.to_owned());
         request.insert_header("webhook-timestamp", timestamp.to_string());
     }
     request.set_body(body);

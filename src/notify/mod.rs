@@ -20,3 +20,4 @@ pub use message::{
     CredentialOutcome, CredentialReport, Expiring, ExpiryReport, Notification, PlannedAction,
     RunReport, Step, StepResult,
 };
+pub use sign::new_message_id;

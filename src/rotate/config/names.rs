@@ -32,6 +32,16 @@ impl DevOpsOrganization {
     /// `devops_url` (the value of `KEYROT_AZURE_DEVOPS_URL`) when it is set. An organization
     /// written with another host must match `devops_url`'s origin.
     pub fn base_url(&self, devops_url: Option<&Url>) -> Result<Url, String> {
+        self.url_on(devops_url, "")
+    }
+
+    /// The Release Management collection URL (classic releases): `vsrm.` before the host of
+    /// [`base_url`](Self::base_url), `https://vsrm.dev.azure.com/contoso`.
+    pub fn release_url(&self, devops_url: Option<&Url>) -> Result<Url, String> {
+        self.url_on(devops_url, "vsrm.")
+    }
+
+    fn url_on(&self, devops_url: Option<&Url>, host_prefix: &str) -> Result<Url, String> {
         let base = match devops_url {
             Some(url) => url.clone(),
             None => Url::parse(&format!("https://{AZURE_DEVOPS}")).expect("a valid URL"),
@@ -47,6 +57,11 @@ impl DevOpsOrganization {
             }
         }
         let mut url = base;
+        if !host_prefix.is_empty() {
+            let host = format!("{host_prefix}{}", url.host_str().unwrap_or_default());
+            url.set_host(Some(&host))
+                .map_err(|e| format!("KEYROT_AZURE_DEVOPS_URL: {e}"))?;
+        }
         url.path_segments_mut()
             .map_err(|()| "KEYROT_AZURE_DEVOPS_URL is not an https URL".to_owned())?
             .pop_if_empty()

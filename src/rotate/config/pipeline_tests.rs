@@ -202,6 +202,14 @@ fn organizations_are_normalised_to_their_name() {
             organization.base_url(Some(&emulator)).unwrap().as_str(),
             "https://devops.localhost:8443/contoso"
         );
+        assert_eq!(
+            organization.release_url(None).unwrap().as_str(),
+            "https://vsrm.dev.azure.com/contoso"
+        );
+        assert_eq!(
+            organization.release_url(Some(&emulator)).unwrap().as_str(),
+            "https://vsrm.devops.localhost:8443/contoso"
+        );
     }
 }
 
@@ -228,6 +236,10 @@ fn another_host_is_kept_for_keyrot_azure_devops_url_to_vouch_for() {
     assert_eq!(
         organization.base_url(Some(&same)).unwrap().as_str(),
         "https://devops.localhost:8443/contoso"
+    );
+    assert_eq!(
+        organization.release_url(Some(&same)).unwrap().as_str(),
+        "https://vsrm.devops.localhost:8443/contoso"
     );
 }
 
