@@ -2,6 +2,8 @@
 //! keyrot's transport, and the sink judges them as Teams, Slack and a Standard Webhooks
 //! receiver would. Hostile names render inert; webhook URLs never show.
 
+mod common;
+
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -638,4 +640,49 @@ async fn the_admin_route_lists_deliveries_without_the_signing_secret() {
     let cleared = client.delete(&admin).send().await.unwrap();
     assert_eq!(cleared.status(), 204);
     assert!(emulator.hook_deliveries().is_empty());
+}
+
+/// Through the binary: a webhook URL written in keyrot.toml, or a bad section, stops `rotate`
+/// with exit 2 and `file:line:col` before any request, and the URL is not repeated.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_section_stops_the_binary_before_any_request() {
+    let harness = common::Harness::start(&common::standard_seed()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            format!("[[notify]]\nto = \"slack\"\nurl = \"https://hooks.slack.com/services/{URL_TOKEN}\""),
+            "keyrot.toml:9:7: [[notify]] #1: url: a webhook URL is a secret",
+        ),
+        (
+            "[[credential.trigger]]\nto = \"github-workflow\"\nrepository = \"contoso\"\nworkflow = \"deploy.yml\"\nref = \"main\"".to_owned(),
+            "keyrot.toml:9:14: credential \"db-password\": trigger #1: repository \"contoso\" is not owner/name",
+        ),
+    ];
+    for (section, expected) in cases {
+        let config = dir.path().join("keyrot.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[defaults]\nvault = \"{}\"\n\n[[credential]]\nname = \"db-password\"\n\
+                 generator = \"random\"\n{section}\n",
+                harness.vault("gate")
+            ),
+        )
+        .unwrap();
+        let config = config.display().to_string();
+        let run = harness
+            .run(
+                harness.client_secret_env(),
+                &["rotate", "--config", &config],
+            )
+            .await;
+        run.expect_code(2);
+        let expected = expected.replace("keyrot.toml", &config);
+        assert!(run.stderr.contains(&expected), "{expected}\n{}", run.stderr);
+        assert!(!run.stderr.contains(URL_TOKEN) && !run.stdout.contains(URL_TOKEN));
+        assert!(
+            harness.emulator.requests().is_empty(),
+            "no request before the config is read"
+        );
+    }
 }
