@@ -174,7 +174,7 @@ async fn send(
     let response = transport
         .execute_request(&request)
         .await
-        .map_err(|e| redact(&e.to_string(), &url))?;
+        .map_err(|e| inert::one_line(&redact(&e.to_string(), &url)).into_owned())?;
     let status = u16::from(response.status());
     let answer = response.into_body().collect().await.unwrap_or_default();
     let answer = String::from_utf8_lossy(&answer);
@@ -215,7 +215,8 @@ async fn send(
     }
 }
 
-/// `text` without the URL or any part of it that could carry its secret (the path, the query).
+/// `text` without the URL or any part of it that could carry its secret: the path, the
+/// query, and each longer path segment or query value on its own (an answer may quote one).
 fn redact(text: &str, url: &Url) -> String {
     let mut out = text.replace(url.as_str(), "<webhook URL>");
     let path = url.path();
@@ -224,6 +225,11 @@ fn redact(text: &str, url: &Url) -> String {
     }
     if let Some(query) = url.query().filter(|q| !q.is_empty()) {
         out = out.replace(query, "<redacted>");
+    }
+    let segments = url.path_segments().into_iter().flatten().map(str::to_owned);
+    let values = url.query_pairs().map(|(_, value)| value.into_owned());
+    for part in segments.chain(values).filter(|part| part.len() >= 8) {
+        out = out.replace(&part, "<redacted>");
     }
     out
 }
@@ -239,5 +245,10 @@ mod tests {
             format!("error sending request for url ({url}); path /services/T1/B2/s3cr3t; sig=abc");
         let out = redact(&text, &url);
         assert!(!out.contains("s3cr3t") && !out.contains("sig=abc"), "{out}");
+        let url =
+            Url::parse("https://x.example/workflows/0123456789abcdef/run?sig=ZmFrZXNpZ25hdHVyZQ")
+                .unwrap();
+        let out = redact("flow 0123456789abcdef refused sig ZmFrZXNpZ25hdHVyZQ", &url);
+        assert_eq!(out, "flow <redacted> refused sig <redacted>");
     }
 }
