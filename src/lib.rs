@@ -12,6 +12,7 @@ pub mod fetch;
 pub mod graph;
 pub mod hardening;
 pub mod model;
+pub mod notify;
 pub mod outcome;
 pub mod paging;
 pub mod report;

@@ -18,7 +18,11 @@ use std::path::Path;
 use std::time::Duration as StdDuration;
 
 use keyrot::model::Kind;
-use keyrot::rotate::config::{Charset, Config, CredentialSpec, Generator, RandomSpec};
+use keyrot::rotate::config::{
+    Charset, Config, CredentialSpec, DevOpsOrganization, Generator, GithubSecretScope, NameOrId,
+    NotifyEvent, NotifySpec, NotifyTarget, PropagateTarget, RandomSpec, Repository, TriggerTarget,
+    Visibility,
+};
 use keyrot::vault::VaultUrl;
 use proptest::prelude::*;
 use time::Duration;
@@ -108,6 +112,13 @@ fn seeds_are_read_as_the_answers_they_are() {
         .to_owned();
     let plan = targets::check_config_text(&config).expect("the README's plan is valid");
     assert_eq!(plan.credentials.len(), 2);
+    let config = std::str::from_utf8(&seed("config/issue-10-pipelines.toml"))
+        .unwrap()
+        .to_owned();
+    let plan = targets::check_config_text(&config).expect("issue 10's example is valid");
+    assert_eq!(plan.credentials[0].propagate.len(), 2);
+    assert_eq!(plan.credentials[0].triggers.len(), 3);
+    assert_eq!(plan.notify.len(), 3);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -202,6 +213,189 @@ fn generator(index: usize) -> impl Strategy<Value = Generator> {
     prop_oneof![random, entra]
 }
 
+fn organization() -> impl Strategy<Value = DevOpsOrganization> {
+    (
+        "[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?",
+        prop::option::of(Just("https://devops.localhost:8443".to_owned())),
+    )
+        .prop_map(|(name, other_origin)| DevOpsOrganization { name, other_origin })
+}
+
+fn project() -> impl Strategy<Value = String> {
+    "[A-Za-z0-9]([A-Za-z0-9 ()_-]{0,30}[A-Za-z0-9])?"
+}
+
+/// A name (never all digits, never padded) or an id.
+fn name_or_id() -> impl Strategy<Value = NameOrId> {
+    prop_oneof![
+        "[A-Za-z]([A-Za-z0-9 _.-]{0,30}[A-Za-z0-9])?".prop_map(NameOrId::Name),
+        (1u64..10_000_000).prop_map(NameOrId::Id),
+    ]
+}
+
+fn repository(suffix: String) -> impl Strategy<Value = Repository> {
+    (
+        "[a-z0-9][a-z0-9-]{0,15}",
+        "[A-Za-z0-9_][A-Za-z0-9._-]{0,20}",
+    )
+        .prop_map(move |(owner, name)| Repository {
+            owner,
+            name: format!("{name}{suffix}"),
+        })
+}
+
+fn git_ref() -> impl Strategy<Value = String> {
+    "[a-z][a-z0-9_-]{0,10}(/[a-z0-9_-]{1,8})?"
+}
+
+fn string_map() -> impl Strategy<Value = BTreeMap<String, String>> {
+    prop::collection::btree_map("[a-z][a-z0-9_]{0,8}", text(20), 0..3)
+}
+
+/// A copy no other generated copy shares: the variable or secret name ends in `tag`.
+fn propagate(tag: String) -> impl Strategy<Value = PropagateTarget> {
+    let group_tag = tag.clone();
+    let group = (
+        organization(),
+        project(),
+        name_or_id(),
+        "[A-Za-z_][A-Za-z0-9_.-]{0,20}",
+    )
+        .prop_map(move |(organization, project, group, variable)| {
+            PropagateTarget::VariableGroup {
+                organization,
+                project,
+                group,
+                variable: format!("{variable}{group_tag}"),
+            }
+        });
+    let visibility = prop_oneof![
+        Just(Visibility::All),
+        Just(Visibility::Private),
+        prop::collection::vec(
+            prop_oneof![
+                "[A-Za-z][A-Za-z0-9._-]{0,20}".prop_map(NameOrId::Name),
+                (1u64..10_000_000).prop_map(NameOrId::Id),
+            ],
+            1..4
+        )
+        .prop_map(Visibility::Selected),
+    ];
+    let scope = prop_oneof![
+        (
+            repository(String::new()),
+            prop::option::of("[a-z][a-z0-9 -]{0,15}")
+        )
+            .prop_map(|(repository, environment)| GithubSecretScope::Repository {
+                repository,
+                environment,
+            }),
+        ("[a-z0-9][a-z0-9-]{0,15}", visibility).prop_map(|(organization, visibility)| {
+            GithubSecretScope::Organization {
+                organization,
+                visibility,
+            }
+        }),
+    ];
+    let secret = (scope, "[A-FH-Z][A-Z0-9_]{0,20}").prop_map(move |(scope, secret)| {
+        PropagateTarget::GithubSecret {
+            scope,
+            secret: format!("{secret}{tag}"),
+        }
+    });
+    prop_oneof![group, secret]
+}
+
+/// A run no other trigger of the credential starts: its name, or its workflow's repository,
+/// ends in `tag`, or it has an id of its own.
+fn trigger(tag: String, id: u64) -> impl Strategy<Value = TriggerTarget> {
+    let named = move |value: NameOrId, tag: &str| match value {
+        NameOrId::Name(name) => NameOrId::Name(format!("{name}{tag}")),
+        NameOrId::Id(_) => NameOrId::Id(id),
+    };
+    let pipeline_tag = tag.clone();
+    let release_tag = tag.clone();
+    prop_oneof![
+        (
+            organization(),
+            project(),
+            name_or_id(),
+            prop::option::of(git_ref()),
+            string_map()
+        )
+            .prop_map(
+                move |(organization, project, pipeline, branch, parameters)| {
+                    TriggerTarget::Pipeline {
+                        organization,
+                        project,
+                        pipeline: named(pipeline, &pipeline_tag),
+                        branch,
+                        parameters,
+                    }
+                }
+            ),
+        (organization(), project(), name_or_id()).prop_map(
+            move |(organization, project, definition)| TriggerTarget::Release {
+                organization,
+                project,
+                definition: named(definition, &release_tag),
+            }
+        ),
+        (
+            repository(tag),
+            prop_oneof![
+                "[a-z][a-z0-9_-]{0,10}\\.(yml|yaml)".prop_map(NameOrId::Name),
+                (1u64..10_000_000).prop_map(NameOrId::Id),
+            ],
+            git_ref(),
+            string_map()
+        )
+            .prop_map(
+                |(repository, workflow, git_ref, inputs)| TriggerTarget::Workflow {
+                    repository,
+                    workflow,
+                    git_ref,
+                    inputs,
+                }
+            ),
+    ]
+}
+
+/// A channel no other generated channel shares: its variable or repository ends in `tag`.
+fn notify(tag: String) -> impl Strategy<Value = NotifySpec> {
+    let env = move |name: String| format!("{name}{}", tag.replace('-', "_"));
+    let target = (
+        "[A-Z_][A-Z0-9_]{0,20}",
+        "[A-Z_][A-Z0-9_]{0,20}",
+        0..4u8,
+        prop::collection::vec("[a-z][a-z0-9 :-]{0,20}", 0..3),
+    )
+        .prop_flat_map(move |(url_env, secret_env, kind, labels)| {
+            let url_env = env(url_env);
+            let suffix = url_env.clone();
+            match kind {
+                0 => Just(NotifyTarget::Teams { url_env }).boxed(),
+                1 => Just(NotifyTarget::Slack { url_env }).boxed(),
+                2 => Just(NotifyTarget::Webhook {
+                    url_env,
+                    secret_env,
+                })
+                .boxed(),
+                _ => repository(format!(
+                    "-{}",
+                    suffix.to_ascii_lowercase().replace('_', "-")
+                ))
+                .prop_map(move |repository| NotifyTarget::GithubIssue {
+                    repository,
+                    labels: labels.clone(),
+                })
+                .boxed(),
+            }
+        });
+    let events = prop::sample::subsequence(NotifyEvent::ALL.to_vec(), 1..=3);
+    (target, events).prop_map(|(target, events)| NotifySpec { target, events })
+}
+
 /// A valid plan, built the way `Config` stores it.
 fn plan() -> impl Strategy<Value = Config> {
     (1usize..5, 1i64..=86_400 * 365)
@@ -216,12 +410,22 @@ fn plan() -> impl Strategy<Value = Config> {
                         prop::option::of(text(40).prop_filter("not blank", |t| !t.trim().is_empty())),
                         tags(),
                         generator(index),
+                        (0..3usize).map(|j| propagate(format!("_{index}_{j}"))).collect::<Vec<_>>(),
+                        prop::collection::vec(any::<bool>(), 3).prop_flat_map(move |wanted| {
+                            wanted
+                                .into_iter()
+                                .enumerate()
+                                .filter(|(_, on)| *on)
+                                .map(|(j, _)| trigger(format!("-{index}-{j}"), (index * 10 + j + 1) as u64))
+                                .collect::<Vec<_>>()
+                        }),
                     )
                 })
                 .collect();
-            (credentials, Just(implicit_timeout))
+            let channels: Vec<_> = (0..count).map(|j| notify(format!("-{j}"))).collect();
+            (credentials, Just(implicit_timeout), channels)
         })
-        .prop_map(|(credentials, implicit_timeout)| {
+        .prop_map(|(credentials, implicit_timeout, notify)| {
             let mut seen = std::collections::HashSet::new();
             let credentials = credentials
                 .into_iter()
@@ -229,7 +433,9 @@ fn plan() -> impl Strategy<Value = Config> {
                     let url = VaultUrl::parse(vault).unwrap();
                     seen.insert((url.as_str().to_ascii_lowercase(), name.to_ascii_lowercase()))
                 })
-                .map(|(name, vault, (rotate, validity, grace), timeout, content_type, tags, generator)| {
+                .map(|(name, vault, (rotate, validity, grace), timeout, content_type, tags, generator, mut propagate, triggers)| {
+                    // Zero to three copies, the generated ones taken in turn.
+                    propagate.truncate(name.len() % 4);
                     let implicit = matches!(&generator, Generator::Random(r) if r.verify_command.is_none());
                     CredentialSpec {
                         name,
@@ -243,10 +449,12 @@ fn plan() -> impl Strategy<Value = Config> {
                         content_type,
                         tags,
                         generator,
+                        propagate,
+                        triggers,
                     }
                 })
                 .collect();
-            Config { credentials }
+            Config { credentials, notify }
         })
 }
 

@@ -10,6 +10,7 @@
 //! | PUT | `/_admin/keyvault` | `{"version_ids": "random" \| "descending"}`: the `[keyvault]` seed setting, from now on |
 //! | GET | `/_admin/requests` | the request log as a JSON array |
 //! | DELETE | `/_admin/requests` | clear the log |
+//! | GET, DELETE | `/_admin/hooks` | the webhook sink's deliveries (`hooks.localhost`), or forget them |
 
 use serde_json::json;
 
@@ -69,6 +70,7 @@ pub fn handle(shared: &Shared, ca_path: &str, req: &Req) -> Resp {
                 ),
             }
         }
+        (_, "/_admin/hooks") => crate::hooks::admin(shared, req),
         ("DELETE", "/_admin/faults") => {
             shared.lock().faults.clear();
             Resp::empty(204)

@@ -17,6 +17,7 @@
 //! | `{vault}.vault.localhost:{port}` | Key Vault data plane of vault `{vault}` |
 //! | `login.localhost:{port}` | Entra ID token endpoint, OIDC discovery, GitHub/Azure Pipelines OIDC, App Service MSI |
 //! | `graph.localhost:{port}` | Microsoft Graph v1.0 applications (see [Graph](#microsoft-graph)) |
+//! | `hooks.localhost:{port}` | a webhook sink for Teams, Slack and Standard Webhooks deliveries (see `hooks.rs`) |
 //! | `localhost:{port}` | admin API under `/_admin` (see [`admin`]) |
 //!
 //! A vault host that is not in the seed answers 404 `VaultNotFound` naming the vault (real
@@ -45,7 +46,8 @@
 //! | `graph.applications.list` | `GET /v1.0/applications[?$filter=…][&$select=…]` |
 //! | `graph.addPassword` | `POST /v1.0/applications/{object-id}/addPassword`, `…(appId='{appId}')/addPassword` |
 //! | `graph.removePassword` | `POST /v1.0/applications/{object-id}/removePassword`, `…(appId='{appId}')/removePassword` |
-//! | `vault-not-found`, `unknown`, `unknown-host` | everything else |
+//! | `hooks.teams` / `hooks.slack` / `hooks.webhook` | `POST /teams/{name}`, `/slack/{name}`, `/webhook/{name}` on `hooks.localhost` |
+//! | `vault-not-found`, `unknown`, `unknown-host`, `hooks.unknown` | everything else |
 //!
 //! # Seed
 //!
@@ -119,6 +121,10 @@
 //! count = 1000
 //! exp = "+1d"
 //! exp_spread_days = 365
+//!
+//! [[hooks.webhook]]                 # a Standard Webhooks receiver, POST /webhook/ops
+//! name = "ops"
+//! secret = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
 //!
 //! [[fault]]
 //! route = "secrets.list"
@@ -209,6 +215,7 @@ pub mod admin;
 mod entra;
 mod faults;
 mod graph;
+mod hooks;
 mod http;
 mod jwt;
 mod keyvault;
@@ -227,6 +234,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use faults::{FaultBody, FaultRule};
+pub use hooks::{HookDelivery, HookKind, HookVerdict, HooksSeed, WebhookSeed};
 pub use seed::{
     AzurePipelinesSeed, ClientCertificateSeed, ClientSecretSeed, ClientSeed, GenerateSeed,
     GithubOidcSeed, GraphPermission, GraphSeed, KeyVaultSeed, ManagedIdentitySeed, ObjectKind,

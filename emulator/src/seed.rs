@@ -138,6 +138,9 @@ pub struct Seed {
     /// Key Vault behaviour (every vault).
     #[serde(default)]
     pub keyvault: KeyVaultSeed,
+    /// The notification sink (`hooks.localhost`).
+    #[serde(default)]
+    pub hooks: crate::hooks::HooksSeed,
 }
 
 /// `[keyvault]`: how the emulated Key Vault behaves.
@@ -190,6 +193,7 @@ impl Default for Seed {
             faults: Vec::new(),
             graph: GraphSeed::default(),
             keyvault: KeyVaultSeed::default(),
+            hooks: crate::hooks::HooksSeed::default(),
         }
     }
 }

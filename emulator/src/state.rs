@@ -59,6 +59,7 @@ pub struct State {
     pub oidc_tokens: HashMap<String, OidcInfo>,
     pub faults: Faults,
     pub requests: Vec<RecordedRequest>,
+    pub hooks: crate::hooks::HooksState,
     /// Seconds before a secret added through Graph's `addPassword` works at the token endpoint.
     pub graph_replication_delay: u64,
     /// `[keyvault] version_ids`: how new version ids are chosen.
@@ -302,6 +303,7 @@ impl State {
             oidc_tokens: HashMap::new(),
             faults,
             requests: Vec::new(),
+            hooks: crate::hooks::HooksState::from_seed(&seed.hooks),
             graph_replication_delay: seed.graph.replication_delay_seconds,
             version_ids: seed.keyvault.version_ids,
         }

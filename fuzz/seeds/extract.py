@@ -112,14 +112,24 @@ for name, link in [
 write("next_link", "loopback-port", bytes([1]) + b"https://127.0.0.1:8443/secrets?$skiptoken=1")
 write("next_link", "graph-odata", bytes([2]) + b"https://graph.microsoft.com/v1.0/applications?$skiptoken=X")
 
-# config: the README's keyrot.toml, and the example in src/rotate/config.rs's module comment.
+# config: the README's keyrot.toml, the example in src/rotate/config/mod.rs's module comment,
+# and issue 10's example (as src/rotate/config/pipeline_tests.rs holds it) with a github-issue.
 readme = (ROOT / "README.md").read_text()
 block = readme.split("### keyrot.toml\n\n```toml\n", 1)[1].split("```", 1)[0]
 write("config", "readme-example.toml", block.encode())
-source = (ROOT / "src/rotate/config.rs").read_text()
+source = (ROOT / "src/rotate/config/mod.rs").read_text()
 doc = source.split("//! ```toml\n", 1)[1].split("//! ```", 1)[0]
 write("config", "module-doc-example.toml", "".join(
     line.removeprefix("//! ").removeprefix("//!") + "\n" for line in doc.splitlines()).encode())
+tests = (ROOT / "src/rotate/config/pipeline_tests.rs").read_text()
+example = tests.split('const ISSUE_EXAMPLE: &str = r#"', 1)[1].split('"#;', 1)[0]
+write("config", "issue-10-pipelines.toml", (example + """
+[[notify]]
+to = "github-issue"
+repository = "contoso/ops"
+labels = ["keyrot", "security"]
+events = ["failed"]
+""").encode())
 
 # durations: every form the contract names, and its edges.
 for i, text in enumerate(["30d", "12h", "90m", "45s", "14", " 7d ", "007d", "0d", "3w", "30D",

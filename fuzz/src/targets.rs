@@ -22,7 +22,10 @@ use keyrot::fetch::{dotenv, variables};
 use keyrot::model::{AppRef, CredentialRecord, EntraLink, Kind, ReadError, ReadFailure, Source};
 use keyrot::outcome::Failure;
 use keyrot::paging::{PageGuard, PageRefusal};
-use keyrot::rotate::config::{Config, Generator};
+use keyrot::rotate::config::{
+    Config, DevOpsOrganization, Generator, GithubSecretScope, NameOrId, NotifySpec, NotifyTarget,
+    PropagateTarget, TriggerTarget, Visibility,
+};
 use keyrot::rotate::lock::LockTiming;
 use keyrot::vault::VaultUrl;
 use time::macros::datetime;
@@ -207,9 +210,165 @@ pub fn render_config(config: &Config) -> String {
                 );
             }
         }
+        for target in &c.propagate {
+            out.push_str("[[credential.propagate]]\n");
+            render_propagate(target, &mut out);
+        }
+        for target in &c.triggers {
+            out.push_str("[[credential.trigger]]\n");
+            render_trigger(target, &mut out);
+        }
+        out.push('\n');
+    }
+    for notify in &config.notify {
+        out.push_str("[[notify]]\n");
+        render_notify(notify, &mut out);
         out.push('\n');
     }
     out
+}
+
+fn toml_list(items: &[String]) -> String {
+    let items: Vec<String> = items.iter().map(|i| toml_string(i)).collect();
+    format!("[{}]", items.join(", "))
+}
+
+fn toml_map(map: &BTreeMap<String, String>) -> String {
+    let pairs: Vec<String> = map
+        .iter()
+        .map(|(k, v)| format!("{} = {}", toml_string(k), toml_string(v)))
+        .collect();
+    format!("{{ {} }}", pairs.join(", "))
+}
+
+fn name_or_id(value: &NameOrId) -> String {
+    match value {
+        NameOrId::Name(name) => toml_string(name),
+        NameOrId::Id(id) => id.to_string(),
+    }
+}
+
+fn organization(org: &DevOpsOrganization) -> String {
+    match &org.other_origin {
+        Some(origin) => toml_string(&format!("{origin}/{}", org.name)),
+        None => toml_string(&org.name),
+    }
+}
+
+fn render_propagate(target: &PropagateTarget, out: &mut String) {
+    let mut key = |k: &str, v: String| out.push_str(&format!("{k} = {v}\n"));
+    key("to", toml_string(target.kind()));
+    match target {
+        PropagateTarget::VariableGroup {
+            organization: org,
+            project,
+            group,
+            variable,
+        } => {
+            key("organization", organization(org));
+            key("project", toml_string(project));
+            key("group", name_or_id(group));
+            key("variable", toml_string(variable));
+        }
+        PropagateTarget::GithubSecret { scope, secret } => {
+            match scope {
+                GithubSecretScope::Repository {
+                    repository,
+                    environment,
+                } => {
+                    key("repository", toml_string(&repository.to_string()));
+                    if let Some(environment) = environment {
+                        key("environment", toml_string(environment));
+                    }
+                }
+                GithubSecretScope::Organization {
+                    organization,
+                    visibility,
+                } => {
+                    key("organization", toml_string(organization));
+                    match visibility {
+                        Visibility::All => key("visibility", toml_string("all")),
+                        Visibility::Private => key("visibility", toml_string("private")),
+                        Visibility::Selected(repositories) => {
+                            key("visibility", toml_string("selected"));
+                            let items: Vec<String> = repositories.iter().map(name_or_id).collect();
+                            key("repositories", format!("[{}]", items.join(", ")));
+                        }
+                    }
+                }
+            }
+            key("secret", toml_string(secret));
+        }
+    }
+}
+
+fn render_trigger(target: &TriggerTarget, out: &mut String) {
+    let mut key = |k: &str, v: String| out.push_str(&format!("{k} = {v}\n"));
+    key("to", toml_string(target.kind()));
+    match target {
+        TriggerTarget::Pipeline {
+            organization: org,
+            project,
+            pipeline,
+            branch,
+            parameters,
+        } => {
+            key("organization", organization(org));
+            key("project", toml_string(project));
+            key("pipeline", name_or_id(pipeline));
+            if let Some(branch) = branch {
+                key("branch", toml_string(branch));
+            }
+            key("parameters", toml_map(parameters));
+        }
+        TriggerTarget::Release {
+            organization: org,
+            project,
+            definition,
+        } => {
+            key("organization", organization(org));
+            key("project", toml_string(project));
+            key("definition", name_or_id(definition));
+        }
+        TriggerTarget::Workflow {
+            repository,
+            workflow,
+            git_ref,
+            inputs,
+        } => {
+            key("repository", toml_string(&repository.to_string()));
+            key("workflow", name_or_id(workflow));
+            key("ref", toml_string(git_ref));
+            key("inputs", toml_map(inputs));
+        }
+    }
+}
+
+fn render_notify(notify: &NotifySpec, out: &mut String) {
+    let mut key = |k: &str, v: String| out.push_str(&format!("{k} = {v}\n"));
+    key("to", toml_string(notify.target.kind()));
+    match &notify.target {
+        NotifyTarget::Teams { url_env } | NotifyTarget::Slack { url_env } => {
+            key("url_env", toml_string(url_env));
+        }
+        NotifyTarget::Webhook {
+            url_env,
+            secret_env,
+        } => {
+            key("url_env", toml_string(url_env));
+            key("secret_env", toml_string(secret_env));
+        }
+        NotifyTarget::GithubIssue { repository, labels } => {
+            key("repository", toml_string(&repository.to_string()));
+            key("labels", toml_list(labels));
+        }
+    }
+    let events: Vec<String> = notify
+        .events
+        .iter()
+        .map(|e| e.as_str().to_owned())
+        .collect();
+    key("events", toml_list(&events));
 }
 
 /// An accepted plan, written out with every setting explicit, reads back the same.

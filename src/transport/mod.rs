@@ -450,7 +450,8 @@ fn classify_send_error(error: &reqwest::Error, url: &url::Url) -> Failure {
     }
     // hyper reports a connection closed before any answer as an incomplete message; that is
     // the signature of a dropped connection, which is worth another try.
-    let chain = cause_chain(error);
+    // reqwest names the whole URL; a webhook's URL is its secret, and the host says enough.
+    let chain = cause_chain(error).replace(url.as_str(), host);
     let transient = error.is_connect()
         || chain.contains("connection closed")
         || chain.contains("IncompleteMessage");

@@ -1,0 +1,423 @@
+//! `[[credential.propagate]]`: the copies of a credential that keyrot updates after a rotation
+//! (an Azure DevOps variable group's variable, a GitHub Actions secret).
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::names::{
+    is_github_owner, is_plain_name, read_devops_project, read_name_or_id, read_repository,
+    refuse_foreign, required, span, DevOpsOrganization, NameOrId, NameOrIdText, Repository,
+};
+use super::source::{Source, Subject};
+
+/// Where a credential's new value is copied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PropagateTarget {
+    /// `to = "azure-devops-variable-group"`: one variable of a Library variable group.
+    VariableGroup {
+        organization: DevOpsOrganization,
+        project: String,
+        group: NameOrId,
+        /// Compared case-insensitively, as Azure DevOps does.
+        variable: String,
+    },
+    /// `to = "github-secret"`: an Actions secret of a repository, an environment or an
+    /// organization.
+    GithubSecret {
+        scope: GithubSecretScope,
+        secret: String,
+    },
+}
+
+/// Whose Actions secret it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GithubSecretScope {
+    Repository {
+        repository: Repository,
+        /// An environment secret of that repository.
+        environment: Option<String>,
+    },
+    Organization {
+        organization: String,
+        visibility: Visibility,
+    },
+}
+
+/// Which repositories of an organization see an organization secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Visibility {
+    All,
+    Private,
+    /// These repositories, by name or numeric id.
+    Selected(Vec<NameOrId>),
+}
+
+impl PropagateTarget {
+    /// The `to` value of this kind of target.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PropagateTarget::VariableGroup { .. } => VARIABLE_GROUP,
+            PropagateTarget::GithubSecret { .. } => GITHUB_SECRET,
+        }
+    }
+
+    /// What two targets must not share: the same copy written twice, in any case where the
+    /// service compares names case-insensitively.
+    pub(super) fn identity(&self) -> String {
+        match self {
+            PropagateTarget::VariableGroup {
+                organization,
+                project,
+                group,
+                variable,
+            } => format!(
+                "{VARIABLE_GROUP} {}/{}/{}/{}",
+                organization.name.to_ascii_lowercase(),
+                project.to_lowercase(),
+                group.to_string().to_lowercase(),
+                variable.to_ascii_lowercase()
+            ),
+            PropagateTarget::GithubSecret { scope, secret } => {
+                let whose = match scope {
+                    GithubSecretScope::Repository {
+                        repository,
+                        environment,
+                    } => format!(
+                        "repo {} env {}",
+                        repository.to_string().to_ascii_lowercase(),
+                        environment.as_deref().unwrap_or("").to_lowercase()
+                    ),
+                    GithubSecretScope::Organization { organization, .. } => {
+                        format!("org {}", organization.to_ascii_lowercase())
+                    }
+                };
+                format!("{GITHUB_SECRET} {whose} {}", secret.to_ascii_uppercase())
+            }
+        }
+    }
+}
+
+const VARIABLE_GROUP: &str = "azure-devops-variable-group";
+const GITHUB_SECRET: &str = "github-secret";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPropagate {
+    to: Option<Spanned<String>>,
+    organization: Option<Spanned<String>>,
+    project: Option<Spanned<String>>,
+    group: Option<Spanned<NameOrIdText>>,
+    variable: Option<Spanned<String>>,
+    repository: Option<Spanned<String>>,
+    environment: Option<Spanned<String>>,
+    visibility: Option<Spanned<String>>,
+    repositories: Option<Spanned<Vec<NameOrIdText>>>,
+    secret: Option<Spanned<String>>,
+}
+
+pub(super) fn read_propagate(
+    src: &Source<'_>,
+    credential: &Subject,
+    index: usize,
+    spanned: &Spanned<RawPropagate>,
+) -> Result<PropagateTarget, String> {
+    let at = spanned.span().start;
+    let raw = spanned.get_ref();
+    let subject = credential.part(format_args!("propagate #{}", index + 1));
+    let present = [
+        ("organization", span(&raw.organization)),
+        ("project", span(&raw.project)),
+        ("group", span(&raw.group)),
+        ("variable", span(&raw.variable)),
+        ("repository", span(&raw.repository)),
+        ("environment", span(&raw.environment)),
+        ("visibility", span(&raw.visibility)),
+        ("repositories", span(&raw.repositories)),
+        ("secret", span(&raw.secret)),
+    ];
+    let to = required(
+        src,
+        &subject,
+        at,
+        &raw.to,
+        "to",
+        "\"azure-devops-variable-group\" or \"github-secret\"",
+    )?;
+    match to.get_ref().as_str() {
+        VARIABLE_GROUP => {
+            refuse_foreign(
+                src,
+                &subject,
+                VARIABLE_GROUP,
+                &present,
+                &["organization", "project", "group", "variable"],
+            )?;
+            let (organization, project) =
+                read_devops_project(src, &subject, at, &raw.organization, &raw.project)?;
+            let group = required(
+                src,
+                &subject,
+                at,
+                &raw.group,
+                "group",
+                "the variable group's name or numeric id",
+            )?;
+            let variable = required(
+                src,
+                &subject,
+                at,
+                &raw.variable,
+                "variable",
+                "the name of the variable that holds the credential",
+            )?;
+            Ok(PropagateTarget::VariableGroup {
+                organization,
+                project,
+                group: read_name_or_id(src, &subject, "group", group)?,
+                variable: read_variable(src, &subject, variable)?,
+            })
+        }
+        GITHUB_SECRET => {
+            refuse_foreign(
+                src,
+                &subject,
+                GITHUB_SECRET,
+                &present,
+                &[
+                    "repository",
+                    "environment",
+                    "organization",
+                    "visibility",
+                    "repositories",
+                    "secret",
+                ],
+            )?;
+            let secret = required(
+                src,
+                &subject,
+                at,
+                &raw.secret,
+                "secret",
+                "the Actions secret's name, like \"BILLING_CLIENT_SECRET\"",
+            )?;
+            let secret = read_github_secret_name(src, &subject, secret)?;
+            let scope = read_scope(src, &subject, at, raw)?;
+            Ok(PropagateTarget::GithubSecret { scope, secret })
+        }
+        other => Err(src.error_at(
+            to.span().start,
+            format_args!(
+                "{subject}: unknown to = {other:?}: use \"{VARIABLE_GROUP}\" or \"{GITHUB_SECRET}\""
+            ),
+        )),
+    }
+}
+
+fn read_scope(
+    src: &Source<'_>,
+    subject: &Subject,
+    at: usize,
+    raw: &RawPropagate,
+) -> Result<GithubSecretScope, String> {
+    match (&raw.repository, &raw.organization) {
+        (Some(repository), None) => {
+            for (key, value) in [
+                ("visibility", span(&raw.visibility)),
+                ("repositories", span(&raw.repositories)),
+            ] {
+                if let Some(value) = value {
+                    return Err(src.error_at(
+                        value.start,
+                        format_args!(
+                            "{subject}: {key} applies only to an organization secret \
+                             (organization = \"...\"), not to a repository's"
+                        ),
+                    ));
+                }
+            }
+            let environment = match &raw.environment {
+                None => None,
+                Some(environment) => {
+                    let text = environment.get_ref();
+                    if text.trim().is_empty()
+                        || text.chars().count() > 255
+                        || text.chars().any(char::is_control)
+                    {
+                        return Err(src.error_at(
+                            environment.span().start,
+                            format_args!(
+                                "{subject}: environment must be the name of one of the \
+                                 repository's environments (1 to 255 characters), or be left out \
+                                 for a repository secret"
+                            ),
+                        ));
+                    }
+                    Some(text.clone())
+                }
+            };
+            Ok(GithubSecretScope::Repository {
+                repository: read_repository(src, subject, repository)?,
+                environment,
+            })
+        }
+        (None, Some(organization)) => {
+            if let Some(environment) = &raw.environment {
+                return Err(src.error_at(
+                    environment.span().start,
+                    format_args!(
+                        "{subject}: environment belongs to a repository: set repository = \
+                         \"owner/name\" instead of organization for an environment secret"
+                    ),
+                ));
+            }
+            let name = organization.get_ref().trim();
+            if !is_github_owner(name) {
+                return Err(src.error_at(
+                    organization.span().start,
+                    format_args!(
+                        "{subject}: organization {name:?} is not a GitHub organization name \
+                         (1 to 39 letters, digits and hyphens)"
+                    ),
+                ));
+            }
+            let visibility = read_visibility(src, subject, organization.span().start, raw)?;
+            Ok(GithubSecretScope::Organization {
+                organization: name.to_owned(),
+                visibility,
+            })
+        }
+        (Some(_), Some(organization)) => Err(src.error_at(
+            organization.span().start,
+            format_args!(
+                "{subject}: both repository and organization: a GitHub secret belongs to one \
+                 repository (repository = \"owner/name\") or to an organization \
+                 (organization = \"name\" with visibility); keep one"
+            ),
+        )),
+        (None, None) => Err(src.error_at(
+            at,
+            format_args!(
+                "{subject}: no repository: set repository = \"owner/name\" for a repository \
+                 secret, or organization = \"name\" with visibility for an organization secret"
+            ),
+        )),
+    }
+}
+
+fn read_visibility(
+    src: &Source<'_>,
+    subject: &Subject,
+    at: usize,
+    raw: &RawPropagate,
+) -> Result<Visibility, String> {
+    let Some(visibility) = &raw.visibility else {
+        return Err(src.error_at(
+            at,
+            format_args!(
+                "{subject}: no visibility: an organization secret needs visibility = \"all\", \
+                 \"private\" or \"selected\" (with repositories = [...])"
+            ),
+        ));
+    };
+    let refuse_repositories = || match &raw.repositories {
+        Some(repositories) => Err(src.error_at(
+            repositories.span().start,
+            format_args!(
+                "{subject}: repositories applies only to visibility = \"selected\"; \
+                 remove it or set visibility = \"selected\""
+            ),
+        )),
+        None => Ok(()),
+    };
+    match visibility.get_ref().as_str() {
+        "all" => refuse_repositories().map(|()| Visibility::All),
+        "private" => refuse_repositories().map(|()| Visibility::Private),
+        "selected" => {
+            let Some(repositories) = raw
+                .repositories
+                .as_ref()
+                .filter(|r| !r.get_ref().is_empty())
+            else {
+                return Err(src.error_at(
+                    visibility.span().start,
+                    format_args!(
+                        "{subject}: visibility = \"selected\" needs repositories = [...], the \
+                         names or ids of the repositories that may read the secret"
+                    ),
+                ));
+            };
+            let mut selected = Vec::new();
+            for name in repositories.get_ref() {
+                let text = name.0.trim();
+                let id = text.parse::<u64>().ok().filter(|id| *id > 0);
+                let valid_name = is_plain_name(text, 100);
+                selected.push(match id {
+                    Some(id) => NameOrId::Id(id),
+                    None if valid_name => NameOrId::Name(text.to_owned()),
+                    None => {
+                        return Err(src.error_at(
+                            repositories.span().start,
+                            format_args!(
+                                "{subject}: repositories holds {text:?}, which is neither a \
+                                 repository name of the organization nor a repository id"
+                            ),
+                        ))
+                    }
+                });
+            }
+            Ok(Visibility::Selected(selected))
+        }
+        other => Err(src.error_at(
+            visibility.span().start,
+            format_args!(
+                "{subject}: unknown visibility {other:?}: use \"all\", \"private\" or \"selected\""
+            ),
+        )),
+    }
+}
+
+/// Azure DevOps variable names: letters, digits, `.`, `_` and `-`.
+fn read_variable(
+    src: &Source<'_>,
+    subject: &Subject,
+    raw: &Spanned<String>,
+) -> Result<String, String> {
+    let text = raw.get_ref();
+    let ok = is_plain_name(text, 255);
+    if ok {
+        Ok(text.clone())
+    } else {
+        Err(src.error_at(
+            raw.span().start,
+            format_args!(
+                "{subject}: variable {text:?} is not a variable name: letters, digits, ., _ \
+                 and -, like \"BILLING_CLIENT_SECRET\""
+            ),
+        ))
+    }
+}
+
+/// GitHub secret names: letters, digits and `_`, not starting with a digit nor `GITHUB_`.
+fn read_github_secret_name(
+    src: &Source<'_>,
+    subject: &Subject,
+    raw: &Spanned<String>,
+) -> Result<String, String> {
+    let text = raw.get_ref();
+    let why = if !text
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        || !text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        "is not a GitHub secret name: letters, digits and _, not starting with a digit"
+    } else if text.to_ascii_uppercase().starts_with("GITHUB_") {
+        "starts with GITHUB_, which GitHub reserves: choose another name"
+    } else {
+        return Ok(text.clone());
+    };
+    Err(src.error_at(
+        raw.span().start,
+        format_args!("{subject}: secret {text:?} {why}"),
+    ))
+}
