@@ -206,6 +206,7 @@
 //! `OwnedBy` lets the caller read every application, as observed in Entra.
 
 pub mod admin;
+mod devops;
 mod entra;
 mod faults;
 mod graph;
@@ -226,6 +227,7 @@ use anyhow::Context as _;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use devops::{DevopsGroupView, DevopsSeed, DevopsVariableView};
 pub use faults::{FaultBody, FaultRule};
 pub use seed::{
     AzurePipelinesSeed, ClientCertificateSeed, ClientSecretSeed, ClientSeed, GenerateSeed,

@@ -138,6 +138,9 @@ pub struct Seed {
     /// Key Vault behaviour (every vault).
     #[serde(default)]
     pub keyvault: KeyVaultSeed,
+    /// Azure DevOps (`devops.localhost`).
+    #[serde(default)]
+    pub devops: crate::devops::DevopsSeed,
 }
 
 /// `[keyvault]`: how the emulated Key Vault behaves.
@@ -190,6 +193,7 @@ impl Default for Seed {
             faults: Vec::new(),
             graph: GraphSeed::default(),
             keyvault: KeyVaultSeed::default(),
+            devops: Default::default(),
         }
     }
 }
@@ -517,6 +521,7 @@ impl Seed {
 
     fn validate(&self) -> anyhow::Result<()> {
         self.validate_clients()?;
+        self.devops.validate()?;
         let mut names = std::collections::HashSet::new();
         for v in &self.vaults {
             let ok = (3..=24).contains(&v.name.len())

@@ -63,6 +63,7 @@ pub struct State {
     pub graph_replication_delay: u64,
     /// `[keyvault] version_ids`: how new version ids are chosen.
     pub version_ids: VersionIds,
+    pub devops: crate::devops::DevopsState,
 }
 
 impl State {
@@ -304,6 +305,7 @@ impl State {
             requests: Vec::new(),
             graph_replication_delay: seed.graph.replication_delay_seconds,
             version_ids: seed.keyvault.version_ids,
+            devops: crate::devops::DevopsState::from_seed(&seed.devops, start),
         }
     }
 }

@@ -25,6 +25,8 @@ const SANS: &[&str] = &[
     "*.vault.localhost",
     "login.localhost",
     "graph.localhost",
+    "devops.localhost",
+    "*.devops.localhost",
     "*.localhost",
     "127.0.0.1",
     "::1",
