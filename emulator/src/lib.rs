@@ -17,6 +17,7 @@
 //! | `{vault}.vault.localhost:{port}` | Key Vault data plane of vault `{vault}` |
 //! | `login.localhost:{port}` | Entra ID token endpoint, OIDC discovery, GitHub/Azure Pipelines OIDC, App Service MSI |
 //! | `graph.localhost:{port}` | Microsoft Graph v1.0 applications (see [Graph](#microsoft-graph)) |
+//! | `devops.localhost:{port}`, `vsrm.devops.localhost:{port}` | Azure DevOps (`dev.azure.com`, `vsrm.dev.azure.com`): variable groups, pipeline runs, releases; seed `[devops]`, routes `devops.*` (see the `devops` module) |
 //! | `localhost:{port}` | admin API under `/_admin` (see [`admin`]) |
 //!
 //! A vault host that is not in the seed answers 404 `VaultNotFound` naming the vault (real
@@ -227,7 +228,7 @@ use anyhow::Context as _;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use devops::{DevopsGroupView, DevopsSeed, DevopsVariableView};
+pub use devops::{DevopsGroupView, DevopsRunView, DevopsSeed, DevopsVariableView};
 pub use faults::{FaultBody, FaultRule};
 pub use seed::{
     AzurePipelinesSeed, ClientCertificateSeed, ClientSecretSeed, ClientSeed, GenerateSeed,

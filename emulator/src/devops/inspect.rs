@@ -122,3 +122,51 @@ pub fn admin(shared: &Shared, req: &Req) -> Resp {
         .collect();
     Resp::json(200, &body)
 }
+
+/// A pipeline run or a release, with the variable-group values it captured when created.
+#[derive(Clone, Debug)]
+pub struct DevopsRunView {
+    pub id: u32,
+    /// `true` for a classic release, `false` for a YAML pipeline run.
+    pub release: bool,
+    /// The pipeline or release definition id.
+    pub definition_id: u32,
+    pub created: OffsetDateTime,
+    /// The identity id that started it.
+    pub by: String,
+    pub branch: Option<String>,
+    pub parameters: BTreeMap<String, String>,
+    /// (alias, version) of a release's artifacts.
+    pub artifacts: Vec<(String, String)>,
+    /// Group name → variable → value at creation (redacted in `Debug`).
+    pub variable_groups: BTreeMap<String, BTreeMap<String, Redacted>>,
+}
+
+impl Emulator {
+    /// Every pipeline run and release of an organization, oldest first.
+    pub fn devops_runs(&self, org: &str) -> Vec<DevopsRunView> {
+        let st = self.shared.lock();
+        let Some(o) = st.devops.org(org) else {
+            return Vec::new();
+        };
+        o.runs
+            .iter()
+            .map(|r| DevopsRunView {
+                id: r.id,
+                release: r.release,
+                definition_id: r.definition_id,
+                created: r.created,
+                by: st
+                    .devops
+                    .identities
+                    .get(r.by)
+                    .map(|i| i.id.clone())
+                    .unwrap_or_default(),
+                branch: r.branch.clone(),
+                parameters: r.parameters.clone(),
+                artifacts: r.artifacts.clone(),
+                variable_groups: r.snapshot.clone(),
+            })
+            .collect()
+    }
+}

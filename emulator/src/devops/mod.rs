@@ -1,5 +1,6 @@
 //! `devops.localhost` (= `dev.azure.com`) and `vsrm.devops.localhost` (= `vsrm.dev.azure.com`):
-//! Azure DevOps variable groups, as keyrot propagates rotated credentials into them.
+//! Azure DevOps variable groups, YAML pipeline runs and classic releases, as keyrot propagates
+//! rotated credentials into groups and starts the pipelines that deploy them.
 //!
 //! # Seed
 //!
@@ -29,6 +30,19 @@
 //! type = "Vsts"                                    # or "AzureKeyVault" with vault = "name"
 //! description = "…"
 //! variables = { BILLING_CLIENT_SECRET = { value = "s3cret", secret = true }, REGION = { value = "westeurope", read_only = true } }
+//! [[devops.organization.project.pipeline]]          # a YAML pipeline
+//! id = 12
+//! name = "billing-deploy"
+//! parameters = ["reason"]                          # runtime parameters it declares
+//! settable_variables = ["ROTATION_ID"]             # "Settable at queue time"
+//! variable_groups = ["billing-prod"]
+//! default_branch = "main"
+//! [[devops.organization.project.release_definition]] # a classic release pipeline
+//! id = 3
+//! name = "billing-cd"
+//! variable_groups = ["billing-prod"]
+//! environments = ["Dev", "Prod"]
+//! artifacts = [{ alias = "_billing", default_version = "20260101.1" }]
 //! ```
 //!
 //! An Entra token from `login.localhost` for the Azure DevOps resource
@@ -43,6 +57,13 @@
 //! | `devops.variablegroups.get` | `GET /{org}/{project}/_apis/distributedtask/variablegroups/{id}` |
 //! | `devops.variablegroups.post` | `POST /{org}/_apis/distributedtask/variablegroups` |
 //! | `devops.variablegroups.put` | `PUT /{org}/_apis/distributedtask/variablegroups/{id}` |
+//! | `devops.pipelines.list` / `devops.pipelines.get` | `GET /{org}/{project}/_apis/pipelines[/{id}]` |
+//! | `devops.runs.post` | `POST /{org}/{project}/_apis/pipelines/{id}/runs` (`resources.repositories.self.refName`, `templateParameters`, `variables`) |
+//! | `devops.runs.list` / `devops.runs.get` | `GET /{org}/{project}/_apis/pipelines/{id}/runs[/{runId}]` |
+//! | `devops.builds.list` | `GET /{org}/{project}/_apis/build/builds?definitions=&requestedFor=&minTime=` |
+//! | `devops.release.definitions.list` / `…get` | `GET vsrm…/{org}/{project}/_apis/release/definitions[/{id}]` |
+//! | `devops.releases.post` | `POST vsrm…/{org}/{project}/_apis/release/releases` (`definitionId`, optional `artifacts`) |
+//! | `devops.releases.list` / `devops.releases.get` | `GET vsrm…/{org}/{project}/_apis/release/releases[?definitionId=&createdBy=&minCreatedTime=]`, `…/{id}` |
 //! | `devops.unknown` | anything else (404 in the service's error shape) |
 //!
 //! # Behaviour
@@ -60,12 +81,20 @@
 //! - **Errors** have the service's shape (`$id`, `innerException`, `message`, `typeName`,
 //!   `typeKey`, `errorCode`, `eventId`). An injected 429 is `TF400733` with `Retry-After` and
 //!   the `X-RateLimit-*` headers.
+//! - **Runs and releases** record the values of their variable groups when created
+//!   ([`Emulator::devops_runs`](crate::Emulator::devops_runs)): a new run sees a new value, an
+//!   old release keeps the old one (as a classic redeploy would). `templateParameters` must be
+//!   declared ("Unexpected parameter 'x'"), `variables` settable (the
+//!   `SettingVariablesAtQueueTime` message); a release takes the definition's default artifact
+//!   versions, and an artifact with neither a given nor a default version is `VS402881`.
+//!   Runs are `inProgress` forever; there are no agents.
 //!
 //! Deviations: other api-versions are refused (the service accepts older ones); an unknown
 //! organization is a JSON 404 (the service answers an HTML page); the 404 text for an unknown
 //! group and the 500 fault text are the emulator's approximations; no Library permissions.
 
 mod inspect;
+mod pipelines;
 pub mod seed;
 mod variable_groups;
 
@@ -77,7 +106,7 @@ use crate::http::{Req, Resp};
 use crate::seed::Redacted;
 use crate::state::{derived_guid, new_uuid, Shared, State};
 
-pub use inspect::{admin, DevopsGroupView, DevopsVariableView};
+pub use inspect::{admin, DevopsGroupView, DevopsRunView, DevopsVariableView};
 pub use seed::DevopsSeed;
 
 /// Azure DevOps' application id: the resource (and token audience) of Entra tokens for it.
@@ -104,11 +133,15 @@ pub struct Org {
     pub name: String,
     pub projects: Vec<Project>,
     pub groups: Vec<variable_groups::VariableGroup>,
+    /// Pipeline runs and releases, oldest first.
+    pub runs: Vec<pipelines::Started>,
 }
 
 pub struct Project {
     pub id: String,
     pub name: String,
+    pub pipelines: Vec<pipelines::Pipeline>,
+    pub release_definitions: Vec<pipelines::ReleaseDefinition>,
 }
 
 impl Org {
@@ -196,6 +229,57 @@ enum Op {
         org: String,
         id: String,
     },
+    PipelinesList {
+        org: String,
+        project: String,
+    },
+    PipelineGet {
+        org: String,
+        project: String,
+        id: String,
+    },
+    RunsList {
+        org: String,
+        project: String,
+        id: String,
+    },
+    RunGet {
+        org: String,
+        project: String,
+        id: String,
+        run: String,
+    },
+    RunPost {
+        org: String,
+        project: String,
+        id: String,
+    },
+    BuildsList {
+        org: String,
+        project: String,
+    },
+    DefinitionsList {
+        org: String,
+        project: String,
+    },
+    DefinitionGet {
+        org: String,
+        project: String,
+        id: String,
+    },
+    ReleasesList {
+        org: String,
+        project: String,
+    },
+    ReleaseGet {
+        org: String,
+        project: String,
+        id: String,
+    },
+    ReleasePost {
+        org: String,
+        project: String,
+    },
     Unknown,
 }
 
@@ -210,9 +294,62 @@ impl Op {
         let l: Vec<&str> = lower.iter().map(String::as_str).collect();
         let s = |i: usize| segs[i].clone();
         if vsrm {
-            return Op::Unknown;
+            return match (method, l.as_slice()) {
+                ("GET", [_, _, "_apis", "release", "definitions"]) => Op::DefinitionsList {
+                    org: s(0),
+                    project: s(1),
+                },
+                ("GET", [_, _, "_apis", "release", "definitions", _]) => Op::DefinitionGet {
+                    org: s(0),
+                    project: s(1),
+                    id: s(5),
+                },
+                ("GET", [_, _, "_apis", "release", "releases"]) => Op::ReleasesList {
+                    org: s(0),
+                    project: s(1),
+                },
+                ("POST", [_, _, "_apis", "release", "releases"]) => Op::ReleasePost {
+                    org: s(0),
+                    project: s(1),
+                },
+                ("GET", [_, _, "_apis", "release", "releases", _]) => Op::ReleaseGet {
+                    org: s(0),
+                    project: s(1),
+                    id: s(5),
+                },
+                _ => Op::Unknown,
+            };
         }
         match (method, l.as_slice()) {
+            ("GET", [_, _, "_apis", "pipelines"]) => Op::PipelinesList {
+                org: s(0),
+                project: s(1),
+            },
+            ("GET", [_, _, "_apis", "pipelines", _]) => Op::PipelineGet {
+                org: s(0),
+                project: s(1),
+                id: s(4),
+            },
+            ("GET", [_, _, "_apis", "pipelines", _, "runs"]) => Op::RunsList {
+                org: s(0),
+                project: s(1),
+                id: s(4),
+            },
+            ("POST", [_, _, "_apis", "pipelines", _, "runs"]) => Op::RunPost {
+                org: s(0),
+                project: s(1),
+                id: s(4),
+            },
+            ("GET", [_, _, "_apis", "pipelines", _, "runs", _]) => Op::RunGet {
+                org: s(0),
+                project: s(1),
+                id: s(4),
+                run: s(6),
+            },
+            ("GET", [_, _, "_apis", "build", "builds"]) => Op::BuildsList {
+                org: s(0),
+                project: s(1),
+            },
             ("POST", [_, "_apis", "distributedtask", "variablegroups"]) => {
                 Op::GroupsPost { org: s(0) }
             }
@@ -239,6 +376,17 @@ impl Op {
             Op::GroupsGet { .. } => "devops.variablegroups.get",
             Op::GroupsPost { .. } => "devops.variablegroups.post",
             Op::GroupsPut { .. } => "devops.variablegroups.put",
+            Op::PipelinesList { .. } => "devops.pipelines.list",
+            Op::PipelineGet { .. } => "devops.pipelines.get",
+            Op::RunsList { .. } => "devops.runs.list",
+            Op::RunGet { .. } => "devops.runs.get",
+            Op::RunPost { .. } => "devops.runs.post",
+            Op::BuildsList { .. } => "devops.builds.list",
+            Op::DefinitionsList { .. } => "devops.release.definitions.list",
+            Op::DefinitionGet { .. } => "devops.release.definitions.get",
+            Op::ReleasesList { .. } => "devops.releases.list",
+            Op::ReleaseGet { .. } => "devops.releases.get",
+            Op::ReleasePost { .. } => "devops.releases.post",
             Op::Unknown => "devops.unknown",
         }
     }
@@ -259,8 +407,60 @@ pub fn handle(shared: &Shared, req: &Req, vsrm: bool) -> Resp {
     }
     let now = OffsetDateTime::now_utc();
     let base = format!("https://devops.localhost:{}", shared.port);
+    let op = Op::parse(&req.method, &req.path, vsrm);
+    let org_name = match &op {
+        Op::Unknown => String::new(),
+        Op::GroupsList { org, .. }
+        | Op::GroupsGet { org, .. }
+        | Op::GroupsPost { org }
+        | Op::GroupsPut { org, .. }
+        | Op::PipelinesList { org, .. }
+        | Op::PipelineGet { org, .. }
+        | Op::RunsList { org, .. }
+        | Op::RunGet { org, .. }
+        | Op::RunPost { org, .. }
+        | Op::BuildsList { org, .. }
+        | Op::DefinitionsList { org, .. }
+        | Op::DefinitionGet { org, .. }
+        | Op::ReleasesList { org, .. }
+        | Op::ReleaseGet { org, .. }
+        | Op::ReleasePost { org, .. } => org.clone(),
+    };
+    let web = format!("{base}/{org_name}");
+    let vsrm_root = format!("https://vsrm.devops.localhost:{}/{org_name}", shared.port);
+    let roots = pipelines::Roots {
+        web: &web,
+        vsrm: &vsrm_root,
+    };
     let mut st = shared.lock();
-    match Op::parse(&req.method, &req.path, vsrm) {
+    match op {
+        Op::PipelinesList { org, project } => pipelines::pipelines_list(&st, &roots, &org, &project),
+        Op::PipelineGet { org, project, id } => {
+            pipelines::pipeline_get(&st, &roots, &org, &project, &id)
+        }
+        Op::RunsList { org, project, id } => pipelines::runs_list(&st, &roots, &org, &project, &id),
+        Op::RunGet { org, project, id, run } => {
+            pipelines::run_get(&st, &roots, &org, &project, &id, &run)
+        }
+        Op::RunPost { org, project, id } => {
+            pipelines::run_post(&mut st, &roots, req, &org, &project, &id, pipelines::Caller { by: identity, now })
+        }
+        Op::BuildsList { org, project } => pipelines::builds_list(&st, &roots, req, &org, &project),
+        Op::DefinitionsList { org, project } => {
+            pipelines::definitions_list(&st, &roots, &org, &project)
+        }
+        Op::DefinitionGet { org, project, id } => {
+            pipelines::definition_get(&st, &roots, &org, &project, &id)
+        }
+        Op::ReleasesList { org, project } => {
+            pipelines::releases_list(&st, &roots, req, &org, &project)
+        }
+        Op::ReleaseGet { org, project, id } => {
+            pipelines::release_get(&st, &roots, &org, &project, &id)
+        }
+        Op::ReleasePost { org, project } => {
+            pipelines::release_post(&mut st, &roots, req, &org, &project, pipelines::Caller { by: identity, now })
+        }
         Op::GroupsList { org, project } => variable_groups::list(&st, &base, req, &org, &project),
         Op::GroupsGet { org, project, id } => {
             variable_groups::get(&st, &base, &org, &project, &id)

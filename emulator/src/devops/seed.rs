@@ -67,6 +67,59 @@ pub struct ProjectSeed {
     pub id: Option<String>,
     #[serde(default, rename = "variable_group")]
     pub variable_groups: Vec<VariableGroupSeed>,
+    #[serde(default, rename = "pipeline")]
+    pub pipelines: Vec<PipelineSeed>,
+    #[serde(default, rename = "release_definition")]
+    pub release_definitions: Vec<ReleaseDefinitionSeed>,
+}
+
+/// `[[devops.organization.project.pipeline]]`: a YAML pipeline.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSeed {
+    pub id: u32,
+    pub name: String,
+    /// `\\` by default.
+    #[serde(default)]
+    pub folder: Option<String>,
+    /// Runtime parameters the YAML declares (`templateParameters` may set only these).
+    #[serde(default)]
+    pub parameters: Vec<String>,
+    /// Variables marked "Settable at queue time".
+    #[serde(default)]
+    pub settable_variables: Vec<String>,
+    /// Variable groups (of the same project, by name) the pipeline uses.
+    #[serde(default)]
+    pub variable_groups: Vec<String>,
+    /// `main` (as `refs/heads/main`) by default.
+    #[serde(default)]
+    pub default_branch: Option<String>,
+}
+
+/// `[[devops.organization.project.release_definition]]`: a classic release pipeline.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseDefinitionSeed {
+    pub id: u32,
+    pub name: String,
+    #[serde(default)]
+    pub variable_groups: Vec<String>,
+    #[serde(default)]
+    pub artifacts: Vec<ArtifactSeed>,
+    /// Stage names; one `Stage 1` by default.
+    #[serde(default)]
+    pub environments: Vec<String>,
+}
+
+/// An artifact source of a release definition: `{ alias = "_billing", default_version = "20260101.1" }`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArtifactSeed {
+    pub alias: String,
+    /// The version a release gets when its creator names none; without it, creating a release
+    /// that names none is the service's VS402881 error.
+    #[serde(default)]
+    pub default_version: Option<String>,
 }
 
 /// `[[devops.organization.project.variable_group]]`.

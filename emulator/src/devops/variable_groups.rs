@@ -103,6 +103,16 @@ pub fn build_org(seed: &OrganizationSeed, at: OffsetDateTime) -> Org {
             Project {
                 id,
                 name: p.name.clone(),
+                pipelines: p
+                    .pipelines
+                    .iter()
+                    .map(super::pipelines::build_pipeline)
+                    .collect(),
+                release_definitions: p
+                    .release_definitions
+                    .iter()
+                    .map(super::pipelines::build_definition)
+                    .collect(),
             }
         })
         .collect();
@@ -110,6 +120,7 @@ pub fn build_org(seed: &OrganizationSeed, at: OffsetDateTime) -> Org {
         name: seed.name.clone(),
         projects,
         groups,
+        runs: Vec::new(),
     }
 }
 
@@ -196,7 +207,7 @@ fn group_json(st: &State, base: &str, org: &Org, g: &VariableGroup) -> Value {
     })
 }
 
-fn org_and_project<'a>(
+pub(super) fn org_and_project<'a>(
     st: &'a State,
     org: &str,
     project: &str,
