@@ -3,6 +3,7 @@
 //! Vault-linked groups left alone, throttling, failures and hangs ending cleanly, refused
 //! credentials named, and values never in a URL or an error.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -59,6 +60,34 @@ name = "linked"
 type = "AzureKeyVault"
 vault = "billing-kv"
 variables = {{ billing-client-secret = {{ secret = true }} }}
+
+[[devops.organization.project.pipeline]]
+id = 12
+name = "billing-deploy"
+folder = "\\payments"
+parameters = ["reason"]
+variable_groups = ["billing-prod"]
+
+[[devops.organization.project.pipeline]]
+id = 13
+name = "twin"
+folder = "\\a"
+
+[[devops.organization.project.pipeline]]
+id = 14
+name = "twin"
+folder = "\\b"
+
+[[devops.organization.project.release_definition]]
+id = 3
+name = "billing-cd"
+variable_groups = ["billing-prod"]
+artifacts = [{{ alias = "_billing", default_version = "20260101.1" }}]
+
+[[devops.organization.project.release_definition]]
+id = 4
+name = "no-defaults"
+artifacts = [{{ alias = "_other" }}]
 "#
     ))
     .expect("seed")
@@ -567,4 +596,184 @@ async fn unknown_groups_and_projects_are_named() {
         .unwrap_err();
     assert!(!e.to_string().contains('\n'), "{e}");
     assert!(!e.to_string().contains("##vso["), "{e}");
+}
+
+#[tokio::test]
+async fn after_a_rotation_a_new_run_and_a_new_release_see_the_new_value() {
+    let emu = emulator().await;
+    let ado = client(&emu);
+    ado.set_variable(
+        "payments",
+        "billing-prod",
+        "billing_client_secret",
+        &value(NEW_VALUE),
+    )
+    .await
+    .unwrap();
+    let pipeline = ado
+        .resolve_pipeline("payments", "Billing-Deploy")
+        .await
+        .unwrap();
+    assert_eq!(
+        (pipeline.id, pipeline.folder.as_deref()),
+        (12, Some("\\payments"))
+    );
+    assert_eq!(
+        ado.resolve_pipeline("payments", "12").await.unwrap(),
+        pipeline
+    );
+    let parameters = BTreeMap::from([("reason".to_owned(), "credential-rotation".to_owned())]);
+    let run = ado
+        .run_pipeline("payments", &pipeline, Some("main"), &parameters)
+        .await
+        .unwrap();
+    let web = run.web_url.clone().unwrap();
+    assert!(
+        web.starts_with(&emu.devops_url())
+            && web.ends_with(&format!("_build/results?buildId={}", run.id)),
+        "{web}"
+    );
+    let definition = ado
+        .resolve_release_definition("payments", "billing-cd")
+        .await
+        .unwrap();
+    assert_eq!(definition.id, 3);
+    let release = ado
+        .create_release("payments", &definition, "keyrot: credential rotation")
+        .await
+        .unwrap();
+    assert_eq!(release.name, "Release-1");
+    assert!(release
+        .web_url
+        .as_deref()
+        .unwrap()
+        .contains("_release?releaseId=1"));
+
+    let runs = emu.devops_runs("contoso");
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0].branch.as_deref(), Some("refs/heads/main"));
+    assert_eq!(runs[0].parameters["reason"], "credential-rotation");
+    assert_eq!(
+        runs[1].artifacts,
+        [("_billing".to_owned(), "20260101.1".to_owned())]
+    );
+    for r in &runs {
+        assert_eq!(
+            r.variable_groups["billing-prod"]["billing_client_secret"].expose(),
+            NEW_VALUE
+        );
+    }
+    assert_no_values_leak(&emu, &[format!("{run:?}{release:?}")]);
+}
+
+#[tokio::test]
+async fn refused_triggers_name_their_target() {
+    let emu = emulator().await;
+    let ado = client(&emu);
+    let pipeline = ado
+        .resolve_pipeline("payments", "billing-deploy")
+        .await
+        .unwrap();
+    let parameters = BTreeMap::from([("colour".to_owned(), "red".to_owned())]);
+    let e = ado
+        .run_pipeline("payments", &pipeline, None, &parameters)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), DevopsErrorKind::Status(400));
+    let text = e.to_string();
+    assert!(
+        text.contains("billing-deploy") && text.contains("Unexpected parameter 'colour'"),
+        "{text}"
+    );
+    let definition = ado
+        .resolve_release_definition("payments", "no-defaults")
+        .await
+        .unwrap();
+    let e = ado
+        .create_release("payments", &definition, "x")
+        .await
+        .unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("no-defaults") && text.contains("VS402881") && text.contains("_other"),
+        "{text}"
+    );
+    assert!(emu.devops_runs("contoso").is_empty());
+
+    let e = ado.resolve_pipeline("payments", "twin").await.unwrap_err();
+    assert_eq!(e.kind(), DevopsErrorKind::InvalidInput);
+    assert!(e.to_string().contains("ids 13, 14"), "{e}");
+    assert_eq!(
+        ado.resolve_pipeline("payments", "b\\twin")
+            .await
+            .unwrap()
+            .id,
+        14
+    );
+    let e = ado
+        .resolve_pipeline("payments", "missing")
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), DevopsErrorKind::NotFound);
+    let e = ado
+        .resolve_release_definition("payments", "99")
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), DevopsErrorKind::NotFound, "{e}");
+}
+
+#[tokio::test]
+async fn what_a_crash_interrupted_is_found_by_identity_and_time() {
+    let emu = emulator().await;
+    let ado = client(&emu);
+    let me = ado.identity().await.unwrap();
+    let mark = time::OffsetDateTime::now_utc() - time::Duration::seconds(2);
+    let pipeline = ado
+        .resolve_pipeline("payments", "billing-deploy")
+        .await
+        .unwrap();
+    let run = ado
+        .run_pipeline("payments", &pipeline, None, &BTreeMap::new())
+        .await
+        .unwrap();
+    let found = ado
+        .find_runs("payments", pipeline.id, &me, mark)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        (found[0].id, found[0].web_url.as_ref()),
+        (run.id, run.web_url.as_ref())
+    );
+    assert_eq!(found[0].by.as_deref(), Some(me.as_str()));
+    let later = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+    assert!(ado
+        .find_runs("payments", pipeline.id, &me, later)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(ado
+        .find_runs("payments", 13, &me, mark)
+        .await
+        .unwrap()
+        .is_empty());
+
+    let definition = ado
+        .resolve_release_definition("payments", "3")
+        .await
+        .unwrap();
+    let release = ado
+        .create_release("payments", &definition, "x")
+        .await
+        .unwrap();
+    let found = ado
+        .find_releases("payments", definition.id, &me, mark)
+        .await
+        .unwrap();
+    assert_eq!(found.iter().map(|r| r.id).collect::<Vec<_>>(), [release.id]);
+    assert!(ado
+        .find_releases("payments", definition.id, "someone-else", mark)
+        .await
+        .unwrap()
+        .is_empty());
 }

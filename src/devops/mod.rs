@@ -22,6 +22,7 @@
 //! No value ever goes into a URL, a log line or an error: values travel in PUT bodies only,
 //! and error texts are built from names, statuses and the service's own message.
 
+mod pipelines;
 mod variable_groups;
 
 use std::collections::HashMap;
@@ -37,6 +38,7 @@ use crate::auth::{DevopsCredential, AZURE_DEVOPS_SCOPE};
 use crate::model::SecretValue;
 use crate::transport::{cause_chain, KeyrotTransport};
 
+pub use pipelines::{Definition, Started};
 pub use variable_groups::{GroupKind, SetOutcome, VariableGroup, Written};
 
 /// The public Azure DevOps Services.
@@ -252,18 +254,12 @@ impl DevopsClient {
     /// `{base}/{segments…}?api-version=7.1&{query}`; names are percent-encoded as path
     /// segments, never spliced in raw.
     fn url(&self, segments: &[&str], query: &[(&str, &str)]) -> Url {
-        let mut url = self.org.base.clone();
-        if let Ok(mut path) = url.path_segments_mut() {
-            path.extend(segments);
-        }
-        {
-            let mut q = url.query_pairs_mut();
-            q.append_pair("api-version", API_VERSION);
-            for (k, v) in query {
-                q.append_pair(k, v);
-            }
-        }
-        url
+        url_at(&self.org.base, segments, query)
+    }
+
+    /// The same on Release Management's host (`vsrm.dev.azure.com`).
+    fn release_url(&self, segments: &[&str], query: &[(&str, &str)]) -> Url {
+        url_at(&self.org.release, segments, query)
     }
 
     async fn authorization(&self, call: &str) -> Result<SecretValue, DevopsError> {
@@ -388,12 +384,27 @@ impl DevopsClient {
         };
         let error = DevopsError::new(kind, call, detail);
         match answer.status {
-            403 => error.with_fix(format!("{} needs the Administrator role on the variable group (Pipelines > Library > the group > Security)", self.credential.describe())),
+            403 => error.with_fix(format!("{} lacks the permission: the Administrator role on a variable group (Pipelines > Library > the group > Security), Queue builds on a pipeline, Create releases on a release pipeline", self.credential.describe())),
             404 => error.with_fix(format!("check the organization ({}), project and group names, and that {} can see them", self.org.name, self.credential.describe())),
             429 | 500..=599 => error.with_fix("Azure DevOps kept throttling or failing until the --timeout budget ran out; try again later or raise --timeout"),
             _ => error,
         }
     }
+}
+
+fn url_at(root: &Url, segments: &[&str], query: &[(&str, &str)]) -> Url {
+    let mut url = root.clone();
+    if let Ok(mut path) = url.path_segments_mut() {
+        path.extend(segments);
+    }
+    {
+        let mut q = url.query_pairs_mut();
+        q.append_pair("api-version", API_VERSION);
+        for (k, v) in query {
+            q.append_pair(k, v);
+        }
+    }
+    url
 }
 
 fn status_reason(status: u16) -> &'static str {

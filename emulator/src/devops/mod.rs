@@ -64,6 +64,7 @@
 //! | `devops.release.definitions.list` / `…get` | `GET vsrm…/{org}/{project}/_apis/release/definitions[/{id}]` |
 //! | `devops.releases.post` | `POST vsrm…/{org}/{project}/_apis/release/releases` (`definitionId`, optional `artifacts`) |
 //! | `devops.releases.list` / `devops.releases.get` | `GET vsrm…/{org}/{project}/_apis/release/releases[?definitionId=&createdBy=&minCreatedTime=]`, `…/{id}` |
+//! | `devops.connectiondata` | `GET /{org}/_apis/connectionData` (`authenticatedUser`: who the credential is) |
 //! | `devops.unknown` | anything else (404 in the service's error shape) |
 //!
 //! # Behaviour
@@ -280,6 +281,9 @@ enum Op {
         org: String,
         project: String,
     },
+    ConnectionData {
+        org: String,
+    },
     Unknown,
 }
 
@@ -321,6 +325,7 @@ impl Op {
             };
         }
         match (method, l.as_slice()) {
+            ("GET", [_, "_apis", "connectiondata"]) => Op::ConnectionData { org: s(0) },
             ("GET", [_, _, "_apis", "pipelines"]) => Op::PipelinesList {
                 org: s(0),
                 project: s(1),
@@ -387,6 +392,7 @@ impl Op {
             Op::ReleasesList { .. } => "devops.releases.list",
             Op::ReleaseGet { .. } => "devops.releases.get",
             Op::ReleasePost { .. } => "devops.releases.post",
+            Op::ConnectionData { .. } => "devops.connectiondata",
             Op::Unknown => "devops.unknown",
         }
     }
@@ -424,7 +430,8 @@ pub fn handle(shared: &Shared, req: &Req, vsrm: bool) -> Resp {
         | Op::DefinitionGet { org, .. }
         | Op::ReleasesList { org, .. }
         | Op::ReleaseGet { org, .. }
-        | Op::ReleasePost { org, .. } => org.clone(),
+        | Op::ReleasePost { org, .. }
+        | Op::ConnectionData { org } => org.clone(),
     };
     let web = format!("{base}/{org_name}");
     let vsrm_root = format!("https://vsrm.devops.localhost:{}/{org_name}", shared.port);
@@ -434,6 +441,15 @@ pub fn handle(shared: &Shared, req: &Req, vsrm: bool) -> Resp {
     };
     let mut st = shared.lock();
     match op {
+        Op::ConnectionData { org } => match st.devops.org(&org) {
+            None => error(404, "Microsoft.VisualStudio.Services.Account.AccountNotFoundException, Microsoft.VisualStudio.Services.WebApi", "AccountNotFoundException", &format!("TF400813: Organization '{org}' was not found.")),
+            Some(_) => {
+                let me = identity_json(&st, &web, identity);
+                let user = json!({"id": me["id"], "providerDisplayName": me["displayName"], "isActive": true,
+                    "properties": {"Account": {"$type": "System.String", "$value": me["uniqueName"]}}});
+                Resp::json(200, &json!({"authenticatedUser": user, "authorizedUser": user, "deploymentType": "hosted"}))
+            }
+        },
         Op::PipelinesList { org, project } => pipelines::pipelines_list(&st, &roots, &org, &project),
         Op::PipelineGet { org, project, id } => {
             pipelines::pipeline_get(&st, &roots, &org, &project, &id)
