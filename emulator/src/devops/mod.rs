@@ -65,6 +65,7 @@
 //! | `devops.releases.post` | `POST vsrm…/{org}/{project}/_apis/release/releases` (`definitionId`, optional `artifacts`) |
 //! | `devops.releases.list` / `devops.releases.get` | `GET vsrm…/{org}/{project}/_apis/release/releases[?definitionId=&createdBy=&minCreatedTime=]`, `…/{id}` |
 //! | `devops.connectiondata` | `GET /{org}/_apis/connectionData` (`authenticatedUser`: who the credential is) |
+//! | `devops.options` / `devops.resourceareas` | `OPTIONS {org}/_apis` (on either host), `GET {org}/_apis/ResourceAreas`: the discovery Microsoft's clients do first |
 //! | `devops.unknown` | anything else (404 in the service's error shape) |
 //!
 //! # Behaviour
@@ -95,6 +96,7 @@
 //! group and the 500 fault text are the emulator's approximations; no Library permissions.
 
 mod inspect;
+mod locations;
 mod pipelines;
 pub mod seed;
 mod variable_groups;
@@ -284,6 +286,12 @@ enum Op {
     ConnectionData {
         org: String,
     },
+    Options {
+        org: String,
+    },
+    ResourceAreas {
+        org: String,
+    },
     Unknown,
 }
 
@@ -297,6 +305,13 @@ impl Op {
         let lower: Vec<String> = segs.iter().map(|s| s.to_ascii_lowercase()).collect();
         let l: Vec<&str> = lower.iter().map(String::as_str).collect();
         let s = |i: usize| segs[i].clone();
+        match (method, l.as_slice()) {
+            ("OPTIONS", [_, "_apis"]) => return Op::Options { org: s(0) },
+            ("GET", [_, "_apis", "resourceareas"]) if !vsrm => {
+                return Op::ResourceAreas { org: s(0) }
+            }
+            _ => {}
+        }
         if vsrm {
             return match (method, l.as_slice()) {
                 ("GET", [_, _, "_apis", "release", "definitions"]) => Op::DefinitionsList {
@@ -393,6 +408,8 @@ impl Op {
             Op::ReleaseGet { .. } => "devops.releases.get",
             Op::ReleasePost { .. } => "devops.releases.post",
             Op::ConnectionData { .. } => "devops.connectiondata",
+            Op::Options { .. } => "devops.options",
+            Op::ResourceAreas { .. } => "devops.resourceareas",
             Op::Unknown => "devops.unknown",
         }
     }
@@ -431,7 +448,9 @@ pub fn handle(shared: &Shared, req: &Req, vsrm: bool) -> Resp {
         | Op::ReleasesList { org, .. }
         | Op::ReleaseGet { org, .. }
         | Op::ReleasePost { org, .. }
-        | Op::ConnectionData { org } => org.clone(),
+        | Op::ConnectionData { org }
+        | Op::Options { org }
+        | Op::ResourceAreas { org } => org.clone(),
     };
     let web = format!("{base}/{org_name}");
     let vsrm_root = format!("https://vsrm.devops.localhost:{}/{org_name}", shared.port);
@@ -441,6 +460,8 @@ pub fn handle(shared: &Shared, req: &Req, vsrm: bool) -> Resp {
     };
     let mut st = shared.lock();
     match op {
+        Op::Options { .. } => locations::options(vsrm),
+        Op::ResourceAreas { .. } => locations::resource_areas(&web, &vsrm_root),
         Op::ConnectionData { org } => match st.devops.org(&org) {
             None => error(404, "Microsoft.VisualStudio.Services.Account.AccountNotFoundException, Microsoft.VisualStudio.Services.WebApi", "AccountNotFoundException", &format!("TF400813: Organization '{org}' was not found.")),
             Some(_) => {
@@ -637,7 +658,7 @@ fn check_api_version(req: &Req) -> Result<(), Resp> {
     });
     let version = req.query("api-version").map(str::to_owned).or(from_accept);
     let Some(version) = version else {
-        if req.method == "GET" {
+        if matches!(req.method.as_str(), "GET" | "OPTIONS") {
             return Ok(());
         }
         return Err(error(
