@@ -127,6 +127,28 @@ fn value(v: &str) -> SecretValue {
     SecretValue::new(v.into())
 }
 
+/// Sets the group's `billing_client_secret` to [`NEW_VALUE`], as a rotation would.
+async fn rotate(ado: &DevopsClient) -> Result<SetOutcome, keyrot::devops::DevopsError> {
+    ado.set_variable(
+        "payments",
+        "billing-prod",
+        "billing_client_secret",
+        &value(NEW_VALUE),
+    )
+    .await
+}
+
+/// [`rotate`], failing the test if it takes longer than `limit` (the deadline held).
+async fn rotate_within(
+    ado: &DevopsClient,
+    limit: Duration,
+) -> Result<SetOutcome, keyrot::devops::DevopsError> {
+    let started = Instant::now();
+    let outcome = rotate(ado).await;
+    assert!(started.elapsed() < limit, "{:?}", started.elapsed());
+    outcome
+}
+
 /// No planted value in any URL the emulator saw, nor in these texts.
 fn assert_no_values_leak(emu: &Emulator, texts: &[String]) {
     for r in emu.requests() {
@@ -210,16 +232,7 @@ async fn an_update_keeps_every_other_variable_and_secret() {
 async fn a_verification_names_what_another_writer_changed() {
     let emu = emulator().await;
     let ado = client(&emu);
-    let SetOutcome::Written(written) = ado
-        .set_variable(
-            "payments",
-            "billing-prod",
-            "billing_client_secret",
-            &value(NEW_VALUE),
-        )
-        .await
-        .unwrap()
-    else {
+    let SetOutcome::Written(written) = rotate(&ado).await.unwrap() else {
         panic!()
     };
     // Someone else's PUT from an old copy that lacks REGION (as the service would take it).
@@ -379,13 +392,7 @@ async fn throttling_failures_and_drops_are_retried() {
     ] {
         emu.add_fault(fault.clone());
         let started = Instant::now();
-        let outcome = ado
-            .set_variable(
-                "payments",
-                "billing-prod",
-                "billing_client_secret",
-                &value(NEW_VALUE),
-            )
+        let outcome = rotate(&ado)
             .await
             .unwrap_or_else(|e| panic!("{fault:?}: {e}"));
         let SetOutcome::Written(w) = outcome else {
@@ -419,21 +426,9 @@ async fn endless_throttling_and_a_hang_end_within_the_deadline() {
         retry_after: Some(60),
         ..FaultRule::new("devops.variablegroups.get")
     });
-    let started = Instant::now();
-    let e = ado
-        .set_variable(
-            "payments",
-            "billing-prod",
-            "billing_client_secret",
-            &value(NEW_VALUE),
-        )
+    let e = rotate_within(&ado, Duration::from_secs(10))
         .await
         .unwrap_err();
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "{:?}",
-        started.elapsed()
-    );
     assert_eq!(e.kind(), DevopsErrorKind::Status(429));
     let text = e.to_string();
     assert!(text.contains("TF400733") && text.contains("Fix:"), "{text}");
@@ -443,21 +438,9 @@ async fn endless_throttling_and_a_hang_end_within_the_deadline() {
         latency_ms: Some(30_000),
         ..FaultRule::new("devops.variablegroups.put")
     });
-    let started = Instant::now();
-    let e = ado
-        .set_variable(
-            "payments",
-            "billing-prod",
-            "billing_client_secret",
-            &value(NEW_VALUE),
-        )
+    let e = rotate_within(&ado, Duration::from_secs(10))
         .await
         .unwrap_err();
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "{:?}",
-        started.elapsed()
-    );
     assert_eq!(e.kind(), DevopsErrorKind::Transport, "{e}");
     assert_no_values_leak(&emu, &[e.to_string(), format!("{e:?}")]);
     assert_eq!(
@@ -479,15 +462,7 @@ async fn a_refused_credential_is_an_authentication_failure_named_as_such() {
         ),
     ] {
         let ado = client_with(&emu, credential, Duration::from_secs(5));
-        let e = ado
-            .set_variable(
-                "payments",
-                "billing-prod",
-                "billing_client_secret",
-                &value(NEW_VALUE),
-            )
-            .await
-            .unwrap_err();
+        let e = rotate(&ado).await.unwrap_err();
         assert_eq!(e.kind(), DevopsErrorKind::Authentication);
         let text = e.to_string();
         assert!(
@@ -529,16 +504,7 @@ async fn an_entra_token_from_the_credential_chain_acts_as_its_service_principal(
     });
     assert!(matches!(chosen, DevopsCredential::Entra(_)));
     let ado = client_with(&emu, chosen, Duration::from_secs(10));
-    let SetOutcome::Written(_) = ado
-        .set_variable(
-            "payments",
-            "billing-prod",
-            "billing_client_secret",
-            &value(NEW_VALUE),
-        )
-        .await
-        .unwrap()
-    else {
+    let SetOutcome::Written(_) = rotate(&ado).await.unwrap() else {
         panic!()
     };
     let group = emu.devops_variable_group("contoso", "7").unwrap();
@@ -602,14 +568,7 @@ async fn unknown_groups_and_projects_are_named() {
 async fn after_a_rotation_a_new_run_and_a_new_release_see_the_new_value() {
     let emu = emulator().await;
     let ado = client(&emu);
-    ado.set_variable(
-        "payments",
-        "billing-prod",
-        "billing_client_secret",
-        &value(NEW_VALUE),
-    )
-    .await
-    .unwrap();
+    rotate(&ado).await.unwrap();
     let pipeline = ado
         .resolve_pipeline("payments", "Billing-Deploy")
         .await

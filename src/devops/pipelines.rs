@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use azure_core::http::{Method, Url};
+use azure_core::http::Method;
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -40,6 +40,13 @@ pub struct Started {
 
 enum Kind {
     Pipeline,
+    Release,
+}
+
+/// The organization's main host, or its Release Management host (`vsrm.`).
+#[derive(Clone, Copy)]
+enum Host {
+    Main,
     Release,
 }
 
@@ -102,18 +109,27 @@ impl DevopsClient {
             })
     }
 
-    /// Every item of a paged list (`x-ms-continuationtoken`).
+    /// Every item of a paged list (`x-ms-continuationtoken`) at `segments` of the organization
+    /// (or of its Release Management host).
     async fn list_all(
         &self,
         call: &str,
-        page: impl Fn(Option<&str>) -> Url,
+        host: Host,
+        segments: &[&str],
+        query: &[(&str, &str)],
     ) -> Result<Vec<Value>, DevopsError> {
         let mut items = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let answer = self
-                .send(call, Method::Get, page(token.as_deref()), None)
-                .await?;
+            let mut q = query.to_vec();
+            if let Some(t) = &token {
+                q.push(("continuationToken", t.as_str()));
+            }
+            let url = match host {
+                Host::Main => self.url(segments, &q),
+                Host::Release => self.release_url(segments, &q),
+            };
+            let answer = self.send(call, Method::Get, url, None).await?;
             let (answer, body) = self.expect_json(call, answer)?;
             items.extend(
                 body.get("value")
@@ -160,14 +176,9 @@ impl DevopsClient {
                 vec![self.expect_json(&call, answer)?.1]
             }
             Kind::Pipeline => {
-                self.list_all(&call, |token| {
-                    let mut q = vec![("$top", "1000")];
-                    if let Some(t) = token {
-                        q.push(("continuationToken", t));
-                    }
-                    self.url(&[project, "_apis", "pipelines"], &q)
-                })
-                .await?
+                let segments = [project, "_apis", "pipelines"];
+                self.list_all(&call, Host::Main, &segments, &[("$top", "1000")])
+                    .await?
             }
             Kind::Release if by_id => {
                 let url =
@@ -176,14 +187,10 @@ impl DevopsClient {
                 vec![self.expect_json(&call, answer)?.1]
             }
             Kind::Release => {
-                self.list_all(&call, |token| {
-                    let mut q = vec![("searchText", wanted), ("isExactNameMatch", "true")];
-                    if let Some(t) = token {
-                        q.push(("continuationToken", t));
-                    }
-                    self.release_url(&[project, "_apis", "release", "definitions"], &q)
-                })
-                .await?
+                let segments = [project, "_apis", "release", "definitions"];
+                let query = [("searchText", wanted), ("isExactNameMatch", "true")];
+                self.list_all(&call, Host::Release, &segments, &query)
+                    .await?
             }
         };
         let definitions: Vec<Definition> = items
@@ -360,19 +367,13 @@ impl DevopsClient {
             self.org.name
         );
         let (id, min) = (pipeline_id.to_string(), rfc3339(after));
-        let items = self
-            .list_all(&call, |token| {
-                let mut q = vec![
-                    ("definitions", id.as_str()),
-                    ("requestedFor", identity),
-                    ("minTime", min.as_str()),
-                ];
-                if let Some(t) = token {
-                    q.push(("continuationToken", t));
-                }
-                self.url(&[project, "_apis", "build", "builds"], &q)
-            })
-            .await?;
+        let query = [
+            ("definitions", id.as_str()),
+            ("requestedFor", identity),
+            ("minTime", min.as_str()),
+        ];
+        let segments = [project, "_apis", "build", "builds"];
+        let items = self.list_all(&call, Host::Main, &segments, &query).await?;
         Ok(items
             .iter()
             .filter_map(|b| started(b, "queueTime", "requestedFor"))
@@ -393,18 +394,14 @@ impl DevopsClient {
             self.org.name
         );
         let (id, min) = (definition_id.to_string(), rfc3339(after));
+        let query = [
+            ("definitionId", id.as_str()),
+            ("createdBy", identity),
+            ("minCreatedTime", min.as_str()),
+        ];
+        let segments = [project, "_apis", "release", "releases"];
         let items = self
-            .list_all(&call, |token| {
-                let mut q = vec![
-                    ("definitionId", id.as_str()),
-                    ("createdBy", identity),
-                    ("minCreatedTime", min.as_str()),
-                ];
-                if let Some(t) = token {
-                    q.push(("continuationToken", t));
-                }
-                self.release_url(&[project, "_apis", "release", "releases"], &q)
-            })
+            .list_all(&call, Host::Release, &segments, &query)
             .await?;
         Ok(items
             .iter()
