@@ -136,6 +136,64 @@ const SERVICE_CONNECTION_ID: &[&str] = &[
     "AZURESUBSCRIPTION_SERVICE_CONNECTION_ID",
 ];
 
+/// Azure DevOps' Entra resource (its application id): keyrot asks the credential chain for a
+/// token for this scope when neither a PAT nor the job's token is at hand.
+pub const AZURE_DEVOPS_SCOPE: &str = "499b84ac-1321-427f-aa17-267ca6975798/.default";
+
+/// The credential keyrot presents to Azure DevOps, chosen by [`DevopsCredential::choose`].
+#[derive(Clone)]
+pub enum DevopsCredential {
+    /// `AZURE_DEVOPS_EXT_PAT` (as the Azure CLI's extension names it): HTTP Basic.
+    Pat(crate::model::SecretValue),
+    /// `SYSTEM_ACCESSTOKEN`, the Azure Pipelines job's own token: Bearer.
+    JobToken(crate::model::SecretValue),
+    /// An Entra token for [`AZURE_DEVOPS_SCOPE`] from keyrot's Azure credential chain.
+    Entra(Arc<dyn TokenCredential>),
+}
+
+impl DevopsCredential {
+    /// `AZURE_DEVOPS_EXT_PAT`, else `SYSTEM_ACCESSTOKEN`, else Entra (`entra` is called only
+    /// then). A PAT wins over the job token because someone set it on purpose; the job token
+    /// is ambient in every Azure Pipelines job.
+    pub fn choose(env: &AuthEnv, entra: impl FnOnce() -> Arc<dyn TokenCredential>) -> Self {
+        let secret = |v: &str| crate::model::SecretValue::new(v.trim().to_owned());
+        if let Some(pat) = env.get("AZURE_DEVOPS_EXT_PAT") {
+            DevopsCredential::Pat(secret(pat))
+        } else if let Some(token) = env.get("SYSTEM_ACCESSTOKEN") {
+            DevopsCredential::JobToken(secret(token))
+        } else {
+            DevopsCredential::Entra(entra())
+        }
+    }
+
+    /// Which credential this is, for messages (never its value).
+    pub fn describe(&self) -> &'static str {
+        match self {
+            DevopsCredential::Pat(_) => "the personal access token in AZURE_DEVOPS_EXT_PAT",
+            DevopsCredential::JobToken(_) => "the job access token in SYSTEM_ACCESSTOKEN",
+            DevopsCredential::Entra(_) => {
+                "an Entra token for Azure DevOps from keyrot's Azure credential"
+            }
+        }
+    }
+
+    /// What to check when Azure DevOps refuses this credential.
+    pub fn fix(&self) -> &'static str {
+        match self {
+            DevopsCredential::Pat(_) => "the PAT may be expired, revoked, for another organization, or lack the scopes keyrot needs (Variable Groups: Read & manage; Build: Read & execute; Release: Read, write & execute); create a new one and set AZURE_DEVOPS_EXT_PAT",
+            DevopsCredential::JobToken(_) => "map the token into the step (env: SYSTEM_ACCESSTOKEN: $(System.AccessToken)); it expires when the job ends, and the project's build service identity needs the Administrator role on the variable group (Library security)",
+            DevopsCredential::Entra(_) => "add keyrot's service principal or managed identity to the Azure DevOps organization (Organization settings > Users) and give it the Administrator role on the variable group; or set AZURE_DEVOPS_EXT_PAT",
+        }
+    }
+}
+
+// Values are secrets; say which kind only.
+impl fmt::Debug for DevopsCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DevopsCredential({})", self.describe())
+    }
+}
+
 /// A candidate credential: either built and ready to try, or not configured (and why).
 enum Candidate {
     Ready {

@@ -8,6 +8,7 @@ pub mod check;
 pub mod ci;
 pub mod cli;
 pub mod commands;
+pub mod devops;
 pub mod fetch;
 pub mod graph;
 pub mod hardening;

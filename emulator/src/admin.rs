@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | GET | `/_admin` | emulator facts (port, tenant, authority, Graph and vault URLs, CA path) |
 //! | GET | `/_admin/applications` | every application's password and certificate metadata (never secret text) |
+//! | GET | `/_admin/devops` | every Azure DevOps variable group with its values |
 //! | POST | `/_admin/faults` | add a [`FaultRule`](crate::FaultRule) (JSON body) |
 //! | DELETE | `/_admin/faults` | remove every fault |
 //! | PUT | `/_admin/keyvault` | `{"version_ids": "random" \| "descending"}`: the `[keyvault]` seed setting, from now on |
@@ -46,6 +47,7 @@ pub fn handle(shared: &Shared, ca_path: &str, req: &Req) -> Resp {
             )
         }
         ("GET", "/_admin/applications") => Resp::json(200, &applications(shared)),
+        (_, "/_admin/devops") => crate::devops::admin(shared, req),
         ("POST", "/_admin/faults") => match serde_json::from_slice::<FaultRule>(&req.body) {
             Ok(rule) => {
                 shared.lock().faults.add(rule.clone());

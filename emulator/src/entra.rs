@@ -27,6 +27,7 @@ const KNOWN_RESOURCES: &[&str] = &[
     "https://graph.microsoft.com",
     crate::graph::GRAPH_APP_ID,
     "https://storage.azure.com",
+    crate::devops::RESOURCE,
 ];
 
 pub fn route_of(path: &str) -> &'static str {

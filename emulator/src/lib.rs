@@ -18,6 +18,7 @@
 //! | `login.localhost:{port}` | Entra ID token endpoint, OIDC discovery, GitHub/Azure Pipelines OIDC, App Service MSI |
 //! | `graph.localhost:{port}` | Microsoft Graph v1.0 applications (see [Graph](#microsoft-graph)) |
 //! | `hooks.localhost:{port}` | a webhook sink for Teams, Slack and Standard Webhooks deliveries (see `hooks.rs`) |
+//! | `devops.localhost:{port}`, `vsrm.devops.localhost:{port}` | Azure DevOps (`dev.azure.com`, `vsrm.dev.azure.com`): variable groups, pipeline runs, releases; seed `[devops]`, routes `devops.*` (see the `devops` module) |
 //! | `localhost:{port}` | admin API under `/_admin` (see [`admin`]) |
 //!
 //! A vault host that is not in the seed answers 404 `VaultNotFound` naming the vault (real
@@ -212,6 +213,7 @@
 //! `OwnedBy` lets the caller read every application, as observed in Entra.
 
 pub mod admin;
+mod devops;
 mod entra;
 mod faults;
 mod graph;
@@ -233,6 +235,7 @@ use anyhow::Context as _;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use devops::{DevopsGroupView, DevopsRunView, DevopsSeed, DevopsVariableView};
 pub use faults::{FaultBody, FaultRule};
 pub use hooks::{HookDelivery, HookKind, HookVerdict, HooksSeed, WebhookSeed};
 pub use seed::{

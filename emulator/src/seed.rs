@@ -141,6 +141,9 @@ pub struct Seed {
     /// The notification sink (`hooks.localhost`).
     #[serde(default)]
     pub hooks: crate::hooks::HooksSeed,
+    /// Azure DevOps (`devops.localhost`).
+    #[serde(default)]
+    pub devops: crate::devops::DevopsSeed,
 }
 
 /// `[keyvault]`: how the emulated Key Vault behaves.
@@ -194,6 +197,7 @@ impl Default for Seed {
             graph: GraphSeed::default(),
             keyvault: KeyVaultSeed::default(),
             hooks: crate::hooks::HooksSeed::default(),
+            devops: Default::default(),
         }
     }
 }
@@ -521,6 +525,7 @@ impl Seed {
 
     fn validate(&self) -> anyhow::Result<()> {
         self.validate_clients()?;
+        self.devops.validate()?;
         let mut names = std::collections::HashSet::new();
         for v in &self.vaults {
             let ok = (3..=24).contains(&v.name.len())

@@ -19,7 +19,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::faults::{FaultAction, FaultBody};
 use crate::http::{query_pairs, Req, Resp};
 use crate::state::Shared;
-use crate::{admin, entra, graph, hooks, keyvault, RecordedRequest};
+use crate::{admin, devops, entra, graph, hooks, keyvault, RecordedRequest};
 
 /// Largest request body read; Key Vault's own limit on a secret is 25 KiB.
 const MAX_BODY: usize = 1024 * 1024;
@@ -82,6 +82,10 @@ enum Area {
     Graph,
     Hooks,
     Vault(String),
+    /// `devops.localhost`, or with `vsrm` its Release Management host.
+    Devops {
+        vsrm: bool,
+    },
     Unknown,
 }
 
@@ -91,6 +95,8 @@ fn classify(host: &str) -> Area {
         "login.localhost" => Area::Login,
         "graph.localhost" => Area::Graph,
         "hooks.localhost" => Area::Hooks,
+        "devops.localhost" => Area::Devops { vsrm: false },
+        "vsrm.devops.localhost" => Area::Devops { vsrm: true },
         h => match h.strip_suffix(".vault.localhost") {
             Some(v) if !v.is_empty() && !v.contains('.') => Area::Vault(v.to_owned()),
             _ => Area::Unknown,
@@ -186,6 +192,7 @@ async fn handle(
         Area::Login => (entra::route_of(&req.path), None, None),
         Area::Graph => (graph::route_of(&req.path), None, None),
         Area::Hooks => (hooks::route_of(&req.method, &req.path), None, None),
+        Area::Devops { vsrm } => (devops::route_of(&req.method, &req.path, *vsrm), None, None),
         Area::Vault(v) => {
             let location = shared
                 .lock()
@@ -260,6 +267,7 @@ async fn handle(
                 Area::Vault(_) => keyvault::errors::fault_body(status),
                 Area::Graph => graph::fault_body(shared, &req, status),
                 Area::Hooks => hooks::fault_body(shared, &req, status),
+                Area::Devops { .. } => devops::fault_body(status),
                 _ => entra::aad_error(
                     shared,
                     &req,
@@ -284,6 +292,7 @@ async fn handle(
                 Area::Login => entra::handle(shared, route, &req),
                 Area::Graph => graph::handle(shared, &req),
                 Area::Hooks => hooks::handle(shared, &req),
+                Area::Devops { vsrm } => devops::handle(shared, &req, *vsrm),
                 Area::Vault(v) => match route {
                     "vault-not-found" => keyvault::vault_not_found(v),
                     "challenge" => keyvault::challenge(shared),
@@ -321,6 +330,7 @@ async fn handle(
         Area::Vault(_) => keyvault::decorate(resp, &req.headers, location.as_deref(), peer),
         Area::Login => entra::decorate(resp, &req),
         Area::Graph => graph::decorate(resp, &req),
+        Area::Devops { .. } => devops::decorate(resp),
         _ => resp,
     };
     record(&req, resp.status);

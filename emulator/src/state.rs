@@ -64,6 +64,7 @@ pub struct State {
     pub graph_replication_delay: u64,
     /// `[keyvault] version_ids`: how new version ids are chosen.
     pub version_ids: VersionIds,
+    pub devops: crate::devops::DevopsState,
 }
 
 impl State {
@@ -306,6 +307,7 @@ impl State {
             hooks: crate::hooks::HooksState::from_seed(&seed.hooks),
             graph_replication_delay: seed.graph.replication_delay_seconds,
             version_ids: seed.keyvault.version_ids,
+            devops: crate::devops::DevopsState::from_seed(&seed.devops, start),
         }
     }
 }

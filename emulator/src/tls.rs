@@ -26,6 +26,8 @@ const SANS: &[&str] = &[
     "login.localhost",
     "graph.localhost",
     "hooks.localhost",
+    "devops.localhost",
+    "*.devops.localhost",
     "*.localhost",
     "127.0.0.1",
     "::1",
