@@ -17,6 +17,7 @@
 //! | `{vault}.vault.localhost:{port}` | Key Vault data plane of vault `{vault}` |
 //! | `login.localhost:{port}` | Entra ID token endpoint, OIDC discovery, GitHub/Azure Pipelines OIDC, App Service MSI |
 //! | `graph.localhost:{port}` | Microsoft Graph v1.0 applications (see [Graph](#microsoft-graph)) |
+//! | `api.github.localhost:{port}` | GitHub REST API: Actions secrets (`[github]` seed; see the `github` module) |
 //! | `localhost:{port}` | admin API under `/_admin` (see [`admin`]) |
 //!
 //! A vault host that is not in the seed answers 404 `VaultNotFound` naming the vault (real
@@ -208,6 +209,7 @@
 pub mod admin;
 mod entra;
 mod faults;
+mod github;
 mod graph;
 mod http;
 mod jwt;
@@ -227,6 +229,10 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use faults::{FaultBody, FaultRule};
+pub use github::{
+    GithubEnvironmentSeed, GithubOrganizationSeed, GithubRepositorySeed, GithubSecretScope,
+    GithubSecretSeed, GithubSecretView, GithubSeed, GithubTokenKind, GithubTokenSeed,
+};
 pub use seed::{
     AzurePipelinesSeed, ClientCertificateSeed, ClientSecretSeed, ClientSeed, GenerateSeed,
     GithubOidcSeed, GraphPermission, GraphSeed, KeyVaultSeed, ManagedIdentitySeed, ObjectKind,

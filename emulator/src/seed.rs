@@ -138,6 +138,9 @@ pub struct Seed {
     /// Key Vault behaviour (every vault).
     #[serde(default)]
     pub keyvault: KeyVaultSeed,
+    /// The emulated GitHub API (`api.github.localhost`; see the `github` module).
+    #[serde(default)]
+    pub github: crate::github::GithubSeed,
 }
 
 /// `[keyvault]`: how the emulated Key Vault behaves.
@@ -190,6 +193,7 @@ impl Default for Seed {
             faults: Vec::new(),
             graph: GraphSeed::default(),
             keyvault: KeyVaultSeed::default(),
+            github: crate::github::GithubSeed::default(),
         }
     }
 }

@@ -19,7 +19,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::faults::{FaultAction, FaultBody};
 use crate::http::{query_pairs, Req, Resp};
 use crate::state::Shared;
-use crate::{admin, entra, graph, keyvault, RecordedRequest};
+use crate::{admin, entra, github, graph, keyvault, RecordedRequest};
 
 /// Largest request body read; Key Vault's own limit on a secret is 25 KiB.
 const MAX_BODY: usize = 1024 * 1024;
@@ -80,6 +80,7 @@ enum Area {
     Admin,
     Login,
     Graph,
+    Github,
     Vault(String),
     Unknown,
 }
@@ -89,6 +90,7 @@ fn classify(host: &str) -> Area {
         "localhost" | "127.0.0.1" | "[::1]" | "::1" => Area::Admin,
         "login.localhost" => Area::Login,
         "graph.localhost" => Area::Graph,
+        "api.github.localhost" => Area::Github,
         h => match h.strip_suffix(".vault.localhost") {
             Some(v) if !v.is_empty() && !v.contains('.') => Area::Vault(v.to_owned()),
             _ => Area::Unknown,
@@ -183,6 +185,7 @@ async fn handle(
     let (route, vault, location): (&'static str, Option<String>, Option<String>) = match &area {
         Area::Login => (entra::route_of(&req.path), None, None),
         Area::Graph => (graph::route_of(&req.path), None, None),
+        Area::Github => (github::route_of(&req.method, &req.path), None, None),
         Area::Vault(v) => {
             let location = shared
                 .lock()
@@ -250,6 +253,7 @@ async fn handle(
             let r = match &area {
                 Area::Vault(_) => keyvault::errors::fault_body(status),
                 Area::Graph => graph::fault_body(shared, &req, status),
+                Area::Github => github::fault_body(status),
                 _ => entra::aad_error(
                     shared,
                     &req,
@@ -273,6 +277,7 @@ async fn handle(
             match &area {
                 Area::Login => entra::handle(shared, route, &req),
                 Area::Graph => graph::handle(shared, &req),
+                Area::Github => github::handle(shared, &req),
                 Area::Vault(v) => match route {
                     "vault-not-found" => keyvault::vault_not_found(v),
                     "challenge" => keyvault::challenge(shared),
@@ -310,6 +315,7 @@ async fn handle(
         Area::Vault(_) => keyvault::decorate(resp, &req.headers, location.as_deref(), peer),
         Area::Login => entra::decorate(resp, &req),
         Area::Graph => graph::decorate(resp, &req),
+        Area::Github => github::decorate(resp),
         _ => resp,
     };
     record(&req, resp.status);

@@ -63,6 +63,8 @@ pub struct State {
     pub graph_replication_delay: u64,
     /// `[keyvault] version_ids`: how new version ids are chosen.
     pub version_ids: VersionIds,
+    /// The emulated GitHub API.
+    pub github_api: crate::github::GithubState,
 }
 
 impl State {
@@ -304,6 +306,7 @@ impl State {
             requests: Vec::new(),
             graph_replication_delay: seed.graph.replication_delay_seconds,
             version_ids: seed.keyvault.version_ids,
+            github_api: crate::github::GithubState::from_seed(&seed.github, start),
         }
     }
 }

@@ -25,6 +25,7 @@ const SANS: &[&str] = &[
     "*.vault.localhost",
     "login.localhost",
     "graph.localhost",
+    "api.github.localhost",
     "*.localhost",
     "127.0.0.1",
     "::1",

@@ -118,6 +118,7 @@ pub fn client_for(emu: &Emulator) -> reqwest::Client {
         .no_proxy()
         .resolve("login.localhost", addr)
         .resolve("graph.localhost", addr)
+        .resolve("api.github.localhost", addr)
         .resolve("localhost", addr);
     for v in ["kv1", "locked", "nope", "demo", "payments"] {
         b = b.resolve(&format!("{v}.vault.localhost"), addr);
