@@ -9,6 +9,7 @@ pub mod ci;
 pub mod cli;
 pub mod commands;
 pub mod fetch;
+pub mod github;
 pub mod graph;
 pub mod hardening;
 pub mod model;
