@@ -230,8 +230,10 @@ use tokio::task::JoinHandle;
 
 pub use faults::{FaultBody, FaultRule};
 pub use github::{
-    GithubEnvironmentSeed, GithubOrganizationSeed, GithubRepositorySeed, GithubSecretScope,
+    GithubAppSeed, GithubEnvironmentSeed, GithubInputSeed, GithubInstallationSeed, GithubIssueView,
+    GithubOrganizationSeed, GithubRepositorySeed, GithubRunView, GithubSecretScope,
     GithubSecretSeed, GithubSecretView, GithubSeed, GithubTokenKind, GithubTokenSeed,
+    GithubWorkflowSeed,
 };
 pub use seed::{
     AzurePipelinesSeed, ClientCertificateSeed, ClientSecretSeed, ClientSeed, GenerateSeed,

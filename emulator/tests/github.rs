@@ -43,8 +43,34 @@ full_name = "contoso/billing"
 id = 1296269
 secrets = [{{ name = "EXISTING", value = "seeded" }}]
 
+branches = ["main", "release"]
+
 [[github.repository.environment]]
 name = "prod/eu"
+secrets = [{{ name = "EXISTING", value = "env-override" }}]
+
+[[github.repository.workflow]]
+id = 161335
+path = ".github/workflows/deploy.yml"
+name = "Deploy"
+environment = "prod/eu"
+inputs = {{ reason = {{ required = true }}, dry = {{ default = "false" }} }}
+
+[[github.repository.workflow]]
+path = ".github/workflows/ci.yml"
+dispatch = false
+
+[[github.repository]]
+full_name = "contoso/legacy"
+ghes = true
+
+[[github.repository.workflow]]
+path = ".github/workflows/deploy.yml"
+
+[[github.app]]
+id = 1001
+slug = "keyrot-rotator"
+installation = [{{ id = 2002, account = "contoso" }}]
 "#
     ))
     .expect("seed")
@@ -412,4 +438,370 @@ async fn status_faults_answer_the_secondary_rate_limit() {
     assert_eq!(status, 200);
     let routes: Vec<String> = env.emu.requests().iter().map(|r| r.route.clone()).collect();
     assert_eq!(routes, ["github.publickey.get", "github.publickey.get"]);
+}
+
+#[tokio::test]
+async fn dispatches_create_runs_that_record_the_secrets_they_see() {
+    let env = start_with(seed()).await;
+    let path = "/repos/contoso/billing/actions/workflows/deploy.yml/dispatches";
+    let (status, _, details) = call(
+        &env,
+        "POST",
+        path,
+        Some(PAT),
+        Some(json!({"ref": "main", "inputs": {"reason": "rotation"}, "return_run_details": true})),
+    )
+    .await;
+    assert_eq!(status, 200, "{details}");
+    let run_id = details["workflow_run_id"].as_u64().unwrap();
+    assert!(details["run_url"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("/repos/contoso/billing/actions/runs/{run_id}")));
+    assert_eq!(
+        details["html_url"],
+        format!("https://github.localhost/contoso/billing/actions/runs/{run_id}")
+    );
+
+    // A new value, then a plain dispatch (204): the second run sees it, the first does not.
+    let body = sealed_for(
+        &env,
+        "/repos/contoso/billing/actions/secrets/public-key",
+        PLANTED,
+    )
+    .await;
+    let (status, _, _) = call(
+        &env,
+        "PUT",
+        "/repos/contoso/billing/actions/secrets/DB",
+        Some(PAT),
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, _, _) = call(
+        &env,
+        "POST",
+        "/repos/contoso/billing/actions/workflows/161335/dispatches",
+        Some(WORKFLOW_TOKEN),
+        Some(json!({"ref": "refs/heads/release", "inputs": {"reason": "r", "dry": "true"}})),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let runs = env.emu.github_runs("contoso/billing");
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0].id, run_id);
+    assert!(!runs[0].secrets.contains_key("DB"));
+    assert_eq!(runs[1].secrets["DB"].expose(), PLANTED);
+    // Organization secrets are visible; the environment's override the repository's.
+    assert_eq!(runs[1].secrets["ORG_WIDE"].expose(), "org-seeded");
+    assert_eq!(runs[1].secrets["EXISTING"].expose(), "env-override");
+    assert_eq!(runs[0].inputs["dry"], "false", "the default applies");
+    assert_eq!(runs[1].inputs["dry"], "true");
+    assert_eq!(
+        (runs[0].actor.as_str(), runs[1].actor.as_str()),
+        ("octocat", "github-actions[bot]")
+    );
+    assert_eq!(runs[1].head_branch, "release");
+
+    // The runs list filters by actor and creation time, newest first.
+    let since = env.emu.github_runs("contoso/billing")[0].created_at;
+    let since = since
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let list_path = format!("/repos/contoso/billing/actions/workflows/deploy.yml/runs?event=workflow_dispatch&actor=octocat&created=%3E%3D{since}");
+    let (status, _, list) = call(&env, "GET", &list_path, Some(PAT), None).await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["total_count"], 1);
+    let run = &list["workflow_runs"][0];
+    assert_eq!(run["id"], run_id);
+    assert_eq!(run["actor"]["login"], "octocat");
+    assert_eq!(run["event"], "workflow_dispatch");
+    assert_eq!(run["head_branch"], "main");
+    assert!(run["created_at"].is_string() && run["html_url"].is_string());
+    let (_, _, all) = call(
+        &env,
+        "GET",
+        "/repos/contoso/billing/actions/workflows/161335/runs",
+        Some(PAT),
+        None,
+    )
+    .await;
+    assert_eq!(
+        all["workflow_runs"][0]["actor"]["login"],
+        "github-actions[bot]"
+    );
+    let (status, _, one) = call(
+        &env,
+        "GET",
+        &format!("/repos/contoso/billing/actions/runs/{run_id}"),
+        Some(PAT),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, one["path"].as_str()),
+        (200, Some(".github/workflows/deploy.yml"))
+    );
+    // No answer carries a secret value.
+    assert!(!list.to_string().contains(PLANTED) && !one.to_string().contains(PLANTED));
+}
+
+#[tokio::test]
+async fn dispatch_errors_are_the_real_ones() {
+    let env = start_with(seed()).await;
+    let path = "/repos/contoso/billing/actions/workflows/deploy.yml/dispatches";
+    for (body, status, message) in [
+        (
+            json!({"ref": "nope", "inputs": {"reason": "x"}}),
+            422,
+            "No ref found for: nope",
+        ),
+        (
+            json!({"ref": "main", "inputs": {"reason": "x", "x": "1"}}),
+            422,
+            "Unexpected inputs provided: [\"x\"]",
+        ),
+        (
+            json!({"ref": "main"}),
+            422,
+            "Required input 'reason' not provided",
+        ),
+        (
+            json!({"inputs": {}}),
+            422,
+            "Invalid request.\n\n\"ref\" wasn't supplied.",
+        ),
+    ] {
+        let (got, _, err) = call(&env, "POST", path, Some(PAT), Some(body.clone())).await;
+        assert_eq!(
+            (got, err["message"].as_str()),
+            (status, Some(message)),
+            "{body}"
+        );
+    }
+    let (got, _, err) = call(
+        &env,
+        "POST",
+        "/repos/contoso/billing/actions/workflows/ci.yml/dispatches",
+        Some(PAT),
+        Some(json!({"ref": "main"})),
+    )
+    .await;
+    assert_eq!(
+        (got, err["message"].as_str()),
+        (
+            422,
+            Some("Workflow does not have 'workflow_dispatch' trigger")
+        )
+    );
+    let (got, _, _) = call(
+        &env,
+        "POST",
+        "/repos/contoso/billing/actions/workflows/nope.yml/dispatches",
+        Some(PAT),
+        Some(json!({"ref": "main"})),
+    )
+    .await;
+    assert_eq!(got, 404);
+    // GHES <= 3.20 refuses return_run_details; the plain form works.
+    let legacy = "/repos/contoso/legacy/actions/workflows/deploy.yml/dispatches";
+    let (got, _, err) = call(
+        &env,
+        "POST",
+        legacy,
+        Some(PAT),
+        Some(json!({"ref": "main", "return_run_details": true})),
+    )
+    .await;
+    assert_eq!(got, 400, "{err}");
+    let (got, _, _) = call(
+        &env,
+        "POST",
+        legacy,
+        Some(PAT),
+        Some(json!({"ref": "main"})),
+    )
+    .await;
+    assert_eq!(got, 204);
+    assert!(env.emu.github_runs("contoso/billing").is_empty());
+    assert_eq!(env.emu.github_runs("contoso/legacy").len(), 1);
+}
+
+#[tokio::test]
+async fn issues_are_created_and_listed() {
+    let env = start_with(seed()).await;
+    let (status, headers, issue) = call(
+        &env,
+        "POST",
+        "/repos/contoso/billing/issues",
+        Some(WORKFLOW_TOKEN),
+        Some(json!({"title": "keyrot: rotation failed", "body": "details", "labels": ["keyrot"]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{issue}");
+    assert_eq!(issue["number"], 1);
+    assert_eq!(
+        issue["html_url"],
+        "https://github.localhost/contoso/billing/issues/1"
+    );
+    assert!(headers["location"]
+        .to_str()
+        .unwrap()
+        .ends_with("/repos/contoso/billing/issues/1"));
+    let (status, _, err) = call(
+        &env,
+        "POST",
+        "/repos/contoso/billing/issues",
+        Some(PAT),
+        Some(json!({"body": "no title"})),
+    )
+    .await;
+    assert_eq!(status, 422, "{err}");
+    let (_, _, list) = call(
+        &env,
+        "GET",
+        "/repos/contoso/billing/issues",
+        Some(PAT),
+        None,
+    )
+    .await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["labels"][0]["name"], "keyrot");
+    let seen = env.emu.github_issues("contoso/billing");
+    assert_eq!(
+        (seen[0].title.as_str(), seen[0].author.as_str()),
+        ("keyrot: rotation failed", "github-actions[bot]")
+    );
+}
+
+/// An RS256 JWT for the App, signed with the key the emulator hands out.
+fn app_jwt(env: &Env, app_id: u64, iat_offset: i64, lifetime: i64) -> String {
+    let pem = env.emu.github_app_private_key(app_id).expect("app key");
+    let b64: String = pem
+        .expose()
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let der = STANDARD.decode(b64).unwrap();
+    let key = aws_lc_rs::rsa::KeyPair::from_pkcs8(&der).unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp() + iat_offset;
+    let url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let signed = format!(
+        "{}.{}",
+        url.encode(json!({"alg": "RS256", "typ": "JWT"}).to_string()),
+        url.encode(json!({"iss": app_id, "iat": now - 60, "exp": now + lifetime}).to_string())
+    );
+    let mut sig = vec![0; key.public_modulus_len()];
+    key.sign(
+        &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+        &aws_lc_rs::rand::SystemRandom::new(),
+        signed.as_bytes(),
+        &mut sig,
+    )
+    .unwrap();
+    format!("{signed}.{}", url.encode(sig))
+}
+
+#[tokio::test]
+async fn app_jwts_get_installation_tokens_that_write_secrets() {
+    let env = start_with(seed()).await;
+    let jwt = app_jwt(&env, 1001, 0, 540);
+    let (status, _, app) = call(&env, "GET", "/app", Some(&jwt), None).await;
+    assert_eq!(
+        (status, app["slug"].as_str()),
+        (200, Some("keyrot-rotator"))
+    );
+    let (status, _, inst) = call(
+        &env,
+        "GET",
+        "/repos/contoso/billing/installation",
+        Some(&jwt),
+        None,
+    )
+    .await;
+    assert_eq!((status, inst["id"].as_u64()), (200, Some(2002)), "{inst}");
+    let (status, _, inst) = call(&env, "GET", "/orgs/contoso/installation", Some(&jwt), None).await;
+    assert_eq!(
+        (status, inst["account"]["login"].as_str()),
+        (200, Some("contoso"))
+    );
+    let (status, _, _) = call(&env, "GET", "/orgs/other/installation", Some(&jwt), None).await;
+    assert_eq!(status, 404);
+    let (status, _, token) = call(
+        &env,
+        "POST",
+        "/app/installations/2002/access_tokens",
+        Some(&jwt),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 201, "{token}");
+    let token = token["token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("ghs_"));
+    let (status, _, _) = call(
+        &env,
+        "GET",
+        "/repos/contoso/billing/actions/secrets/public-key",
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _, _) = call(
+        &env,
+        "POST",
+        "/repos/contoso/billing/issues",
+        Some(&token),
+        Some(json!({"title": "t"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert_eq!(
+        env.emu.github_issues("contoso/billing")[0].author,
+        "keyrot-rotator[bot]"
+    );
+
+    // A JWT is no token for other routes, a token is no JWT, and bad JWTs are refused.
+    let (status, _, _) = call(
+        &env,
+        "GET",
+        "/repos/contoso/billing/actions/secrets/public-key",
+        Some(&jwt),
+        None,
+    )
+    .await;
+    assert_eq!(status, 401);
+    let (status, _, _) = call(&env, "GET", "/app", Some(PAT), None).await;
+    assert_eq!(status, 401);
+    let (status, _, err) = call(
+        &env,
+        "GET",
+        "/app",
+        Some(&app_jwt(&env, 1001, 0, 3600)),
+        None,
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("too far in the future"),
+        "{err}"
+    );
+    let (status, _, _) = call(
+        &env,
+        "GET",
+        "/app",
+        Some(&app_jwt(&env, 1001, -3600, 540)),
+        None,
+    )
+    .await;
+    assert_eq!(status, 401, "expired");
+    let mut forged = jwt.clone();
+    forged.truncate(forged.len() - 4);
+    forged.push_str("AAAA");
+    let (status, _, _) = call(&env, "GET", "/app", Some(&forged), None).await;
+    assert_eq!(status, 401, "a bad signature");
 }

@@ -1,5 +1,6 @@
 //! The emulated GitHub REST API (`api.github.localhost`): Actions secrets of repositories,
-//! environments and organizations.
+//! environments and organizations ([`secrets`]), workflows, dispatches and runs ([`actions`]),
+//! issues ([`issues`]) and GitHub Apps ([`apps`]). Web links point at `https://github.localhost`.
 //!
 //! Each repository, environment and organization has its own X25519 key pair; `GET
 //! …/secrets/public-key` hands out the public half with a numeric-looking `key_id`, and `PUT
@@ -13,25 +14,44 @@
 //! | `github.publickey.get` | `GET /repos/{o}/{r}/actions/secrets/public-key`, `…/environments/{env}/secrets/public-key`, `/orgs/{org}/actions/secrets/public-key` |
 //! | `github.secrets.list` | `GET …/secrets` |
 //! | `github.secrets.get` / `github.secrets.put` / `github.secrets.delete` | `GET` / `PUT` / `DELETE …/secrets/{name}` |
+//! | `github.workflows.list` / `github.workflows.get` | `GET /repos/{o}/{r}/actions/workflows[/{id or file}]` |
+//! | `github.workflows.dispatch` | `POST /repos/{o}/{r}/actions/workflows/{id or file}/dispatches` |
+//! | `github.runs.list` / `github.runs.get` | `GET …/workflows/{id or file}/runs` (`actor`, `branch`, `event`, `created`, `per_page`, `page`), `GET /repos/{o}/{r}/actions/runs/{id}` |
+//! | `github.issues.create` / `github.issues.list` | `POST` / `GET /repos/{o}/{r}/issues` |
+//! | `github.app.get` / `github.app.token` | `GET /app`, `POST /app/installations/{id}/access_tokens` (App JWT) |
+//! | `github.installation.get` | `GET /repos/{o}/{r}/installation`, `GET /orgs/{org}/installation` (App JWT) |
+//! | `github.user.get` | `GET /user` |
 //! | `github.unknown` | any other path on `api.github.localhost` |
 //!
 //! Errors carry GitHub's body `{"message","documentation_url","status"}` (`status` a string).
 //! No token → 401 "Requires authentication"; an unknown token → 401 "Bad credentials"; a
 //! workflow's `GITHUB_TOKEN` (`kind = "workflow"`) → 403 "Resource not accessible by
-//! integration". A `status` fault of 403 or 429 answers GitHub's secondary-rate-limit message.
+//! integration" on secrets (it may dispatch workflows and create issues). App routes take the
+//! App's RS256 JWT (`iss` = App id, at most 10 minutes between `iat` and `exp`), verified
+//! against the key the emulator generated for it; other routes refuse a JWT. A `status` fault
+//! of 403 or 429 answers GitHub's secondary-rate-limit message.
+//!
+//! Dispatches check, in this order: the workflow exists (404), `return_run_details` on a
+//! `ghes = true` repository (400, as GHES ≤ 3.20), `ref` given and a known branch (`No ref
+//! found for: x`), the `workflow_dispatch` trigger, unexpected inputs (`Unexpected inputs
+//! provided: ["x"]`), required inputs (`Required input 'x' not provided`); then a run is
+//! created (200 with `workflow_run_id`, `run_url`, `html_url` when `return_run_details` is
+//! true, else 204) recording the secrets visible to it.
 //!
 //! Known deviations: the 422 messages for a wrong `key_id` and for a box that does not open are
 //! the emulator's wording (no capture of the real ones was available); secret names are
-//! upper-cased as GitHub does, but their character rules are not checked; lists are not paged.
+//! upper-cased as GitHub does, but their character rules are not checked; secrets and issue
+//! lists are not paged; runs stay `queued` forever; installation tokens do not expire and
+//! carry every permission.
 
+mod actions;
+mod apps;
+mod issues;
+mod secrets;
 mod seed;
 
 use std::collections::BTreeMap;
 
-use base64::Engine as _;
-use crypto_box::aead::OsRng;
-use rand::Rng as _;
-use serde::Deserialize;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
@@ -41,11 +61,13 @@ use crate::state::{new_uuid, Shared};
 use crate::Emulator;
 
 pub use seed::{
-    GithubEnvironmentSeed, GithubOrganizationSeed, GithubRepositorySeed, GithubSecretSeed,
-    GithubSeed, GithubTokenKind, GithubTokenSeed,
+    GithubAppSeed, GithubEnvironmentSeed, GithubInputSeed, GithubInstallationSeed,
+    GithubOrganizationSeed, GithubRepositorySeed, GithubSecretSeed, GithubSeed, GithubTokenKind,
+    GithubTokenSeed, GithubWorkflowSeed,
 };
 
-const DOCS: &str = "https://docs.github.com/rest/actions/secrets";
+/// Where the emulated GitHub's web pages would be (`html_url`s).
+const WEB: &str = "https://github.localhost";
 
 /// The emulated GitHub's state (one field of the emulator's state).
 #[derive(Default)]
@@ -55,62 +77,26 @@ pub struct GithubState {
     organizations: BTreeMap<String, Organization>,
     /// Keyed by lower-case `owner/name`.
     repositories: BTreeMap<String, Repository>,
+    apps: Vec<apps::App>,
+    next_run_id: u64,
 }
 
 struct Organization {
-    store: SecretStore,
+    store: secrets::SecretStore,
 }
 
 struct Repository {
     id: u64,
-    store: SecretStore,
-    /// Keyed by lower-case environment name.
-    environments: BTreeMap<String, SecretStore>,
-}
-
-/// The key pair and secrets of one repository, environment or organization.
-struct SecretStore {
-    key_id: String,
-    key: crypto_box::SecretKey,
-    /// Keyed by upper-case name (GitHub stores names upper-cased).
-    secrets: BTreeMap<String, Secret>,
-}
-
-struct Secret {
-    name: String,
-    value: Redacted,
+    full_name: String,
     created_at: OffsetDateTime,
-    updated_at: OffsetDateTime,
-    visibility: Option<String>,
-    selected_repository_ids: Vec<u64>,
-}
-
-impl SecretStore {
-    fn new(seeded: &[GithubSecretSeed], now: OffsetDateTime) -> SecretStore {
-        let secrets = seeded
-            .iter()
-            .map(|s| {
-                let name = s.name.to_ascii_uppercase();
-                let secret = Secret {
-                    name: name.clone(),
-                    value: s.value.clone(),
-                    created_at: now,
-                    updated_at: now,
-                    visibility: s.visibility.clone(),
-                    selected_repository_ids: s.selected_repository_ids.clone(),
-                };
-                (name, secret)
-            })
-            .collect();
-        SecretStore {
-            // GitHub's key ids are long decimal numbers sent as strings.
-            key_id: rand::rng()
-                .random_range(100_000_000_000_000_000u64..1_000_000_000_000_000_000)
-                .to_string(),
-            key: crypto_box::SecretKey::generate(&mut OsRng),
-            secrets,
-        }
-    }
+    store: secrets::SecretStore,
+    /// Keyed by lower-case environment name.
+    environments: BTreeMap<String, secrets::SecretStore>,
+    branches: Vec<String>,
+    ghes: bool,
+    workflows: Vec<actions::Workflow>,
+    runs: Vec<actions::Run>,
+    issues: Vec<issues::Issue>,
 }
 
 impl GithubState {
@@ -121,7 +107,7 @@ impl GithubState {
             .iter()
             .map(|o| {
                 let org = Organization {
-                    store: SecretStore::new(&o.secrets, now),
+                    store: secrets::SecretStore::new(&o.secrets, now),
                 };
                 (o.login.to_ascii_lowercase(), org)
             })
@@ -136,134 +122,154 @@ impl GithubState {
                     .map(|e| {
                         (
                             e.name.to_ascii_lowercase(),
-                            SecretStore::new(&e.secrets, now),
+                            secrets::SecretStore::new(&e.secrets, now),
                         )
+                    })
+                    .collect();
+                let workflows = r
+                    .workflows
+                    .iter()
+                    .map(|w| actions::Workflow {
+                        id: w
+                            .id
+                            .unwrap_or_else(|| derived_id(&format!("{}:{}", r.full_name, w.path))),
+                        seed: w.clone(),
                     })
                     .collect();
                 let repo = Repository {
                     id: r.id.unwrap_or_else(|| derived_id(&r.full_name)),
-                    store: SecretStore::new(&r.secrets, now),
+                    full_name: r.full_name.clone(),
+                    created_at: now,
+                    store: secrets::SecretStore::new(&r.secrets, now),
                     environments,
+                    branches: r.branches.clone(),
+                    ghes: r.ghes,
+                    workflows,
+                    runs: Vec::new(),
+                    issues: Vec::new(),
                 };
                 (r.full_name.to_ascii_lowercase(), repo)
+            })
+            .collect();
+        let apps = seed
+            .apps
+            .iter()
+            .filter_map(|a| match apps::App::new(a, now) {
+                Ok(app) => Some(app),
+                Err(e) => {
+                    tracing::error!("GitHub App {} left out: {e}", a.id);
+                    None
+                }
             })
             .collect();
         GithubState {
             tokens: seed.tokens.clone(),
             organizations,
             repositories,
-        }
-    }
-
-    fn store(&self, scope: &Scope) -> Option<&SecretStore> {
-        match scope {
-            Scope::Repository(repo) => self.repositories.get(repo).map(|r| &r.store),
-            Scope::Environment(repo, env) => self.repositories.get(repo)?.environments.get(env),
-            Scope::Organization(org) => self.organizations.get(org).map(|o| &o.store),
-        }
-    }
-
-    fn store_mut(&mut self, scope: &Scope) -> Option<&mut SecretStore> {
-        match scope {
-            Scope::Repository(repo) => self.repositories.get_mut(repo).map(|r| &mut r.store),
-            Scope::Environment(repo, env) => {
-                self.repositories.get_mut(repo)?.environments.get_mut(env)
-            }
-            Scope::Organization(org) => self.organizations.get_mut(org).map(|o| &mut o.store),
+            apps,
+            // Run ids look like GitHub's (large, increasing).
+            next_run_id: 7_000_000_000,
         }
     }
 }
 
-/// A stable, positive repository id for a seed without one.
-fn derived_id(full_name: &str) -> u64 {
+/// A stable, positive id for a seed without one.
+fn derived_id(name: &str) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    full_name.to_ascii_lowercase().hash(&mut h);
+    name.to_ascii_lowercase().hash(&mut h);
     h.finish() % 1_000_000_000 + 1
 }
 
-/// Where a secret lives; names lower-cased for lookup.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Scope {
-    /// `owner/name`
-    Repository(String),
-    Environment(String, String),
-    Organization(String),
+/// Now, in whole seconds as GitHub stamps times.
+fn now() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now.replace_nanosecond(0).unwrap_or(now)
 }
 
+fn timestamp(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// GitHub's "simple user".
+fn user_json(login: &str, api: &str) -> Value {
+    let id = derived_id(login);
+    let user = format!("{api}/users/{login}");
+    let bot = login.ends_with("[bot]");
+    json!({
+        "login": login,
+        "id": id,
+        "node_id": format!("U_kgDO{id}"),
+        "avatar_url": format!("https://avatars.github.localhost/u/{id}?v=4"),
+        "gravatar_id": "",
+        "url": user,
+        "html_url": format!("{WEB}/{login}"),
+        "followers_url": format!("{user}/followers"),
+        "following_url": format!("{user}/following{{/other_user}}"),
+        "gists_url": format!("{user}/gists{{/gist_id}}"),
+        "starred_url": format!("{user}/starred{{/owner}}{{/repo}}"),
+        "subscriptions_url": format!("{user}/subscriptions"),
+        "organizations_url": format!("{user}/orgs"),
+        "repos_url": format!("{user}/repos"),
+        "events_url": format!("{user}/events{{/privacy}}"),
+        "received_events_url": format!("{user}/received_events"),
+        "type": if bot { "Bot" } else { "User" },
+        "site_admin": false,
+        "user_view_type": "public",
+    })
+}
+
+/// One request, parsed.
 #[derive(Debug, PartialEq, Eq)]
-enum Op {
-    PublicKey(Scope),
-    List(Scope),
-    Get(Scope, String),
-    Put(Scope, String),
-    Delete(Scope, String),
+enum Call {
+    Secrets(secrets::Op),
+    Actions(actions::Op),
+    Issues(issues::Op),
+    Apps(apps::Op),
+    User,
     Unknown,
 }
 
-impl Op {
-    fn parse(method: &str, path: &str) -> Op {
+impl Call {
+    fn parse(method: &str, path: &str) -> Call {
         let segments: Vec<String> = path
             .trim_start_matches('/')
+            .trim_end_matches('/')
             .split('/')
             .map(crate::graph::percent_decode)
             .collect();
         let s: Vec<&str> = segments.iter().map(String::as_str).collect();
-        let (scope, rest) = match s.as_slice() {
-            ["repos", o, r, "actions", "secrets", rest @ ..] => (
-                Scope::Repository(format!("{o}/{r}").to_ascii_lowercase()),
-                rest,
-            ),
-            ["repos", o, r, "environments", env, "secrets", rest @ ..] => (
-                Scope::Environment(
-                    format!("{o}/{r}").to_ascii_lowercase(),
-                    env.to_ascii_lowercase(),
-                ),
-                rest,
-            ),
-            ["orgs", org, "actions", "secrets", rest @ ..] => {
-                (Scope::Organization(org.to_ascii_lowercase()), rest)
-            }
-            _ => return Op::Unknown,
-        };
-        match (method, rest) {
-            ("GET", []) => Op::List(scope),
-            ("GET", ["public-key"]) => Op::PublicKey(scope),
-            ("GET", [name]) if !name.is_empty() => Op::Get(scope, name.to_ascii_uppercase()),
-            ("PUT", [name]) if !name.is_empty() => Op::Put(scope, name.to_ascii_uppercase()),
-            ("DELETE", [name]) if !name.is_empty() => Op::Delete(scope, name.to_ascii_uppercase()),
-            _ => Op::Unknown,
+        if let Some(op) = secrets::Op::parse(method, &s) {
+            Call::Secrets(op)
+        } else if let Some(op) = actions::Op::parse(method, &s) {
+            Call::Actions(op)
+        } else if let Some(op) = issues::Op::parse(method, &s) {
+            Call::Issues(op)
+        } else if let Some(op) = apps::Op::parse(method, &s) {
+            Call::Apps(op)
+        } else if (method, s.as_slice()) == ("GET", ["user"].as_slice()) {
+            Call::User
+        } else {
+            Call::Unknown
         }
     }
 
     fn route(&self) -> &'static str {
         match self {
-            Op::PublicKey(_) => "github.publickey.get",
-            Op::List(_) => "github.secrets.list",
-            Op::Get(..) => "github.secrets.get",
-            Op::Put(..) => "github.secrets.put",
-            Op::Delete(..) => "github.secrets.delete",
-            Op::Unknown => "github.unknown",
+            Call::Secrets(op) => op.route(),
+            Call::Actions(op) => op.route(),
+            Call::Issues(op) => op.route(),
+            Call::Apps(op) => op.route(),
+            Call::User => "github.user.get",
+            Call::Unknown => "github.unknown",
         }
-    }
-
-    fn docs(&self) -> String {
-        let anchor = match self {
-            Op::PublicKey(Scope::Repository(_)) => "#get-a-repository-public-key",
-            Op::PublicKey(Scope::Environment(..)) => "#get-an-environment-public-key",
-            Op::PublicKey(Scope::Organization(_)) => "#get-an-organization-public-key",
-            Op::Put(Scope::Repository(_), _) => "#create-or-update-a-repository-secret",
-            Op::Put(Scope::Environment(..), _) => "#create-or-update-an-environment-secret",
-            Op::Put(Scope::Organization(_), _) => "#create-or-update-an-organization-secret",
-            _ => "",
-        };
-        format!("{DOCS}{anchor}")
     }
 }
 
 /// The route name of a request to `api.github.localhost` (faults and the request log).
 pub fn route_of(method: &str, path: &str) -> &'static str {
-    Op::parse(method, path).route()
+    Call::parse(method, path).route()
 }
 
 /// GitHub's error body.
@@ -318,20 +324,21 @@ fn bearer(req: &Req) -> Option<&str> {
         .then(|| token.trim())
 }
 
-/// Body of a secret PUT; every field optional here so a missing one gets GitHub's 422.
-#[derive(Deserialize)]
-struct PutBody {
-    encrypted_value: Option<String>,
-    key_id: Option<String>,
-    visibility: Option<String>,
-    selected_repository_ids: Option<Vec<u64>>,
+/// Who is calling.
+enum Caller {
+    Token {
+        login: String,
+        kind: GithubTokenKind,
+    },
+    App(u64),
 }
 
 pub fn handle(shared: &Shared, req: &Req) -> Resp {
-    let op = Op::parse(&req.method, &req.path);
-    if op == Op::Unknown {
+    let call = Call::parse(&req.method, &req.path);
+    if call == Call::Unknown {
         return error(404, "Not Found", "https://docs.github.com/rest");
     }
+    let api = github_api_base(shared);
     let mut st = shared.lock();
     let gh = &mut st.github_api;
     let Some(token) = bearer(req) else {
@@ -341,163 +348,52 @@ pub fn handle(shared: &Shared, req: &Req) -> Resp {
             "https://docs.github.com/rest",
         );
     };
-    let Some(caller) = gh.tokens.iter().find(|t| t.token.expose() == token) else {
+    let caller = if let Some(t) = gh.tokens.iter().find(|t| t.token.expose() == token) {
+        Caller::Token {
+            login: t.login.clone(),
+            kind: t.kind,
+        }
+    } else if token.matches('.').count() == 2 {
+        match apps::verify_jwt(&gh.apps, token, now().unix_timestamp()) {
+            Ok(app) => Caller::App(app),
+            Err(message) => return apps::jwt_refused(message),
+        }
+    } else {
         return error(401, "Bad credentials", "https://docs.github.com/rest");
     };
-    if caller.kind == GithubTokenKind::Workflow {
-        return error(403, "Resource not accessible by integration", &op.docs());
-    }
-    let now = OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .unwrap_or_else(|_| OffsetDateTime::now_utc());
-    let docs = op.docs();
-    let not_found = || error(404, "Not Found", &docs);
-    match op {
-        Op::PublicKey(scope) => match gh.store(&scope) {
-            Some(store) => Resp::json(
-                200,
-                &json!({
-                    "key_id": store.key_id,
-                    "key": base64::engine::general_purpose::STANDARD.encode(store.key.public_key().as_bytes()),
-                }),
-            ),
-            None => not_found(),
-        },
-        Op::List(scope) => match gh.store(&scope) {
-            Some(store) => {
-                let secrets: Vec<Value> = store
-                    .secrets
-                    .values()
-                    .map(|s| secret_json(s, &scope, shared))
-                    .collect();
-                Resp::json(
-                    200,
-                    &json!({"total_count": secrets.len(), "secrets": secrets}),
+    match (call, caller) {
+        (Call::Apps(op), Caller::App(app)) => apps::handle(gh, op, app, &api),
+        (Call::Apps(_), Caller::Token { .. }) => {
+            apps::jwt_refused("A JSON web token could not be decoded")
+        }
+        (_, Caller::App(_)) => error(401, "Bad credentials", "https://docs.github.com/rest"),
+        (
+            Call::Secrets(op),
+            Caller::Token {
+                kind: GithubTokenKind::Workflow,
+                ..
+            },
+        ) => error(403, "Resource not accessible by integration", &op.docs()),
+        (Call::Secrets(op), Caller::Token { .. }) => secrets::handle(gh, op, &req.body, &api),
+        (Call::Actions(op), Caller::Token { login, .. }) => {
+            actions::handle(gh, op, req, &login, &api)
+        }
+        (Call::Issues(op), Caller::Token { login, .. }) => {
+            issues::handle(gh, op, req, &login, &api)
+        }
+        (Call::User, Caller::Token { login, kind }) => {
+            if kind == GithubTokenKind::Workflow || login.ends_with("[bot]") {
+                error(
+                    403,
+                    "Resource not accessible by integration",
+                    "https://docs.github.com/rest/users/users#get-the-authenticated-user",
                 )
-            }
-            None => not_found(),
-        },
-        Op::Get(scope, name) => match gh.store(&scope).and_then(|s| s.secrets.get(&name)) {
-            Some(secret) => Resp::json(200, &secret_json(secret, &scope, shared)),
-            None => not_found(),
-        },
-        Op::Delete(scope, name) => {
-            match gh.store_mut(&scope).and_then(|s| s.secrets.remove(&name)) {
-                Some(_) => Resp::empty(204),
-                None => not_found(),
+            } else {
+                Resp::json(200, &user_json(&login, &api))
             }
         }
-        Op::Put(scope, name) => {
-            let Some(store) = gh.store_mut(&scope) else {
-                return not_found();
-            };
-            put(store, &scope, name, &req.body, now, &docs)
-        }
-        Op::Unknown => not_found(),
+        (Call::Unknown, _) => error(404, "Not Found", "https://docs.github.com/rest"),
     }
-}
-
-fn put(
-    store: &mut SecretStore,
-    scope: &Scope,
-    name: String,
-    body: &[u8],
-    now: OffsetDateTime,
-    docs: &str,
-) -> Resp {
-    let invalid = |why: &str| error(422, &format!("Invalid request.\n\n{why}"), docs);
-    let Ok(body) = serde_json::from_slice::<PutBody>(body) else {
-        return error(400, "Problems parsing JSON", docs);
-    };
-    let Some(encrypted) = body.encrypted_value else {
-        return invalid("\"encrypted_value\" wasn't supplied.");
-    };
-    let Some(key_id) = body.key_id else {
-        return invalid("\"key_id\" wasn't supplied.");
-    };
-    let org = matches!(scope, Scope::Organization(_));
-    let visibility = match (org, body.visibility) {
-        (false, _) => None,
-        (true, None) => return invalid("\"visibility\" wasn't supplied."),
-        (true, Some(v)) if matches!(v.as_str(), "all" | "private" | "selected") => Some(v),
-        (true, Some(v)) => {
-            return invalid(&format!(
-                "For 'properties/visibility', {} is not a member of [\"all\", \"private\", \"selected\"].",
-                Value::from(v)
-            ))
-        }
-    };
-    if key_id != store.key_id {
-        return invalid(
-            "key_id does not match the current public key; fetch the public key again.",
-        );
-    }
-    let Ok(sealed) = base64::engine::general_purpose::STANDARD.decode(encrypted.as_bytes()) else {
-        return invalid("encrypted_value is not valid base64.");
-    };
-    let Ok(plain) = store.key.unseal(&sealed) else {
-        return invalid("encrypted_value could not be decrypted with the public key.");
-    };
-    let plain = zeroize_to_string(plain);
-    let selected = body.selected_repository_ids.unwrap_or_default();
-    match store.secrets.get_mut(&name) {
-        Some(secret) => {
-            secret.value = plain;
-            secret.updated_at = now;
-            if visibility.is_some() {
-                secret.visibility = visibility;
-                secret.selected_repository_ids = selected;
-            }
-            Resp::empty(204)
-        }
-        None => {
-            store.secrets.insert(
-                name.clone(),
-                Secret {
-                    name,
-                    value: plain,
-                    created_at: now,
-                    updated_at: now,
-                    visibility,
-                    selected_repository_ids: selected,
-                },
-            );
-            Resp::json(201, &json!({}))
-        }
-    }
-}
-
-/// The opened box as the stored value; bytes that are not UTF-8 are kept lossily (GitHub's
-/// runners hand secrets to workflows as text).
-fn zeroize_to_string(plain: Vec<u8>) -> Redacted {
-    let value = String::from_utf8(plain)
-        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-    Redacted(value)
-}
-
-fn timestamp(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
-fn secret_json(s: &Secret, scope: &Scope, shared: &Shared) -> Value {
-    let mut v = json!({
-        "name": s.name,
-        "created_at": timestamp(s.created_at),
-        "updated_at": timestamp(s.updated_at),
-    });
-    if let Scope::Organization(org) = scope {
-        let visibility = s.visibility.as_deref().unwrap_or("all");
-        v["visibility"] = Value::from(visibility);
-        if visibility == "selected" {
-            v["selected_repositories_url"] = Value::from(format!(
-                "{}/orgs/{org}/actions/secrets/{}/repositories",
-                github_api_base(shared),
-                s.name
-            ));
-        }
-    }
-    v
 }
 
 fn github_api_base(shared: &Shared) -> String {
@@ -564,7 +460,8 @@ pub enum GithubSecretScope<'a> {
 }
 
 impl GithubSecretScope<'_> {
-    fn scope(&self) -> Scope {
+    fn scope(&self) -> secrets::Scope {
+        use secrets::Scope;
         match self {
             GithubSecretScope::Repository(r) => Scope::Repository(r.to_ascii_lowercase()),
             GithubSecretScope::Environment {
@@ -612,6 +509,30 @@ fn secret_view(
     })
 }
 
+/// One workflow run as the emulator holds it.
+#[derive(Clone, Debug)]
+pub struct GithubRunView {
+    pub id: u64,
+    pub workflow_path: String,
+    pub head_branch: String,
+    /// Login of whoever dispatched it.
+    pub actor: String,
+    pub created_at: OffsetDateTime,
+    pub inputs: BTreeMap<String, String>,
+    /// The secrets visible to the run when it was created, by upper-case name.
+    pub secrets: BTreeMap<String, Redacted>,
+}
+
+/// One issue as the emulator holds it.
+#[derive(Clone, Debug)]
+pub struct GithubIssueView {
+    pub number: u64,
+    pub title: String,
+    pub body: Option<String>,
+    pub labels: Vec<String>,
+    pub author: String,
+}
+
 /// The emulated GitHub, for tests.
 impl Emulator {
     /// `https://api.github.localhost:{port}` (for `GITHUB_API_URL`).
@@ -629,6 +550,66 @@ impl Emulator {
         secret_view(&self.shared, &scope, name)
     }
 
+    /// Every run of a repository's workflows, oldest first, with the secret values each saw.
+    pub fn github_runs(&self, repository: &str) -> Vec<GithubRunView> {
+        let st = self.shared.lock();
+        let Some(repo) = st
+            .github_api
+            .repositories
+            .get(&repository.to_ascii_lowercase())
+        else {
+            return Vec::new();
+        };
+        repo.runs
+            .iter()
+            .map(|run| GithubRunView {
+                id: run.id,
+                workflow_path: repo
+                    .workflows
+                    .iter()
+                    .find(|w| w.id == run.workflow_id)
+                    .map(|w| w.seed.path.clone())
+                    .unwrap_or_default(),
+                head_branch: run.head_branch.clone(),
+                actor: run.actor.clone(),
+                created_at: run.created_at,
+                inputs: run.inputs.clone(),
+                secrets: run.secrets.clone(),
+            })
+            .collect()
+    }
+
+    /// Every issue of a repository, oldest first.
+    pub fn github_issues(&self, repository: &str) -> Vec<GithubIssueView> {
+        let st = self.shared.lock();
+        st.github_api
+            .repositories
+            .get(&repository.to_ascii_lowercase())
+            .map(|r| {
+                r.issues
+                    .iter()
+                    .map(|i| GithubIssueView {
+                        number: i.number,
+                        title: i.title.clone(),
+                        body: i.body.clone(),
+                        labels: i.labels.clone(),
+                        author: i.author.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The private key (PKCS#8 PEM) generated at start for the seeded GitHub App `app_id`.
+    pub fn github_app_private_key(&self, app_id: u64) -> Option<Redacted> {
+        let st = self.shared.lock();
+        st.github_api
+            .apps
+            .iter()
+            .find(|a| a.id == app_id)
+            .map(|a| a.private_pem.clone())
+    }
+
     /// The repository's numeric id (seeded or derived from its name).
     pub fn github_repository_id(&self, full_name: &str) -> Option<u64> {
         let st = self.shared.lock();
@@ -636,95 +617,5 @@ impl Emulator {
             .repositories
             .get(&full_name.to_ascii_lowercase())
             .map(|r| r.id)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn routes_parse_with_encoded_environment_names() {
-        assert_eq!(
-            Op::parse(
-                "GET",
-                "/repos/o/r/environments/prod%2Feu/secrets/public-key"
-            ),
-            Op::PublicKey(Scope::Environment("o/r".into(), "prod/eu".into()))
-        );
-        assert_eq!(
-            Op::parse("PUT", "/orgs/Contoso/actions/secrets/db_pass"),
-            Op::Put(Scope::Organization("contoso".into()), "DB_PASS".into())
-        );
-        assert_eq!(
-            Op::parse("POST", "/repos/o/r/actions/secrets/X"),
-            Op::Unknown
-        );
-        assert_eq!(
-            Op::parse("GET", "/repos/o/r/actions/secrets/public-key").route(),
-            "github.publickey.get"
-        );
-    }
-
-    #[test]
-    fn a_sealed_box_opens_and_a_foreign_one_does_not() {
-        let mut store = SecretStore::new(&[], OffsetDateTime::now_utc());
-        let sealed = store.key.public_key().seal(&mut OsRng, b"planted").unwrap();
-        let body = json!({
-            "encrypted_value": base64::engine::general_purpose::STANDARD.encode(&sealed),
-            "key_id": store.key_id,
-        });
-        let key_id = store.key_id.clone();
-        let now = OffsetDateTime::now_utc();
-        let scope = Scope::Repository("o/r".into());
-        let r = put(
-            &mut store,
-            &scope,
-            "X".into(),
-            body.to_string().as_bytes(),
-            now,
-            "",
-        );
-        assert_eq!(r.status, 201);
-        assert_eq!(store.secrets["X"].value.expose(), "planted");
-        let r = put(
-            &mut store,
-            &scope,
-            "X".into(),
-            body.to_string().as_bytes(),
-            now,
-            "",
-        );
-        assert_eq!(r.status, 204);
-
-        let other = crypto_box::SecretKey::generate(&mut OsRng);
-        let foreign = other.public_key().seal(&mut OsRng, b"x").unwrap();
-        let body = json!({
-            "encrypted_value": base64::engine::general_purpose::STANDARD.encode(&foreign),
-            "key_id": key_id,
-        });
-        let r = put(
-            &mut store,
-            &scope,
-            "X".into(),
-            body.to_string().as_bytes(),
-            now,
-            "",
-        );
-        assert_eq!(r.status, 422);
-        let r = put(
-            &mut store,
-            &scope,
-            "X".into(),
-            br#"{"encrypted_value":"c2VjcmV0"}"#,
-            now,
-            "",
-        );
-        assert_eq!(r.status, 422);
-        let text = String::from_utf8_lossy(&r.body).into_owned();
-        assert!(
-            text.contains("key_id") && text.contains("\"status\":\"422\""),
-            "{text}"
-        );
     }
 }
