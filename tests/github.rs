@@ -7,7 +7,9 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use keyrot::auth::github::{GithubAuth, GithubCredential};
+use std::collections::BTreeMap;
+
+use keyrot::auth::github::GithubAuth;
 use keyrot::auth::AuthEnv;
 use keyrot::github::{GithubClient, GithubErrorKind, OrgVisibility, SecretTarget};
 use keyrot::model::SecretValue;
@@ -40,6 +42,23 @@ secrets = [{{ name = "BILLING_CLIENT_SECRET", value = "old-value" }}]
 
 [[github.repository.environment]]
 name = "production"
+
+[[github.repository.workflow]]
+path = ".github/workflows/deploy.yml"
+environment = "production"
+inputs = {{ reason = {{ required = true }} }}
+
+[[github.repository]]
+full_name = "contoso/legacy"
+ghes = true
+
+[[github.repository.workflow]]
+path = ".github/workflows/deploy.yml"
+
+[[github.app]]
+id = 1001
+slug = "keyrot-rotator"
+installation = [{{ id = 2002, account = "contoso" }}]
 "#
     ))
     .expect("seed")
@@ -59,6 +78,18 @@ impl Setup {
     }
 
     fn client(&self, token: &str, budget: Duration) -> GithubClient {
+        self.client_with(&[("GITHUB_TOKEN", token)], budget)
+    }
+
+    fn client_with(&self, env: &[(&str, &str)], budget: Duration) -> GithubClient {
+        self.try_client_with(env, budget).expect("client")
+    }
+
+    fn try_client_with(
+        &self,
+        env: &[(&str, &str)],
+        budget: Duration,
+    ) -> Result<GithubClient, keyrot::github::GithubError> {
         let transport = KeyrotTransport::new(&TransportConfig {
             extra_roots: vec![(
                 self.emu.ca_path().display().to_string(),
@@ -69,13 +100,12 @@ impl Setup {
         })
         .expect("transport");
         let api = self.emu.github_api_url();
-        let auth = GithubAuth::from_env(&AuthEnv::from_pairs([
-            ("GITHUB_API_URL", api.as_str()),
-            ("GITHUB_TOKEN", token),
-        ]))
-        .expect("auth");
-        assert!(matches!(auth.credential, GithubCredential::Token { .. }));
-        GithubClient::new(&auth, &transport).expect("client")
+        let pairs = env
+            .iter()
+            .copied()
+            .chain([("GITHUB_API_URL", api.as_str())]);
+        let auth = GithubAuth::from_env(&AuthEnv::from_pairs(pairs)).expect("auth");
+        GithubClient::new(&auth, &transport)
     }
 
     fn stored(&self, scope: GithubSecretScope<'_>, name: &str) -> Option<String> {
@@ -380,7 +410,10 @@ async fn planted_values_reach_no_log_line_or_error() {
         .with_max_level(tracing::Level::TRACE)
         .with_writer(move || writer.clone())
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    // Global, not scoped: a scoped subscriber misses events while other tests run on other
+    // threads (tracing's interest cache is process-wide). Every test here plants the same
+    // value, so their lines are searched too.
+    tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber");
 
     let s = Setup::start().await;
     s.emu.add_fault(FaultRule {
@@ -415,7 +448,6 @@ async fn planted_values_reach_no_log_line_or_error() {
             .await
             .unwrap_err()
     ));
-    drop(_guard);
 
     let log = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
     assert!(log.contains("retrying"), "the retry was logged: {log}");
@@ -430,4 +462,223 @@ async fn planted_values_reach_no_log_line_or_error() {
         errors[0]
     );
     s.assert_value_never_sent_in_clear();
+}
+
+fn inputs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_dispatched_run_sees_the_new_value_and_can_be_found_again() {
+    let s = Setup::start().await;
+    let gh = s.client(PAT, Duration::from_secs(20));
+    let before = time::OffsetDateTime::now_utc();
+    let env = SecretTarget::Environment {
+        repository: "contoso/billing".into(),
+        environment: "production".into(),
+    };
+    gh.set_secret(
+        &env,
+        "BILLING_CLIENT_SECRET",
+        &SecretValue::new(PLANTED.into()),
+    )
+    .await
+    .unwrap();
+    let dispatched = gh
+        .dispatch_workflow(
+            "contoso/billing",
+            "deploy.yml",
+            "main",
+            &inputs(&[("reason", "credential-rotation")]),
+        )
+        .await
+        .expect("dispatch");
+    let run = dispatched.run.expect("run details");
+    assert!(run
+        .html_url
+        .starts_with("https://github.localhost/contoso/billing/actions/runs/"));
+    let runs = s.emu.github_runs("contoso/billing");
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].id, run.id);
+    assert_eq!(runs[0].secrets["BILLING_CLIENT_SECRET"].expose(), PLANTED);
+    assert_eq!(runs[0].inputs["reason"], "credential-rotation");
+
+    // After a crash: the run is found by workflow, actor and time instead of dispatching again.
+    let actor = gh.actor_login().await.unwrap();
+    assert_eq!(actor, "octocat");
+    let found = gh
+        .runs_since("contoso/billing", "deploy.yml", &actor, before)
+        .await
+        .unwrap();
+    assert_eq!(found.iter().map(|r| r.id).collect::<Vec<_>>(), [run.id]);
+    assert_eq!(found[0].html_url, run.html_url);
+    let later = time::OffsetDateTime::now_utc() + time::Duration::minutes(1);
+    assert!(gh
+        .runs_since("contoso/billing", "deploy.yml", &actor, later)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(gh
+        .runs_since("contoso/billing", "deploy.yml", "someone-else", before)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Inputs the workflow does not declare: a clear error naming the workflow.
+    let err = gh
+        .dispatch_workflow(
+            "contoso/billing",
+            "deploy.yml",
+            "main",
+            &inputs(&[("reason", "r"), ("extra", "x")]),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, GithubErrorKind::Config);
+    assert!(
+        err.message.contains("deploy.yml of contoso/billing")
+            && err.message.contains("Unexpected inputs provided"),
+        "{err}"
+    );
+    assert_eq!(s.emu.github_runs("contoso/billing").len(), 1);
+}
+
+#[tokio::test]
+async fn older_enterprise_servers_get_the_plain_dispatch() {
+    let s = Setup::start().await;
+    let gh = s.client(PAT, Duration::from_secs(20));
+    let dispatched = gh
+        .dispatch_workflow("contoso/legacy", "deploy.yml", "main", &BTreeMap::new())
+        .await
+        .expect("dispatch");
+    assert_eq!(
+        dispatched.run, None,
+        "no run id from a server without return_run_details"
+    );
+    assert_eq!(
+        s.emu.github_runs("contoso/legacy").len(),
+        1,
+        "dispatched once"
+    );
+    let statuses: Vec<u16> = s.emu.requests().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [400, 204]);
+}
+
+#[tokio::test]
+async fn issues_are_opened() {
+    let s = Setup::start().await;
+    let gh = s.client(WORKFLOW_TOKEN, Duration::from_secs(20));
+    let issue = gh
+        .create_issue(
+            "contoso/billing",
+            "keyrot: rotation failed",
+            "details",
+            &["keyrot".to_string()],
+        )
+        .await
+        .expect("issue");
+    assert_eq!(issue.number, 1);
+    assert_eq!(
+        issue.html_url,
+        "https://github.localhost/contoso/billing/issues/1"
+    );
+    let seen = s.emu.github_issues("contoso/billing");
+    assert_eq!(
+        (seen[0].title.as_str(), seen[0].labels.as_slice()),
+        ("keyrot: rotation failed", ["keyrot".to_string()].as_slice())
+    );
+    assert_eq!(gh.actor_login().await.unwrap(), "github-actions[bot]");
+}
+
+#[tokio::test]
+async fn a_github_app_writes_through_its_installation_token() {
+    let s = Setup::start().await;
+    let pem = s.emu.github_app_private_key(1001).expect("app key");
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("app.pem");
+    std::fs::write(&key_file, pem.expose()).unwrap();
+    let key_path = key_file.display().to_string();
+    for env in [
+        vec![
+            ("KEYROT_GITHUB_APP_ID", "1001"),
+            ("KEYROT_GITHUB_APP_PRIVATE_KEY", pem.expose()),
+        ],
+        vec![
+            ("KEYROT_GITHUB_APP_ID", "1001"),
+            ("KEYROT_GITHUB_APP_PRIVATE_KEY_FILE", key_path.as_str()),
+            ("GITHUB_TOKEN", WORKFLOW_TOKEN),
+        ],
+    ] {
+        let gh = s.client_with(&env, Duration::from_secs(20));
+        gh.set_secret(
+            &repo(),
+            "BILLING_CLIENT_SECRET",
+            &SecretValue::new(PLANTED.into()),
+        )
+        .await
+        .expect("write as the App");
+        let org = SecretTarget::Organization {
+            organization: "contoso".into(),
+            visibility: OrgVisibility::All,
+            selected_repository_ids: vec![],
+        };
+        gh.set_secret(&org, "ORG_KEY", &SecretValue::new(PLANTED.into()))
+            .await
+            .expect("org write as the App");
+        assert_eq!(gh.actor_login().await.unwrap(), "keyrot-rotator[bot]");
+        gh.dispatch_workflow(
+            "contoso/billing",
+            "deploy.yml",
+            "main",
+            &inputs(&[("reason", "r")]),
+        )
+        .await
+        .expect("dispatch as the App");
+    }
+    assert_eq!(
+        s.stored(
+            GithubSecretScope::Repository("contoso/billing"),
+            "BILLING_CLIENT_SECRET"
+        )
+        .as_deref(),
+        Some(PLANTED)
+    );
+    assert!(s
+        .emu
+        .github_runs("contoso/billing")
+        .iter()
+        .all(|r| r.actor == "keyrot-rotator[bot]"));
+    let routes: Vec<String> = s.emu.requests().iter().map(|r| r.route.clone()).collect();
+    assert!(
+        routes.contains(&"github.app.token".to_string())
+            && routes.contains(&"github.installation.get".to_string()),
+        "{routes:?}"
+    );
+    // One installation lookup per repository or organization and client, not per call.
+    assert_eq!(
+        routes
+            .iter()
+            .filter(|r| *r == "github.installation.get")
+            .count(),
+        4,
+        "{routes:?}"
+    );
+
+    let err = s
+        .try_client_with(
+            &[
+                ("KEYROT_GITHUB_APP_ID", "1001"),
+                ("KEYROT_GITHUB_APP_PRIVATE_KEY", "not-a-key-planted"),
+            ],
+            Duration::from_secs(5),
+        )
+        .unwrap_err();
+    assert_eq!(err.kind, GithubErrorKind::Config);
+    assert!(
+        err.message.contains("RSA private key") && !err.message.contains("not-a-key-planted"),
+        "{err}"
+    );
 }

@@ -12,7 +12,12 @@
 //! spelled out; a write keeps the server's `Date` to judge the later `updated_at` against
 //! (GitHub's clock, not this machine's).
 
+mod actions;
 pub mod http;
+mod issues;
+
+pub use actions::{Dispatched, RunLink, WorkflowRun};
+pub use issues::IssueLink;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -228,6 +233,12 @@ impl GithubError {
 
     /// An octocrab error as keyrot's: GitHub's own message (made inert) and what to do.
     fn from_octocrab(error: octocrab::Error, doing: &str, target: &SecretTarget) -> Self {
+        Self::from_github(error, doing, &target.describe(), target.permission())
+    }
+
+    /// As [`Self::from_octocrab`], for any object: `what` names it, `permission` is what a
+    /// credential needs for the call.
+    fn from_github(error: octocrab::Error, doing: &str, what: &str, permission: &str) -> Self {
         let octocrab::Error::GitHub { source, .. } = &error else {
             return Self::runtime(format!("{doing}: {}", cause_chain(&error)));
         };
@@ -245,16 +256,16 @@ impl GithubError {
             403 => (
                 GithubErrorKind::Auth,
                 format!(
-                    "the credential lacks the {}; a workflow's own GITHUB_TOKEN can never write secrets: use a GitHub App or a fine-grained token",
-                    target.permission()
+                    "the credential lacks the {permission}; a workflow's own GITHUB_TOKEN can never write secrets: use a GitHub App or a fine-grained token",
                 ),
             ),
             404 => (
                 GithubErrorKind::NotFound,
-                format!(
-                    "{} does not exist or is not visible to this credential",
-                    target.describe()
-                ),
+                format!("{what} does not exist or is not visible to this credential"),
+            ),
+            422 => (
+                GithubErrorKind::Config,
+                format!("GitHub refused the request for {what} as sent"),
             ),
             _ => (GithubErrorKind::Runtime, String::new()),
         };
@@ -398,10 +409,39 @@ impl GithubClient {
     /// The client to use for `target`: the token's, or the App's installation for the
     /// target's repository or organization (looked up once, then kept).
     async fn client_for(&self, target: &SecretTarget) -> Result<Octocrab, GithubError> {
+        self.client_for_key(
+            target.installation_key(),
+            &target.describe(),
+            target.permission(),
+        )
+        .await
+    }
+
+    /// The client for a repository (`owner/name`, already checked).
+    async fn client_for_repo(
+        &self,
+        repository: &str,
+        permission: &str,
+    ) -> Result<Octocrab, GithubError> {
+        let what = format!("repository {}", inert::one_line(repository));
+        self.client_for_key(
+            format!("repos/{}", repository.to_ascii_lowercase()),
+            &what,
+            permission,
+        )
+        .await
+    }
+
+    /// `key` is `repos/{owner}/{name}` or `orgs/{org}`.
+    async fn client_for_key(
+        &self,
+        key: String,
+        what: &str,
+        permission: &str,
+    ) -> Result<Octocrab, GithubError> {
         if !self.app {
             return Ok(self.crab.clone());
         }
-        let key = target.installation_key();
         if let Some(found) = self
             .installations
             .lock()
@@ -410,15 +450,12 @@ impl GithubClient {
         {
             return Ok(found.clone());
         }
-        let doing = format!(
-            "finding the GitHub App's installation for {}",
-            target.describe()
-        );
+        let doing = format!("finding the GitHub App's installation for {what}");
         let installation: octocrab::models::Installation = self
             .crab
             .get(format!("/{key}/installation"), None::<&()>)
             .await
-            .map_err(|e| GithubError::from_octocrab(e, &doing, target))?;
+            .map_err(|e| GithubError::from_github(e, &doing, what, permission))?;
         let client = self
             .crab
             .installation(installation.id)
