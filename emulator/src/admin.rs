@@ -9,6 +9,7 @@
 //! | DELETE | `/_admin/faults` | remove every fault |
 //! | PUT | `/_admin/keyvault` | `{"version_ids": "random" \| "descending"}`: the `[keyvault]` seed setting, from now on |
 //! | GET | `/_admin/github/secret?name=…&repository=…[&environment=…]` or `&organization=…` | one emulated GitHub secret with its value |
+//! | GET | `/_admin/github/runs?repository=…` | the repository's workflow runs with the secret values each saw |
 //! | GET | `/_admin/requests` | the request log as a JSON array |
 //! | DELETE | `/_admin/requests` | clear the log |
 

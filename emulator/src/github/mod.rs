@@ -21,6 +21,7 @@
 //! | `github.app.get` / `github.app.token` | `GET /app`, `POST /app/installations/{id}/access_tokens` (App JWT) |
 //! | `github.installation.get` | `GET /repos/{o}/{r}/installation`, `GET /orgs/{org}/installation` (App JWT) |
 //! | `github.user.get` | `GET /user` |
+//! | `github.repos.get` | `GET /repos/{o}/{r}` |
 //! | `github.unknown` | any other path on `api.github.localhost` |
 //!
 //! Errors carry GitHub's body `{"message","documentation_url","status"}` (`status` a string).
@@ -228,6 +229,8 @@ enum Call {
     Issues(issues::Op),
     Apps(apps::Op),
     User,
+    /// `GET /repos/{owner}/{repo}`
+    Repo(String),
     Unknown,
 }
 
@@ -250,6 +253,8 @@ impl Call {
             Call::Apps(op)
         } else if (method, s.as_slice()) == ("GET", ["user"].as_slice()) {
             Call::User
+        } else if let ("GET", ["repos", o, r]) = (method, s.as_slice()) {
+            Call::Repo(format!("{o}/{r}").to_ascii_lowercase())
         } else {
             Call::Unknown
         }
@@ -262,6 +267,7 @@ impl Call {
             Call::Issues(op) => op.route(),
             Call::Apps(op) => op.route(),
             Call::User => "github.user.get",
+            Call::Repo(_) => "github.repos.get",
             Call::Unknown => "github.unknown",
         }
     }
@@ -392,8 +398,42 @@ pub fn handle(shared: &Shared, req: &Req) -> Resp {
                 Resp::json(200, &user_json(&login, &api))
             }
         }
+        (Call::Repo(repo), Caller::Token { .. }) => match gh.repositories.get(&repo) {
+            Some(r) => Resp::json(200, &repository_json(r, &api)),
+            None => error(
+                404,
+                "Not Found",
+                "https://docs.github.com/rest/repos/repos#get-a-repository",
+            ),
+        },
         (Call::Unknown, _) => error(404, "Not Found", "https://docs.github.com/rest"),
     }
+}
+
+/// A repository as `GET /repos/{owner}/{repo}` answers it (the fields clients read).
+fn repository_json(r: &Repository, api: &str) -> Value {
+    let (owner, name) = r.full_name.split_once('/').unwrap_or((&r.full_name, ""));
+    let url = format!("{api}/repos/{}", r.full_name);
+    json!({
+        "id": r.id,
+        "node_id": format!("R_kgDO{}", r.id),
+        "name": name,
+        "full_name": r.full_name,
+        "private": true,
+        "visibility": "private",
+        "owner": user_json(owner, api),
+        "html_url": format!("{WEB}/{}", r.full_name),
+        "url": url,
+        "default_branch": r.branches.first().map_or("main", String::as_str),
+        "created_at": timestamp(r.created_at),
+        "updated_at": timestamp(r.created_at),
+        "pushed_at": timestamp(r.created_at),
+        "archived": false,
+        "disabled": false,
+        "fork": false,
+        "secrets_url": format!("{url}/actions/secrets"),
+        "issues_url": format!("{url}/issues{{/number}}"),
+    })
 }
 
 fn github_api_base(shared: &Shared) -> String {
@@ -404,10 +444,14 @@ fn github_api_base(shared: &Shared) -> String {
 /// one secret with its value, for test suites in other languages (the service itself never
 /// answers a value).
 pub fn admin(shared: &Shared, req: &Req) -> Resp {
-    if req.method != "GET" || req.path.trim_end_matches('/') != "/_admin/github/secret" {
+    let path = req.path.trim_end_matches('/');
+    if req.method == "GET" && path == "/_admin/github/runs" {
+        return admin_runs(shared, req);
+    }
+    if req.method != "GET" || path != "/_admin/github/secret" {
         return Resp::json(
             404,
-            &json!({"error": "GET /_admin/github/secret?name=…&repository=…[&environment=…] or &organization=…"}),
+            &json!({"error": "GET /_admin/github/secret?name=…&repository=…[&environment=…] or &organization=…, or GET /_admin/github/runs?repository=…"}),
         );
     }
     let scope = match (
@@ -445,6 +489,62 @@ pub fn admin(shared: &Shared, req: &Req) -> Resp {
         ),
         None => Resp::text(404, JSON_UTF8, "{\"error\":\"no such secret\"}"),
     }
+}
+
+/// `GET /_admin/github/runs?repository=o/r`: every run with the secret values it saw.
+fn admin_runs(shared: &Shared, req: &Req) -> Resp {
+    let Some(repository) = req.query("repository") else {
+        return Resp::json(400, &json!({"error": "repository is required"}));
+    };
+    let runs = runs_view(shared, repository);
+    let runs: Vec<Value> = runs
+        .iter()
+        .map(|r| {
+            let secrets: BTreeMap<&str, &str> = r
+                .secrets
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.expose()))
+                .collect();
+            json!({
+                "id": r.id,
+                "workflow_path": r.workflow_path,
+                "head_branch": r.head_branch,
+                "actor": r.actor,
+                "created_at": timestamp(r.created_at),
+                "inputs": r.inputs,
+                "secrets": secrets,
+            })
+        })
+        .collect();
+    Resp::json(200, &runs)
+}
+
+fn runs_view(shared: &Shared, repository: &str) -> Vec<GithubRunView> {
+    let st = shared.lock();
+    let Some(repo) = st
+        .github_api
+        .repositories
+        .get(&repository.to_ascii_lowercase())
+    else {
+        return Vec::new();
+    };
+    repo.runs
+        .iter()
+        .map(|run| GithubRunView {
+            id: run.id,
+            workflow_path: repo
+                .workflows
+                .iter()
+                .find(|w| w.id == run.workflow_id)
+                .map(|w| w.seed.path.clone())
+                .unwrap_or_default(),
+            head_branch: run.head_branch.clone(),
+            actor: run.actor.clone(),
+            created_at: run.created_at,
+            inputs: run.inputs.clone(),
+            secrets: run.secrets.clone(),
+        })
+        .collect()
 }
 
 /// Where a secret lives, for the inspection API.
@@ -552,31 +652,7 @@ impl Emulator {
 
     /// Every run of a repository's workflows, oldest first, with the secret values each saw.
     pub fn github_runs(&self, repository: &str) -> Vec<GithubRunView> {
-        let st = self.shared.lock();
-        let Some(repo) = st
-            .github_api
-            .repositories
-            .get(&repository.to_ascii_lowercase())
-        else {
-            return Vec::new();
-        };
-        repo.runs
-            .iter()
-            .map(|run| GithubRunView {
-                id: run.id,
-                workflow_path: repo
-                    .workflows
-                    .iter()
-                    .find(|w| w.id == run.workflow_id)
-                    .map(|w| w.seed.path.clone())
-                    .unwrap_or_default(),
-                head_branch: run.head_branch.clone(),
-                actor: run.actor.clone(),
-                created_at: run.created_at,
-                inputs: run.inputs.clone(),
-                secrets: run.secrets.clone(),
-            })
-            .collect()
+        runs_view(&self.shared, repository)
     }
 
     /// Every issue of a repository, oldest first.
