@@ -114,6 +114,14 @@ impl Setup {
             .map(|s| s.value.expose().to_owned())
     }
 
+    /// The repository's seeded secret as the emulator holds it.
+    fn stored_billing(&self) -> Option<String> {
+        self.stored(
+            GithubSecretScope::Repository("contoso/billing"),
+            "BILLING_CLIENT_SECRET",
+        )
+    }
+
     /// No request the emulator saw carries the planted value in its URL or body.
     fn assert_value_never_sent_in_clear(&self) {
         let requests = self.emu.requests();
@@ -130,6 +138,18 @@ fn repo() -> SecretTarget {
     SecretTarget::Repository("contoso/billing".into())
 }
 
+/// The planted value into the repository's seeded secret.
+async fn write_planted(
+    gh: &GithubClient,
+) -> Result<keyrot::github::SecretWrite, keyrot::github::GithubError> {
+    gh.set_secret(
+        &repo(),
+        "BILLING_CLIENT_SECRET",
+        &SecretValue::new(PLANTED.into()),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn repository_environment_and_organization_secrets_hold_the_planted_value() {
     let s = Setup::start().await;
@@ -141,14 +161,7 @@ async fn repository_environment_and_organization_secrets_hold_the_planted_value(
         .await
         .expect("repository write");
     assert!(!write.created, "the seeded secret is updated (204)");
-    assert_eq!(
-        s.stored(
-            GithubSecretScope::Repository("contoso/billing"),
-            "BILLING_CLIENT_SECRET"
-        )
-        .as_deref(),
-        Some(PLANTED)
-    );
+    assert_eq!(s.stored_billing().as_deref(), Some(PLANTED));
     let meta = gh
         .verify_secret(&repo(), "BILLING_CLIENT_SECRET", &write)
         .await
@@ -207,14 +220,7 @@ async fn repository_environment_and_organization_secrets_hold_the_planted_value(
 async fn verify_fails_when_the_secret_is_older_than_the_write() {
     let s = Setup::start().await;
     let gh = s.client(PAT, Duration::from_secs(20));
-    let write = gh
-        .set_secret(
-            &repo(),
-            "BILLING_CLIENT_SECRET",
-            &SecretValue::new(PLANTED.into()),
-        )
-        .await
-        .unwrap();
+    let write = write_planted(&gh).await.unwrap();
     let later = keyrot::github::SecretWrite {
         answered_at: write.answered_at + time::Duration::minutes(5),
         ..write
@@ -273,19 +279,11 @@ async fn transient_failures_are_retried_and_the_write_lands() {
             ..fault.clone()
         });
         let gh = s.client(PAT, Duration::from_secs(20));
-        gh.set_secret(
-            &repo(),
-            "BILLING_CLIENT_SECRET",
-            &SecretValue::new(PLANTED.into()),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{route} {fault:?}: {e}"));
+        write_planted(&gh)
+            .await
+            .unwrap_or_else(|e| panic!("{route} {fault:?}: {e}"));
         assert_eq!(
-            s.stored(
-                GithubSecretScope::Repository("contoso/billing"),
-                "BILLING_CLIENT_SECRET"
-            )
-            .as_deref(),
+            s.stored_billing().as_deref(),
             Some(PLANTED),
             "{route} {fault:?}"
         );
@@ -319,14 +317,7 @@ async fn lasting_failures_and_hangs_end_cleanly_within_the_budget() {
         s.emu.add_fault(fault.clone());
         let gh = s.client(PAT, Duration::from_secs(2));
         let started = Instant::now();
-        let err = gh
-            .set_secret(
-                &repo(),
-                "BILLING_CLIENT_SECRET",
-                &SecretValue::new(PLANTED.into()),
-            )
-            .await
-            .expect_err("must fail");
+        let err = write_planted(&gh).await.expect_err("must fail");
         // Generous: the machine may be loaded; a hang would take 30 s.
         assert!(
             started.elapsed() < Duration::from_secs(15),
@@ -336,11 +327,7 @@ async fn lasting_failures_and_hangs_end_cleanly_within_the_budget() {
         assert_eq!(err.kind, GithubErrorKind::Runtime, "{fault:?}: {err}");
         assert!(!err.message.contains(PLANTED));
         assert_eq!(
-            s.stored(
-                GithubSecretScope::Repository("contoso/billing"),
-                "BILLING_CLIENT_SECRET"
-            )
-            .as_deref(),
+            s.stored_billing().as_deref(),
             Some("old-value"),
             "{fault:?}"
         );
@@ -354,14 +341,7 @@ async fn lasting_failures_and_hangs_end_cleanly_within_the_budget() {
 async fn a_workflow_token_is_refused_naming_the_permission() {
     let s = Setup::start().await;
     let gh = s.client(WORKFLOW_TOKEN, Duration::from_secs(10));
-    let err = gh
-        .set_secret(
-            &repo(),
-            "BILLING_CLIENT_SECRET",
-            &SecretValue::new(PLANTED.into()),
-        )
-        .await
-        .unwrap_err();
+    let err = write_planted(&gh).await.unwrap_err();
     assert_eq!(err.kind, GithubErrorKind::Auth);
     assert!(
         err.message
@@ -613,13 +593,7 @@ async fn a_github_app_writes_through_its_installation_token() {
         ],
     ] {
         let gh = s.client_with(&env, Duration::from_secs(20));
-        gh.set_secret(
-            &repo(),
-            "BILLING_CLIENT_SECRET",
-            &SecretValue::new(PLANTED.into()),
-        )
-        .await
-        .expect("write as the App");
+        write_planted(&gh).await.expect("write as the App");
         let org = SecretTarget::Organization {
             organization: "contoso".into(),
             visibility: OrgVisibility::All,
@@ -638,14 +612,7 @@ async fn a_github_app_writes_through_its_installation_token() {
         .await
         .expect("dispatch as the App");
     }
-    assert_eq!(
-        s.stored(
-            GithubSecretScope::Repository("contoso/billing"),
-            "BILLING_CLIENT_SECRET"
-        )
-        .as_deref(),
-        Some(PLANTED)
-    );
+    assert_eq!(s.stored_billing().as_deref(), Some(PLANTED));
     assert!(s
         .emu
         .github_runs("contoso/billing")

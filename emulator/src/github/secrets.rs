@@ -345,49 +345,37 @@ mod tests {
     #[test]
     fn a_sealed_box_opens_and_a_foreign_one_does_not() {
         let mut store = SecretStore::new(&[], OffsetDateTime::now_utc());
-        let sealed = store.key.public_key().seal(&mut OsRng, b"planted").unwrap();
-        let body = json!({
-            "encrypted_value": base64::engine::general_purpose::STANDARD.encode(&sealed),
-            "key_id": store.key_id,
-        });
-        let key_id = store.key_id.clone();
-        let now = OffsetDateTime::now_utc();
         let scope = Scope::Repository("o/r".into());
-        let r = put(
-            &mut store,
-            &scope,
-            "X".into(),
-            body.to_string().as_bytes(),
-            now,
-            "",
-        );
-        assert_eq!(r.status, 201);
-        assert_eq!(store.secrets["X"].value.expose(), "planted");
-        let r = put(
-            &mut store,
-            &scope,
-            "X".into(),
-            body.to_string().as_bytes(),
-            now,
-            "",
-        );
-        assert_eq!(r.status, 204);
-
+        let key_id = store.key_id.clone();
+        let sealed = store.key.public_key().seal(&mut OsRng, b"planted").unwrap();
         let other = crypto_box::SecretKey::generate(&mut OsRng);
         let foreign = other.public_key().seal(&mut OsRng, b"x").unwrap();
-        let body = json!({
-            "encrypted_value": base64::engine::general_purpose::STANDARD.encode(&foreign),
-            "key_id": key_id,
-        });
-        let r = put(
-            &mut store,
-            &scope,
-            "X".into(),
-            body.to_string().as_bytes(),
-            now,
-            "",
-        );
-        assert_eq!(r.status, 422);
+        let mut statuses = Vec::new();
+        for (sealed, key_id) in [
+            (&sealed, key_id.as_str()),
+            (&sealed, key_id.as_str()),
+            (&foreign, key_id.as_str()),
+        ] {
+            let body = json!({
+                "encrypted_value": base64::engine::general_purpose::STANDARD.encode(sealed),
+                "key_id": key_id,
+            });
+            let now = OffsetDateTime::now_utc();
+            statuses.push(
+                put(
+                    &mut store,
+                    &scope,
+                    "X".into(),
+                    body.to_string().as_bytes(),
+                    now,
+                    "",
+                )
+                .status,
+            );
+        }
+        assert_eq!(statuses, [201, 204, 422]);
+        assert_eq!(store.secrets["X"].value.expose(), "planted");
+        let now = OffsetDateTime::now_utc();
         let r = put(
             &mut store,
             &scope,
