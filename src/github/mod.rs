@@ -253,12 +253,17 @@ impl GithubError {
                 GithubErrorKind::Runtime,
                 "GitHub's secondary rate limit held for longer than --timeout allows; retry later".to_string(),
             ),
-            403 => (
-                GithubErrorKind::Auth,
-                format!(
-                    "the credential lacks the {permission}; a workflow's own GITHUB_TOKEN can never write secrets: use a GitHub App or a fine-grained token",
-                ),
-            ),
+            403 => {
+                let token_note = if permission.contains("Secrets") || permission.contains("Environments") {
+                    "a workflow's own GITHUB_TOKEN can never write secrets: use a GitHub App or a fine-grained token"
+                } else {
+                    "a workflow's own GITHUB_TOKEN gets it from the workflow's `permissions:`"
+                };
+                (
+                    GithubErrorKind::Auth,
+                    format!("the credential lacks the {permission}; {token_note}"),
+                )
+            }
             404 => (
                 GithubErrorKind::NotFound,
                 format!("{what} does not exist or is not visible to this credential"),
