@@ -26,6 +26,8 @@
 // Public for the fuzz targets and property tests only (`fuzz/`, `tests/properties.rs`).
 #[doc(hidden)]
 pub mod entra;
+/// The GitHub credential choice (App, `GITHUB_TOKEN`, `GH_TOKEN`) and `GITHUB_API_URL`.
+pub mod github;
 
 use std::collections::HashMap;
 use std::fmt;

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod commands;
 pub mod devops;
 pub mod fetch;
+pub mod github;
 pub mod graph;
 pub mod hardening;
 pub mod model;

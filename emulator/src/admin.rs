@@ -9,6 +9,8 @@
 //! | POST | `/_admin/faults` | add a [`FaultRule`](crate::FaultRule) (JSON body) |
 //! | DELETE | `/_admin/faults` | remove every fault |
 //! | PUT | `/_admin/keyvault` | `{"version_ids": "random" \| "descending"}`: the `[keyvault]` seed setting, from now on |
+//! | GET | `/_admin/github/secret?name=…&repository=…[&environment=…]` or `&organization=…` | one emulated GitHub secret with its value |
+//! | GET | `/_admin/github/runs?repository=…` | the repository's workflow runs with the secret values each saw |
 //! | GET | `/_admin/requests` | the request log as a JSON array |
 //! | DELETE | `/_admin/requests` | clear the log |
 //! | GET, DELETE | `/_admin/hooks` | the webhook sink's deliveries (`hooks.localhost`), or forget them |
@@ -48,6 +50,7 @@ pub fn handle(shared: &Shared, ca_path: &str, req: &Req) -> Resp {
         }
         ("GET", "/_admin/applications") => Resp::json(200, &applications(shared)),
         (_, "/_admin/devops") => crate::devops::admin(shared, req),
+        (_, p) if p.starts_with("/_admin/github") => crate::github::admin(shared, req),
         ("POST", "/_admin/faults") => match serde_json::from_slice::<FaultRule>(&req.body) {
             Ok(rule) => {
                 shared.lock().faults.add(rule.clone());

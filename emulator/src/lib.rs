@@ -19,6 +19,7 @@
 //! | `graph.localhost:{port}` | Microsoft Graph v1.0 applications (see [Graph](#microsoft-graph)) |
 //! | `hooks.localhost:{port}` | a webhook sink for Teams, Slack and Standard Webhooks deliveries (see `hooks.rs`) |
 //! | `devops.localhost:{port}`, `vsrm.devops.localhost:{port}` | Azure DevOps (`dev.azure.com`, `vsrm.dev.azure.com`): variable groups, pipeline runs, releases; seed `[devops]`, routes `devops.*` (see the `devops` module) |
+//! | `api.github.localhost:{port}` | GitHub REST API: Actions secrets (`[github]` seed; see the `github` module) |
 //! | `localhost:{port}` | admin API under `/_admin` (see [`admin`]) |
 //!
 //! A vault host that is not in the seed answers 404 `VaultNotFound` naming the vault (real
@@ -216,6 +217,7 @@ pub mod admin;
 mod devops;
 mod entra;
 mod faults;
+mod github;
 mod graph;
 mod hooks;
 mod http;
@@ -238,6 +240,12 @@ use tokio::task::JoinHandle;
 pub use devops::{DevopsGroupView, DevopsRunView, DevopsSeed, DevopsVariableView};
 pub use faults::{FaultBody, FaultRule};
 pub use hooks::{HookDelivery, HookKind, HookVerdict, HooksSeed, WebhookSeed};
+pub use github::{
+    GithubAppSeed, GithubEnvironmentSeed, GithubInputSeed, GithubInstallationSeed, GithubIssueView,
+    GithubOrganizationSeed, GithubRepositorySeed, GithubRunView, GithubSecretScope,
+    GithubSecretSeed, GithubSecretView, GithubSeed, GithubTokenKind, GithubTokenSeed,
+    GithubWorkflowSeed,
+};
 pub use seed::{
     AzurePipelinesSeed, ClientCertificateSeed, ClientSecretSeed, ClientSeed, GenerateSeed,
     GithubOidcSeed, GraphPermission, GraphSeed, KeyVaultSeed, ManagedIdentitySeed, ObjectKind,

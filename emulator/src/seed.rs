@@ -144,6 +144,9 @@ pub struct Seed {
     /// Azure DevOps (`devops.localhost`).
     #[serde(default)]
     pub devops: crate::devops::DevopsSeed,
+    /// The emulated GitHub API (`api.github.localhost`; see the `github` module).
+    #[serde(default)]
+    pub github: crate::github::GithubSeed,
 }
 
 /// `[keyvault]`: how the emulated Key Vault behaves.
@@ -198,6 +201,7 @@ impl Default for Seed {
             keyvault: KeyVaultSeed::default(),
             hooks: crate::hooks::HooksSeed::default(),
             devops: Default::default(),
+            github: crate::github::GithubSeed::default(),
         }
     }
 }

@@ -19,7 +19,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::faults::{FaultAction, FaultBody};
 use crate::http::{query_pairs, Req, Resp};
 use crate::state::Shared;
-use crate::{admin, devops, entra, graph, hooks, keyvault, RecordedRequest};
+use crate::{admin, devops, entra, github, graph, hooks, keyvault, RecordedRequest};
 
 /// Largest request body read; Key Vault's own limit on a secret is 25 KiB.
 const MAX_BODY: usize = 1024 * 1024;
@@ -81,6 +81,7 @@ enum Area {
     Login,
     Graph,
     Hooks,
+    Github,
     Vault(String),
     /// `devops.localhost`, or with `vsrm` its Release Management host.
     Devops {
@@ -97,6 +98,7 @@ fn classify(host: &str) -> Area {
         "hooks.localhost" => Area::Hooks,
         "devops.localhost" => Area::Devops { vsrm: false },
         "vsrm.devops.localhost" => Area::Devops { vsrm: true },
+        "api.github.localhost" => Area::Github,
         h => match h.strip_suffix(".vault.localhost") {
             Some(v) if !v.is_empty() && !v.contains('.') => Area::Vault(v.to_owned()),
             _ => Area::Unknown,
@@ -193,6 +195,7 @@ async fn handle(
         Area::Graph => (graph::route_of(&req.path), None, None),
         Area::Hooks => (hooks::route_of(&req.method, &req.path), None, None),
         Area::Devops { vsrm } => (devops::route_of(&req.method, &req.path, *vsrm), None, None),
+        Area::Github => (github::route_of(&req.method, &req.path), None, None),
         Area::Vault(v) => {
             let location = shared
                 .lock()
@@ -268,6 +271,7 @@ async fn handle(
                 Area::Graph => graph::fault_body(shared, &req, status),
                 Area::Hooks => hooks::fault_body(shared, &req, status),
                 Area::Devops { .. } => devops::fault_body(status),
+                Area::Github => github::fault_body(status),
                 _ => entra::aad_error(
                     shared,
                     &req,
@@ -293,6 +297,7 @@ async fn handle(
                 Area::Graph => graph::handle(shared, &req),
                 Area::Hooks => hooks::handle(shared, &req),
                 Area::Devops { vsrm } => devops::handle(shared, &req, *vsrm),
+                Area::Github => github::handle(shared, &req),
                 Area::Vault(v) => match route {
                     "vault-not-found" => keyvault::vault_not_found(v),
                     "challenge" => keyvault::challenge(shared),
@@ -331,6 +336,7 @@ async fn handle(
         Area::Login => entra::decorate(resp, &req),
         Area::Graph => graph::decorate(resp, &req),
         Area::Devops { .. } => devops::decorate(resp),
+        Area::Github => github::decorate(resp),
         _ => resp,
     };
     record(&req, resp.status);

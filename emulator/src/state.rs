@@ -65,6 +65,8 @@ pub struct State {
     /// `[keyvault] version_ids`: how new version ids are chosen.
     pub version_ids: VersionIds,
     pub devops: crate::devops::DevopsState,
+    /// The emulated GitHub API.
+    pub github_api: crate::github::GithubState,
 }
 
 impl State {
@@ -308,6 +310,7 @@ impl State {
             graph_replication_delay: seed.graph.replication_delay_seconds,
             version_ids: seed.keyvault.version_ids,
             devops: crate::devops::DevopsState::from_seed(&seed.devops, start),
+            github_api: crate::github::GithubState::from_seed(&seed.github, start),
         }
     }
 }

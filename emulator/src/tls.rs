@@ -28,6 +28,7 @@ const SANS: &[&str] = &[
     "hooks.localhost",
     "devops.localhost",
     "*.devops.localhost",
+    "api.github.localhost",
     "*.localhost",
     "127.0.0.1",
     "::1",

@@ -120,6 +120,7 @@ pub fn client_for(emu: &Emulator) -> reqwest::Client {
         .resolve("graph.localhost", addr)
         .resolve("devops.localhost", addr)
         .resolve("vsrm.devops.localhost", addr)
+        .resolve("api.github.localhost", addr)
         .resolve("localhost", addr);
     for v in ["kv1", "locked", "nope", "demo", "payments"] {
         b = b.resolve(&format!("{v}.vault.localhost"), addr);
