@@ -239,13 +239,13 @@ use tokio::task::JoinHandle;
 
 pub use devops::{DevopsGroupView, DevopsRunView, DevopsSeed, DevopsVariableView};
 pub use faults::{FaultBody, FaultRule};
-pub use hooks::{HookDelivery, HookKind, HookVerdict, HooksSeed, WebhookSeed};
 pub use github::{
     GithubAppSeed, GithubEnvironmentSeed, GithubInputSeed, GithubInstallationSeed, GithubIssueView,
     GithubOrganizationSeed, GithubRepositorySeed, GithubRunView, GithubSecretScope,
     GithubSecretSeed, GithubSecretView, GithubSeed, GithubTokenKind, GithubTokenSeed,
     GithubWorkflowSeed,
 };
+pub use hooks::{HookDelivery, HookKind, HookVerdict, HooksSeed, WebhookSeed};
 pub use seed::{
     AzurePipelinesSeed, ClientCertificateSeed, ClientSecretSeed, ClientSeed, GenerateSeed,
     GithubOidcSeed, GraphPermission, GraphSeed, KeyVaultSeed, ManagedIdentitySeed, ObjectKind,
