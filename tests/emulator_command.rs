@@ -20,6 +20,8 @@ const ALL_VARIABLES: &[&str] = &[
     "KEYROT_CA_CERT",
     "KEYROT_GRAPH_URL",
     "KEYROT_VAULTS",
+    "KEYROT_AZURE_DEVOPS_URL",
+    "GITHUB_API_URL",
 ];
 
 /// A client secret no shell may expand: `$`, a backtick, `$(…)`, a double quote, `#`, spaces.
@@ -199,6 +201,14 @@ fn the_demo_emulator_hands_out_every_variable_and_a_login_that_reads_graph() {
     );
     assert_eq!(emulator.var("KEYROT_CA_CERT"), emulator.info["ca_path"]);
     assert_eq!(emulator.var("KEYROT_GRAPH_URL"), emulator.info["graph_url"]);
+    assert_eq!(
+        emulator.var("KEYROT_AZURE_DEVOPS_URL"),
+        emulator.info["azure_devops_url"]
+    );
+    assert_eq!(
+        emulator.var("GITHUB_API_URL"),
+        emulator.info["github_api_url"]
+    );
     assert_eq!(emulator.var("AZURE_TENANT_ID"), emulator.info["tenant_id"]);
     let vaults = &emulator.info["vaults"];
     assert_eq!(
@@ -330,6 +340,63 @@ name = "only"
         .unwrap();
     assert_eq!(String::from_utf8(evaluated.stdout).unwrap(), ODD_SECRET);
     assert!(!dir.path().join("pwned").exists());
+    assert_eq!(emulator.stop(), 0);
+}
+
+/// A seed with Azure DevOps and GitHub tokens hands out the first PAT and the first GitHub
+/// token that may write secrets (a workflow's own token cannot), beside the two API bases.
+#[test]
+fn the_first_devops_pat_and_github_token_that_can_write_are_handed_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = write_seed(
+        dir.path(),
+        r#"
+[[client]]
+client_id = "c"
+secrets = [{ value = "s" }]
+
+[[devops.identity]]
+display_name = "keyrot"
+unique_name = "keyrot@contoso.com"
+
+[[devops.pat]]
+token = "first-pat-value"
+identity = "keyrot@contoso.com"
+
+[[devops.pat]]
+token = "second-pat-value"
+identity = "keyrot@contoso.com"
+
+[[github.token]]
+token = "workflow-token-value"
+login = "github-actions[bot]"
+kind = "workflow"
+
+[[github.token]]
+token = "pat-token-value"
+login = "octocat"
+"#,
+    );
+    let emulator = Running::start(
+        dir.path(),
+        &["--seed", seed.to_str().unwrap(), "--env-file", "sub.env"],
+    );
+    assert_eq!(emulator.var("AZURE_DEVOPS_EXT_PAT"), "first-pat-value");
+    assert_eq!(emulator.var("GITHUB_TOKEN"), "pat-token-value");
+    let port = emulator.info["port"].as_u64().unwrap();
+    assert_eq!(
+        emulator.var("KEYROT_AZURE_DEVOPS_URL"),
+        format!("https://devops.localhost:{port}")
+    );
+    assert_eq!(
+        emulator.var("GITHUB_API_URL"),
+        format!("https://api.github.localhost:{port}")
+    );
+    let file = dir.path().join("sub.env");
+    assert_eq!(
+        sourced("bash", &file, &["AZURE_DEVOPS_EXT_PAT", "GITHUB_TOKEN"]),
+        ["first-pat-value", "pat-token-value"]
+    );
     assert_eq!(emulator.stop(), 0);
 }
 

@@ -17,6 +17,7 @@ pub async fn run(args: &EmulatorArgs) -> Result<Outcome, Failure> {
         None => Seed::demo(),
     };
     let vault_names: Vec<String> = seed.vaults.iter().map(|v| v.name.clone()).collect();
+    let tokens = ServiceTokens::of(&seed);
     let shutdown = Shutdown::listen();
     let mut config = EmulatorConfig::new(seed);
     config.bind = args.bind;
@@ -28,7 +29,7 @@ pub async fn run(args: &EmulatorArgs) -> Result<Outcome, Failure> {
 
     let login = emulator.client_login();
     warn_about_missing_login(login.as_ref());
-    let env = client_env(&emulator, &vault_names, login.as_ref());
+    let env = client_env(&emulator, &vault_names, login.as_ref(), &tokens);
     let env_file = match &args.env_file {
         Some(path) => match write_env_file(path, &env) {
             Ok(written) => Some(written),
@@ -63,6 +64,8 @@ pub async fn run(args: &EmulatorArgs) -> Result<Outcome, Failure> {
         "github_oidc_request_url": emulator.github_oidc_request_url(),
         "azure_pipelines_oidc_url": emulator.azure_pipelines_oidc_url(),
         "msi_endpoint": emulator.msi_endpoint(),
+        "azure_devops_url": emulator.devops_url(),
+        "github_api_url": emulator.github_api_url(),
     });
     println!("{ready}");
     tracing::info!(
@@ -89,11 +92,37 @@ pub async fn run(args: &EmulatorArgs) -> Result<Outcome, Failure> {
     Ok(Outcome::Ok)
 }
 
+/// The seed's first Azure DevOps PAT and first GitHub token that may write secrets, which a
+/// client uses as `AZURE_DEVOPS_EXT_PAT` and `GITHUB_TOKEN`.
+struct ServiceTokens {
+    devops_pat: Option<String>,
+    github_token: Option<String>,
+}
+
+impl ServiceTokens {
+    fn of(seed: &Seed) -> ServiceTokens {
+        ServiceTokens {
+            devops_pat: seed
+                .devops
+                .pats
+                .first()
+                .map(|t| t.token.expose().to_string()),
+            github_token: seed
+                .github
+                .tokens
+                .iter()
+                .find(|t| t.kind == keyrot_emulator::GithubTokenKind::Pat)
+                .map(|t| t.token.expose().to_string()),
+        }
+    }
+}
+
 /// The variables a client of this emulator needs, in the order `--help` lists them.
 fn client_env(
     emulator: &Emulator,
     vault_names: &[String],
     login: Option<&ClientLogin>,
+    tokens: &ServiceTokens,
 ) -> Vec<(&'static str, String)> {
     let mut env = vec![("AZURE_TENANT_ID", emulator.tenant_id().to_string())];
     if let Some(login) = login {
@@ -111,6 +140,15 @@ fn client_env(
     if !vault_names.is_empty() {
         let urls: Vec<String> = vault_names.iter().map(|n| emulator.vault_url(n)).collect();
         env.push(("KEYROT_VAULTS", urls.join(",")));
+    }
+    // Azure DevOps and GitHub, for keyrot's copies and runs (and any client of those APIs).
+    env.push(("KEYROT_AZURE_DEVOPS_URL", emulator.devops_url()));
+    if let Some(pat) = &tokens.devops_pat {
+        env.push(("AZURE_DEVOPS_EXT_PAT", pat.clone()));
+    }
+    env.push(("GITHUB_API_URL", emulator.github_api_url()));
+    if let Some(token) = &tokens.github_token {
+        env.push(("GITHUB_TOKEN", token.clone()));
     }
     env
 }
