@@ -112,7 +112,7 @@ impl AuthEnv {
     }
 
     /// A variable's value, treating an empty value as unset (CI systems often export empties).
-    fn get(&self, name: &str) -> Option<&str> {
+    pub fn get(&self, name: &str) -> Option<&str> {
         self.0
             .get(name)
             .map(String::as_str)

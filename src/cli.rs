@@ -117,6 +117,11 @@ pub enum Command {
     /// Rotate the credentials of keyrot.toml that are due: staged, locked, journaled, verified.
     #[command(after_help = ROTATE_EXIT_CODES)]
     Rotate(RotateArgs),
+    /// Push each credential's served value to every copy keyrot.toml names (variable groups,
+    /// GitHub secrets), rotating nothing: for a copy added later or a failed propagation.
+    /// Finishes an interrupted rotation's propagation and runs; starts runs only with --trigger.
+    #[command(after_help = SYNC_EXIT_CODES)]
+    Sync(SyncArgs),
     /// Break a credential's rotation lock by hand (a stuck run's): disables its live bids.
     /// Refused while the holder's lease runs, unless --force.
     #[command(after_help = UNLOCK_EXIT_CODES)]
@@ -217,6 +222,12 @@ pub struct CheckArgs {
     /// keyrot.toml whose Entra applications are checked too (read only when given).
     #[arg(long, env = "KEYROT_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+
+    /// Send the pre-expiry summary (what expires when, most urgent first, and what keyrot will
+    /// do about it) to the [[notify]] channels of --config that listen to "expiring". Nothing
+    /// is sent when nothing warns or fails.
+    #[arg(long, requires = "config")]
+    pub notify: bool,
 
     /// Which kinds of object to check.
     #[arg(
@@ -350,10 +361,13 @@ const ROTATE_EXIT_CODES: &str = "\
 Exit codes (when several apply, the first listed here of 1, 3, 4 wins):
   0  every credential is rotated, rotated by another run, or up to date (or, with --dry-run,
      planned)
-  1  a rotation failed after its work began (its journal lets the next run finish or undo it)
+  1  a rotation failed after its work began (its journal lets the next run finish or undo it),
+     a copy could not be updated (propagation_failed: the previous value stays enabled), or a
+     run could not be started
   2  usage or configuration error (bad flag, keyrot.toml, vault, duration, …)
   3  runtime error before any work on a credential began (authentication, network, DNS, TLS,
-     permission, vault not found), with --dry-run too; nothing of that credential was changed
+     permission, vault not found, a variable group, pipeline or release definition keyrot
+     cannot see), with --dry-run too; nothing of that credential was changed
   4  rotation in progress: another run holds a credential's lock; nothing was changed there";
 
 const UNLOCK_EXIT_CODES: &str = "\
@@ -373,6 +387,28 @@ pub enum RotateFormat {
 
 #[derive(Debug, Args)]
 pub struct RotateArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+
+    /// Rotate every selected credential, due or not.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+
+    /// Also start each synced credential's runs ([[credential.trigger]]) once its copies hold
+    /// the value.
+    #[arg(long)]
+    pub trigger: bool,
+}
+
+/// What `rotate` and `sync` share.
+#[derive(Debug, Args)]
+pub struct RunArgs {
     /// The rotation plan.
     #[arg(
         long,
@@ -382,13 +418,10 @@ pub struct RotateArgs {
     )]
     pub config: PathBuf,
 
-    /// Print what would be done and change nothing (only reads are sent).
+    /// Print what would be done and change nothing (only reads are sent, to every service:
+    /// groups, pipelines and definitions are resolved, GitHub public keys fetched).
     #[arg(long)]
     pub dry_run: bool,
-
-    /// Rotate every selected credential, due or not.
-    #[arg(long)]
-    pub force: bool,
 
     /// Only credentials whose name matches this glob; repeatable.
     #[arg(long = "name", value_name = "GLOB")]
@@ -437,10 +470,19 @@ pub struct RotateArgs {
     pub lock_settle: String,
 }
 
+const SYNC_EXIT_CODES: &str = "\
+Exit codes (when several apply, the first listed here of 1, 3, 4 wins):
+  0  every selected credential's copies hold its served value (or, with --dry-run, planned)
+  1  a copy could not be updated (propagation_failed), or a run could not be started
+  2  usage or configuration error (keyrot.toml, flags)
+  3  runtime error before anything changed (authentication, a group, pipeline or key keyrot
+     cannot see)
+  4  another run holds a credential's lock";
+
 const EMULATOR_HELP: &str = "\
 Once it listens, the emulator prints one JSON line on stdout: port, ca_path, authority_host,
 graph_url, tenant_id, vaults, client_id, the OIDC and managed-identity endpoints, admin_url,
-and env, the variables a client needs:
+azure_devops_url, github_api_url, and env, the variables a client needs:
   AZURE_TENANT_ID       the seed's tenant
   AZURE_CLIENT_ID       the seed's first [[client]]
   AZURE_CLIENT_SECRET   that client's first secret the token endpoint accepts now
@@ -449,6 +491,11 @@ and env, the variables a client needs:
   KEYROT_CA_CERT        the generated CA (PEM)
   KEYROT_GRAPH_URL      https://graph.localhost:PORT
   KEYROT_VAULTS         the vault URLs, comma separated, in seed order
+  KEYROT_AZURE_DEVOPS_URL  https://devops.localhost:PORT (stands for https://dev.azure.com)
+  AZURE_DEVOPS_EXT_PAT  the seed's first [[devops.pat]] (left out when it has none)
+  GITHUB_API_URL        https://api.github.localhost:PORT
+  GITHUB_TOKEN          the seed's first [[github.token]] that may write secrets (left out
+                        when it has none)
 --env-file FILE writes them as NAME='value' lines, for: set -a; . FILE; set +a
 
 Exit codes:

@@ -3,7 +3,7 @@
 //! It turns list results into [`CredentialRecord`]s (metadata only: a check never reads a
 //! value) and turns the SDK's errors into messages that say what is wrong and how to fix it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -446,6 +446,31 @@ impl Vault {
                 enabled: Some(enabled),
                 ..Default::default()
             }),
+            ..Default::default()
+        };
+        let options = SecretClientUpdateSecretPropertiesOptions {
+            secret_version: Some(version.to_string()),
+            ..Default::default()
+        };
+        self.secrets
+            .update_secret_properties(name, parameters.try_into().map_err(explain)?, Some(options))
+            .await
+            .map_err(explain)?;
+        Ok(())
+    }
+
+    /// Replaces one version's tags (Key Vault replaces the whole set), leaving its value and
+    /// dates as they are: keyrot moves `keyrot-grace-ends` this way once every copy of a new
+    /// version holds it.
+    pub async fn set_version_tags(
+        &self,
+        name: &str,
+        version: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<(), VaultError> {
+        let explain = |e: azure_core::Error| explain(&e, &self.url, Kind::Secret, "update");
+        let parameters = UpdateSecretPropertiesParameters {
+            tags: Some(tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
             ..Default::default()
         };
         let options = SecretClientUpdateSecretPropertiesOptions {

@@ -768,6 +768,41 @@ async fn demo_runs_with_and_without_versions() {
     run.expect_code(0);
     assert!(run.stdout.starts_with("SEVERITY"), "{}", run.stdout);
     assert!(!run.stdout.contains("redis-access-key@"), "{}", run.stdout);
+    // The loop: the gate on keyrot.toml's two credentials fails, they are rotated with their
+    // copies updated and their deploys started (links shown), notified, and the gate passes.
+    let the_loop = run
+        .stdout
+        .split_once("The loop.")
+        .map(|(_, rest)| rest)
+        .unwrap_or_else(|| panic!("no loop in the demo:\n{}", run.stdout));
+    let gates: Vec<&str> = the_loop
+        .lines()
+        .filter(|l| l.contains(" — gate FAILED") || l.contains(" — passed"))
+        .collect();
+    assert_eq!(
+        gates,
+        [
+            "1 fail, 1 warn, 0 ok — gate FAILED",
+            "0 fail, 0 warn, 2 ok — passed"
+        ],
+        "{the_loop}"
+    );
+    assert!(the_loop.contains("2 rotated, 0 up to date"), "{the_loop}");
+    for link in [
+        "_build/results?buildId=",
+        "_release?releaseId=",
+        "/actions/runs/",
+    ] {
+        assert!(the_loop.contains(link), "no {link} in {the_loop}");
+    }
+    assert!(
+        the_loop.contains("notified the Teams webhook"),
+        "{the_loop}"
+    );
+    assert!(
+        !run.stdout.contains("demo-billing-secret"),
+        "a value in the demo's output"
+    );
     let run = h.run(Vec::new(), &["demo", "--versions"]).await;
     run.expect_code(0);
     assert!(run.stdout.contains("redis-access-key@"), "{}", run.stdout);

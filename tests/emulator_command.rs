@@ -183,7 +183,9 @@ fn the_demo_emulator_hands_out_every_variable_and_a_login_that_reads_graph() {
         assert!(emulator.info.get(key).is_some(), "{key} missing");
     }
     let names: Vec<&str> = emulator.env().keys().map(String::as_str).collect();
+    // The demo seed has an Azure DevOps PAT and a GitHub token (the demo's loop uses them).
     let mut expected = ALL_VARIABLES.to_vec();
+    expected.extend(["AZURE_DEVOPS_EXT_PAT", "GITHUB_TOKEN"]);
     expected.sort_unstable();
     assert_eq!(names, expected, "env holds exactly the client variables");
     assert_eq!(

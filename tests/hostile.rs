@@ -896,7 +896,26 @@ async fn rotate_reports_quote_a_hostile_server_as_data() {
                 Ci::Azure => {
                     let found = azure_kinds(&azure_commands(&run));
                     for name in found.keys() {
-                        assert_eq!(name, "task.logissue", "{context}");
+                        assert!(
+                            ["task.logissue", "task.setvariable"].contains(&name.as_str()),
+                            "{name}: {context}"
+                        );
+                    }
+                    // The only variables set are keyrot's own outputs, never one a server named.
+                    for line in both(&run)
+                        .lines()
+                        .filter(|l| l.starts_with("##vso[task.setvariable"))
+                    {
+                        assert!(
+                            [
+                                "##vso[task.setvariable variable=KEYROT_ROTATED;isOutput=true;]",
+                                "##vso[task.setvariable variable=KEYROT_FAILED;isOutput=true;]",
+                                "##vso[task.setvariable variable=KEYROT_RUNS;isOutput=true;]",
+                            ]
+                            .iter()
+                            .any(|p| line.starts_with(p)),
+                            "{line}: {context}"
+                        );
                     }
                 }
             }

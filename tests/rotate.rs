@@ -242,7 +242,7 @@ async fn due_credentials_rotate_and_the_rest_stay() {
         .await;
     run.expect_code(0);
     let report = run.json();
-    assert_eq!(report["version"], 1);
+    assert_eq!(report["version"], 2);
     assert_eq!(report["counts"]["rotated"], 2, "{report:#}");
     assert_eq!(credential(&report, "healthy")["status"], "up_to_date");
 

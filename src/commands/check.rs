@@ -62,6 +62,7 @@ pub async fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<Outcome, Failu
     };
     let graph = GraphClient::new(&global.graph_url, credential.clone(), transport.clone())
         .map_err(graph_failure)?;
+    let credential_for_notify = credential.clone();
     let (collected, applications) = futures::future::join(
         collect(&scope, credential, &transport),
         applications(&graph, &apps),
@@ -99,6 +100,9 @@ pub async fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<Outcome, Failu
         OffsetDateTime::now_utc(),
     )
     .with_errors(errors);
+    if args.notify {
+        notify_expiring(args, &report, &transport, credential_for_notify).await?;
+    }
     let publisher = Publisher {
         system: global.ci.resolve(&ci::process_env),
         env: &ci::process_env,
@@ -489,4 +493,86 @@ pub fn gate_in_ci(
         Status::Fail => Outcome::GateFailed,
         Status::Pass | Status::Warn => Outcome::Ok,
     })
+}
+
+/// `--notify`: the pre-expiry summary to the channels of `--config` that listen to
+/// `expiring`. A channel that cannot be reached is said on stderr and does not change the
+/// gate's result.
+async fn notify_expiring(
+    args: &CheckArgs,
+    report: &CheckReport,
+    transport: &Arc<KeyrotTransport>,
+    credential: Arc<dyn TokenCredential>,
+) -> Result<(), Failure> {
+    let Some(path) = &args.config else {
+        return Ok(());
+    };
+    let config = crate::rotate::config::Config::load(path).map_err(Failure::Usage)?;
+    if config.notify.is_empty() {
+        return Err(Failure::Usage(format!(
+            "--notify: {} has no [[notify]] section to send to",
+            path.display()
+        )));
+    }
+    let now = report.checked_at;
+    let items = report
+        .findings
+        .iter()
+        .filter(|f| f.severity > crate::check::Severity::Ok && f.record.superseded.is_none())
+        .filter_map(|f| {
+            let expires = f.record.expires?;
+            Some(crate::notify::Expiring {
+                name: f.record.name.clone(),
+                location: crate::report::vault_short(&f.record.vault),
+                expires,
+                action: planned_action(&config, &f.record, expires, now),
+            })
+        })
+        .collect();
+    let notification =
+        crate::notify::Notification::Expiring(crate::notify::ExpiryReport::new(now, items));
+    let services = crate::rotate::consumers::Services::new(
+        AuthEnv::from_process(),
+        credential,
+        transport.clone(),
+    );
+    let env = |name: &str| std::env::var(name).ok();
+    let notified =
+        super::notify::send(&config.notify, &notification, &env, transport, &services).await;
+    for n in &notified {
+        let line = format!(
+            "keyrot: notification to {}: {}: {}",
+            n.channel, n.status, n.message
+        );
+        eprintln!("{}", crate::ci::inert::one_line(&line));
+    }
+    Ok(())
+}
+
+/// What keyrot.toml will do about an expiring record: rotate it (now or once its window
+/// opens) when a credential of the config is that secret, else someone must.
+fn planned_action(
+    config: &crate::rotate::config::Config,
+    record: &CredentialRecord,
+    expires: OffsetDateTime,
+    now: OffsetDateTime,
+) -> crate::notify::PlannedAction {
+    let same_vault =
+        |spec_vault: &str| match (VaultUrl::parse(spec_vault), VaultUrl::parse(&record.vault)) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        };
+    let spec = config
+        .credentials
+        .iter()
+        .find(|s| record.kind == Kind::Secret && s.name == record.name && same_vault(&s.vault));
+    match spec {
+        None => crate::notify::PlannedAction::Manual,
+        Some(spec) if expires - spec.rotate_within <= now => {
+            crate::notify::PlannedAction::RotateNextRun
+        }
+        Some(spec) => crate::notify::PlannedAction::RotateFrom {
+            on: expires - spec.rotate_within,
+        },
+    }
 }

@@ -94,13 +94,13 @@ pub async fn run(args: &EmulatorArgs) -> Result<Outcome, Failure> {
 
 /// The seed's first Azure DevOps PAT and first GitHub token that may write secrets, which a
 /// client uses as `AZURE_DEVOPS_EXT_PAT` and `GITHUB_TOKEN`.
-struct ServiceTokens {
-    devops_pat: Option<String>,
-    github_token: Option<String>,
+pub(super) struct ServiceTokens {
+    pub devops_pat: Option<String>,
+    pub github_token: Option<String>,
 }
 
 impl ServiceTokens {
-    fn of(seed: &Seed) -> ServiceTokens {
+    pub(super) fn of(seed: &Seed) -> ServiceTokens {
         ServiceTokens {
             devops_pat: seed
                 .devops

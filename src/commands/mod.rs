@@ -4,6 +4,7 @@ mod check;
 mod demo;
 mod emulator;
 mod fetch;
+mod notify;
 mod rotate;
 mod unlock;
 
@@ -19,6 +20,7 @@ pub async fn run(cli: Cli) -> Result<Outcome, Failure> {
         Command::Check(args) => check::run(&cli.global, args).await,
         Command::Fetch(args) => fetch::run(&cli.global, args).await,
         Command::Rotate(args) => rotate::run(&cli.global, args).await,
+        Command::Sync(args) => rotate::sync(&cli.global, args).await,
         Command::Unlock(args) => unlock::run(&cli.global, args).await,
         Command::Emulator(args) => emulator::run(args).await,
         Command::Demo(args) => demo::run(&cli.global, args).await,

@@ -1,4 +1,5 @@
-//! `keyrot rotate`: load keyrot.toml, rotate what is due, report. The protocol itself is in
+//! `keyrot rotate` and `keyrot sync`: load keyrot.toml, rotate what is due (or push the
+//! served values to their copies), start the runs, notify, report. The protocol itself is in
 //! `src/rotate/`.
 
 use std::collections::BTreeMap;
@@ -11,16 +12,33 @@ use time::OffsetDateTime;
 use crate::auth::{AuthEnv, KeyrotCredential};
 use crate::check::NameGlobs;
 use crate::ci::{self, CiSystem};
-use crate::cli::{GlobalArgs, RotateArgs, RotateFormat};
+use crate::cli::{GlobalArgs, RotateArgs, RotateFormat, RunArgs, SyncArgs};
 use crate::graph::GraphClient;
 use crate::outcome::{Failure, Outcome};
 use crate::rotate::config::{Config, CredentialSpec, Generator};
+use crate::rotate::consumers::Services;
 use crate::rotate::lock::LockTiming;
 use crate::rotate::report::{RotationReport, RotationStatus};
-use crate::rotate::run::{self, AppObjectIds, Context, Job};
+use crate::rotate::run::{self, AppObjectIds, Context, Job, Mode};
 use crate::vault::{Vault, VaultUrl};
 
 pub async fn run(global: &GlobalArgs, args: &RotateArgs) -> Result<Outcome, Failure> {
+    execute(global, &args.run, Mode::Rotate, args.force).await
+}
+
+pub async fn sync(global: &GlobalArgs, args: &SyncArgs) -> Result<Outcome, Failure> {
+    let mode = Mode::Sync {
+        trigger: args.trigger,
+    };
+    execute(global, &args.run, mode, false).await
+}
+
+async fn execute(
+    global: &GlobalArgs,
+    args: &RunArgs,
+    mode: Mode,
+    force: bool,
+) -> Result<Outcome, Failure> {
     let started_at = OffsetDateTime::now_utc();
     let config = Config::load(&args.config).map_err(Failure::Usage)?;
     let specs = select(&config.credentials, &args.names)?;
@@ -72,6 +90,7 @@ pub async fn run(global: &GlobalArgs, args: &RotateArgs) -> Result<Outcome, Fail
         .as_ref()
         .map(|g| g.scope().to_string())
         .unwrap_or_default();
+    let services = Services::new(auth_env.clone(), credential.clone(), transport.clone());
     let context = Context {
         run_id: run_id.clone(),
         graph,
@@ -80,10 +99,12 @@ pub async fn run(global: &GlobalArgs, args: &RotateArgs) -> Result<Outcome, Fail
         transport,
         timing,
         dry_run: args.dry_run,
-        force: args.force,
+        force,
         wait_lock,
         concurrency: usize::from(args.concurrency),
         app_object_ids: AppObjectIds::default(),
+        services,
+        mode,
     };
 
     let jobs: Vec<Job<'_>> = specs
@@ -95,7 +116,17 @@ pub async fn run(global: &GlobalArgs, args: &RotateArgs) -> Result<Outcome, Fail
         })
         .collect();
     let outcomes = run::rotate_all(&context, &jobs).await;
-    let report = RotationReport::new(run_id, args.dry_run, started_at, outcomes);
+    let mut report = RotationReport::new(run_id, args.dry_run, started_at, outcomes);
+    if !args.dry_run {
+        report.notified = super::notify::after_run(
+            &config.notify,
+            &report,
+            &|name| std::env::var(name).ok(),
+            &context.transport,
+            &context.services,
+        )
+        .await;
+    }
     publish(global, args, &report)?;
     match report.exit_code() {
         0 => Ok(Outcome::Ok),
@@ -134,7 +165,7 @@ fn select<'c>(
     Ok(all.iter().filter(|s| globs.is_match(&s.name)).collect())
 }
 
-fn timing(args: &RotateArgs) -> Result<LockTiming, Failure> {
+fn timing(args: &RunArgs) -> Result<LockTiming, Failure> {
     let lease = super::parse_duration_flag("--lock-lease", &args.lock_lease)?;
     let settle = super::parse_duration_flag("--lock-settle", &args.lock_settle)?;
     let lease = time::Duration::try_from(lease)
@@ -144,7 +175,7 @@ fn timing(args: &RotateArgs) -> Result<LockTiming, Failure> {
 
 /// The report to stdout or `--output`, the audit log, and under CI the step summary and an
 /// annotation per failed or locked credential.
-fn publish(global: &GlobalArgs, args: &RotateArgs, report: &RotationReport) -> Result<(), Failure> {
+fn publish(global: &GlobalArgs, args: &RunArgs, report: &RotationReport) -> Result<(), Failure> {
     let system = global.ci.resolve(&ci::process_env);
     let mut stdout = std::io::stdout().lock();
     let mut stderr = std::io::stderr().lock();
@@ -161,7 +192,7 @@ fn publish(global: &GlobalArgs, args: &RotateArgs, report: &RotationReport) -> R
             c.message.as_deref().unwrap_or(c.status.as_str())
         );
         let level = match c.status {
-            RotationStatus::Failed => ci::Level::Error,
+            RotationStatus::Failed | RotationStatus::PropagationFailed => ci::Level::Error,
             RotationStatus::Locked => ci::Level::Warning,
             _ => continue,
         };
@@ -169,6 +200,18 @@ fn publish(global: &GlobalArgs, args: &RotateArgs, report: &RotationReport) -> R
         ci::annotate(system, annotations, level, &title, &message)
             .map_err(|e| Failure::Runtime(format!("cannot write CI commands: {e}")))?;
     }
+    for delivery in report.notified.iter().filter(|d| d.failed) {
+        let title = "keyrot: a notification was not delivered";
+        ci::annotate(
+            system,
+            annotations,
+            ci::Level::Warning,
+            title,
+            &delivery.message,
+        )
+        .map_err(|e| Failure::Runtime(format!("cannot write CI commands: {e}")))?;
+    }
+    step_outputs(system, annotations, report)?;
     let text = match args.format {
         RotateFormat::Table => report.table(),
         RotateFormat::Json => report.json(),
@@ -212,4 +255,44 @@ fn publish(global: &GlobalArgs, args: &RotateArgs, report: &RotationReport) -> R
         }
     }
     Ok(())
+}
+
+/// The step outputs the action and the task map: `rotated`, `failed` and `runs` (a JSON array
+/// of the runs started or adopted, each once) on GitHub; `KEYROT_ROTATED`, `KEYROT_FAILED`,
+/// `KEYROT_RUNS` output variables on Azure Pipelines.
+fn step_outputs(
+    system: CiSystem,
+    out: &mut dyn Write,
+    report: &RotationReport,
+) -> Result<(), Failure> {
+    let rotated = report.counts.rotated.to_string();
+    let failed = report.failed_count().to_string();
+    let runs = report.runs_json();
+    match system {
+        CiSystem::GitHub => {
+            let Some(path) = ci::process_env("GITHUB_OUTPUT").filter(|p| !p.is_empty()) else {
+                return Ok(());
+            };
+            let pairs = [
+                ("rotated", rotated.as_str()),
+                ("failed", failed.as_str()),
+                ("runs", runs.as_str()),
+            ];
+            ci::github::append_file_command(std::path::Path::new(&path), &pairs).map_err(|e| {
+                Failure::Runtime(format!("cannot append to GITHUB_OUTPUT ({path}): {e}"))
+            })
+        }
+        CiSystem::Azure => {
+            for (name, value) in [
+                ("KEYROT_ROTATED", &rotated),
+                ("KEYROT_FAILED", &failed),
+                ("KEYROT_RUNS", &runs),
+            ] {
+                writeln!(out, "{}", ci::azure::set_variable(name, value, false, true))
+                    .map_err(|e| Failure::Runtime(format!("cannot write CI commands: {e}")))?;
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }

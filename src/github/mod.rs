@@ -539,6 +539,26 @@ impl GithubClient {
         }
     }
 
+    /// `GET /repos/{owner}/{name}`: the repository's numeric id (an organization secret's
+    /// selected repositories are sent by id).
+    pub async fn repository_id(&self, repository: &str) -> Result<u64, GithubError> {
+        #[derive(Deserialize)]
+        struct Repo {
+            id: u64,
+        }
+        const METADATA: &str = "repository permission \"Metadata\": read (every fine-grained token and GitHub App has it)";
+        let route = format!("/repos/{}", repo_path(repository)?);
+        let what = format!("repository {}", inert::one_line(repository));
+        let doing = format!("reading {what}");
+        let repo: Repo = self
+            .client_for_repo(repository, METADATA)
+            .await?
+            .get(route, None::<&()>)
+            .await
+            .map_err(|e| GithubError::from_github(e, &doing, &what, METADATA))?;
+        Ok(repo.id)
+    }
+
     /// `GET …/secrets/{name}`.
     pub async fn secret(
         &self,

@@ -27,6 +27,9 @@ pub enum Step {
     Verified,
     /// The new Key Vault version is written and read back.
     Committed,
+    /// Every copy (`[[credential.propagate]]`) holds the new value and was verified; the
+    /// entry's `triggers` say which runs are to be started (and, once known, which were).
+    Propagated,
     /// The rotation finished.
     Done,
     /// A later run undid a rotation that died before committing.
@@ -40,6 +43,7 @@ impl Step {
             Step::Created => "created",
             Step::Verified => "verified",
             Step::Committed => "committed",
+            Step::Propagated => "propagated",
             Step::Done => "done",
             Step::Aborted => "aborted",
         }
@@ -49,7 +53,7 @@ impl Step {
     pub fn in_flight(self) -> bool {
         matches!(
             self,
-            Step::Started | Step::Created | Step::Verified | Step::Committed
+            Step::Started | Step::Created | Step::Verified | Step::Committed | Step::Propagated
         )
     }
 }
@@ -77,10 +81,33 @@ pub struct Entry {
     /// The Key Vault version this rotation wrote, once committed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub new_version: Option<String>,
+    /// When every copy held the new value (grace counts from here).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub propagated_at: Option<OffsetDateTime>,
+    /// The runs this rotation is to start, marked before any is started, so a run that dies
+    /// between starting one and recording it adopts it instead of starting it twice.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub triggers: Vec<TriggerMark>,
+}
+
+/// One run a rotation is to start: its target and, once known, what became of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TriggerMark {
+    /// The target as [`crate::rotate::config::TriggerTarget::identity`] names it.
+    pub target: String,
+    /// Written before the run was started: a run of the target by keyrot's identity created
+    /// at or after this instant is the one this mark started.
+    #[serde(with = "time::serde::rfc3339")]
+    pub marked_at: OffsetDateTime,
 }
 
 impl Entry {
-    pub const FORMAT: u32 = 1;
+    /// 2 added `propagated` and the propagation fields; format 1 entries read as before.
+    pub const FORMAT: u32 = 2;
 
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
@@ -132,6 +159,11 @@ mod tests {
             display_name: Some(password_display_name("r-1")),
             key_id: Some("k".into()),
             new_version: None,
+            propagated_at: None,
+            triggers: vec![TriggerMark {
+                target: "github-workflow o/r/deploy.yml@main".into(),
+                marked_at: datetime!(2026-11-26 12:02 UTC),
+            }],
         };
         let json = entry.to_json();
         assert!(json.contains(r#""step":"created""#), "{json}");
@@ -139,7 +171,12 @@ mod tests {
         let later = entry.at_step(Step::Committed, datetime!(2026-11-26 12:01 UTC));
         assert_eq!(later.rotation_id, "r-1");
         assert!(Step::Committed.in_flight() && !Step::Done.in_flight());
+        assert!(Step::Propagated.in_flight() && Step::Propagated > Step::Committed);
         assert!(Entry::from_json("{").is_err());
+        // A format 1 entry, as keyrot before propagation wrote it, still reads.
+        let old = r#"{"version":1,"rotation_id":"r","credential":"db","step":"committed","at":"2026-11-26T12:00:00Z","generator":"random","new_version":"v1"}"#;
+        let old = Entry::from_json(old).unwrap();
+        assert!(old.triggers.is_empty() && old.propagated_at.is_none());
     }
 
     #[test]

@@ -51,6 +51,7 @@
 //! whose version ids and same-second `created` stamps are adversarial.
 
 pub mod config;
+pub mod consumers;
 pub mod generate;
 pub mod journal;
 pub mod lock;

@@ -111,12 +111,18 @@ pub fn due(
 /// (written by the rotation that committed it), else its `created` + `grace` (a version keyrot
 /// did not write, or a tag that does not parse). `None` if neither is known.
 pub fn grace_end(current: &CredentialRecord, grace: Duration) -> Option<OffsetDateTime> {
-    current
-        .tags
-        .get(TAG_GRACE_ENDS)
-        .and_then(|text| OffsetDateTime::parse(text.trim(), &Rfc3339).ok())
+    let tag = current.tags.get(TAG_GRACE_ENDS).map(|t| t.trim());
+    if tag == Some(GRACE_AFTER_PROPAGATION) {
+        // Some copy may still hold the previous value: nothing it supersedes goes yet.
+        return None;
+    }
+    tag.and_then(|text| OffsetDateTime::parse(text, &Rfc3339).ok())
         .or_else(|| current.created.map(|created| created + grace))
 }
+
+/// The `keyrot-grace-ends` tag of a version whose copies are not all updated yet: the versions
+/// and Entra passwords it supersedes stay until propagation succeeds and sets the real end.
+pub const GRACE_AFTER_PROPAGATION: &str = "after-propagation";
 
 /// The `keyrot-grace-ends` tag for a version committed at `committed_at`: that instant, in
 /// whole seconds like Key Vault's own dates, plus `grace` (so `grace = "0d"` retires what the
@@ -363,8 +369,10 @@ mod tests {
             Some(datetime!(2026-12-04 16:05:22 UTC))
         );
         // A tag that does not parse is as good as none.
-        let garbage = with_grace_end(v, "next tuesday");
+        let garbage = with_grace_end(v.clone(), "next tuesday");
         assert_eq!(grace_end(&garbage, grace), Some(NOW + Duration::days(6)));
+        let waiting = with_grace_end(v, GRACE_AFTER_PROPAGATION);
+        assert_eq!(grace_end(&waiting, Duration::ZERO), None);
         assert_eq!(
             grace_end_tag(datetime!(2026-11-27 16:05:22.7 UTC), Duration::days(7)),
             "2026-12-04T16:05:22Z"

@@ -22,6 +22,11 @@ pub enum RotationStatus {
     Planned,
     Locked,
     Failed,
+    /// The new value is in Key Vault but a copy could not be updated: the previous value
+    /// stays enabled, no run is started, and the next run (or `keyrot sync`) finishes it.
+    PropagationFailed,
+    /// `keyrot sync`: every copy holds the served value.
+    Synced,
 }
 
 impl RotationStatus {
@@ -33,6 +38,8 @@ impl RotationStatus {
             RotationStatus::Planned => "planned",
             RotationStatus::Locked => "locked",
             RotationStatus::Failed => "failed",
+            RotationStatus::PropagationFailed => "propagation_failed",
+            RotationStatus::Synced => "synced",
         }
     }
 }
@@ -93,6 +100,70 @@ impl LockHolder {
     }
 }
 
+/// One copy of a credential (`[[credential.propagate]]`) and what became of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CopyOutcome {
+    /// The `to` of the target.
+    pub kind: &'static str,
+    /// The target, as a person reads it.
+    pub target: String,
+    pub status: CopyStatus,
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CopyStatus {
+    /// A dry run resolved it and would write it.
+    Planned,
+    /// Written and verified.
+    Updated,
+    /// A Key Vault-linked variable group: pipelines read the vault, nothing to write.
+    KeyVaultLinked,
+    Failed,
+}
+
+/// A run keyrot started, adopted or held back, with the credentials that asked for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunOutcome {
+    /// The `to` of the target.
+    pub kind: &'static str,
+    pub target: String,
+    pub status: RunStatus,
+    /// The run's (or release's) id, as the service numbers it.
+    pub id: Option<String>,
+    /// Its page.
+    pub url: Option<String>,
+    pub message: Option<String>,
+    /// Every credential of this run that names the target.
+    pub credentials: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// A dry run resolved it and would start it.
+    Planned,
+    Started,
+    /// A run started by an earlier keyrot run that died before recording it.
+    Adopted,
+    /// Not started: a credential it deploys could not be propagated.
+    Withheld,
+    Failed,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Planned => "planned",
+            RunStatus::Started => "started",
+            RunStatus::Adopted => "adopted",
+            RunStatus::Withheld => "withheld",
+            RunStatus::Failed => "failed",
+        }
+    }
+}
+
 /// How one credential's rotation ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CredentialOutcome {
@@ -122,6 +193,10 @@ pub struct CredentialOutcome {
     pub failed_during: Option<FailedDuring>,
     /// `locked` and `rotated_elsewhere`: the other run, as its bid names it.
     pub lock_holder: Option<LockHolder>,
+    /// Its copies, in config order (planned, updated or failed).
+    pub copies: Vec<CopyOutcome>,
+    /// The runs started (or planned, adopted, held back) for it.
+    pub runs: Vec<RunOutcome>,
 }
 
 fn rfc3339_opt<S: serde::Serializer>(t: &Option<OffsetDateTime>, s: S) -> Result<S::Ok, S::Error> {
@@ -157,11 +232,17 @@ impl CredentialOutcome {
             message: None,
             failed_during: None,
             lock_holder: None,
+            copies: Vec::new(),
+            runs: Vec::new(),
         }
     }
 }
 
-/// The whole run: the `--format json` contract (version 1).
+/// The `--format json` contract's version: 2 added `copies`, `runs`, the statuses
+/// `propagation_failed` and `synced`, and their counts.
+pub const REPORT_VERSION: u32 = 2;
+
+/// The whole run: the `--format json` contract (version [`REPORT_VERSION`]).
 #[derive(Debug, Clone, Serialize)]
 pub struct RotationReport {
     pub version: u32,
@@ -171,6 +252,19 @@ pub struct RotationReport {
     pub started_at: OffsetDateTime,
     pub credentials: Vec<CredentialOutcome>,
     pub counts: Counts,
+    /// The run's notifications (`[[notify]]`), one per channel that was sent to.
+    pub notified: Vec<Notified>,
+}
+
+/// One channel's delivery of the run's notification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Notified {
+    /// Which channel (`the Teams webhook in $KEYROT_TEAMS_WEBHOOK_URL`), never its URL.
+    pub channel: String,
+    /// `delivered`, `sent` (taken without confirmation: Teams' 202) or `failed`.
+    pub status: &'static str,
+    pub failed: bool,
+    pub message: String,
 }
 
 fn rfc3339<S: serde::Serializer>(t: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
@@ -185,6 +279,8 @@ pub struct Counts {
     pub planned: usize,
     pub locked: usize,
     pub failed: usize,
+    pub propagation_failed: usize,
+    pub synced: usize,
 }
 
 impl RotationReport {
@@ -204,20 +300,60 @@ impl RotationReport {
                 RotationStatus::Planned => &mut counts.planned,
                 RotationStatus::Locked => &mut counts.locked,
                 RotationStatus::Failed => &mut counts.failed,
+                RotationStatus::PropagationFailed => &mut counts.propagation_failed,
+                RotationStatus::Synced => &mut counts.synced,
             } += 1;
         }
         RotationReport {
-            version: 1,
+            version: REPORT_VERSION,
             run_id,
             dry_run,
             started_at,
             credentials,
             counts,
+            notified: Vec::new(),
         }
     }
 
+    /// Credentials that failed, whatever the step: the `failed` step output.
+    pub fn failed_count(&self) -> usize {
+        self.credentials
+            .iter()
+            .filter(|c| {
+                matches!(
+                    c.status,
+                    RotationStatus::Failed | RotationStatus::PropagationFailed
+                ) || c.runs.iter().any(|r| r.status == RunStatus::Failed)
+            })
+            .count()
+    }
+
+    /// The runs started or adopted, each once (a run several credentials asked for is one), as
+    /// one line of JSON: the `runs` step output.
+    pub fn runs_json(&self) -> String {
+        let mut seen = std::collections::BTreeSet::new();
+        let runs: Vec<serde_json::Value> = self
+            .credentials
+            .iter()
+            .flat_map(|c| &c.runs)
+            .filter(|r| matches!(r.status, RunStatus::Started | RunStatus::Adopted))
+            .filter(|r| seen.insert((r.kind, r.target.clone(), r.id.clone())))
+            .map(|r| {
+                serde_json::json!({
+                    "kind": r.kind,
+                    "target": r.target,
+                    "status": r.status.as_str(),
+                    "id": r.id,
+                    "url": r.url,
+                    "credentials": r.credentials,
+                })
+            })
+            .collect();
+        inert::json(&serde_json::Value::Array(runs).to_string()).into_owned()
+    }
+
     /// Exit code, most serious first: 1 if a credential failed after its work began (a rotation
-    /// may be half done: its journal tells the next run), else 3 if one failed before (reading,
+    /// may be half done: its journal tells the next run) or a copy could not be updated, else 3 if one failed before (reading,
     /// planning, locking: nothing of it changed, the cause is the environment), else 4 if one
     /// was locked by another run, else 0.
     pub fn exit_code(&self) -> u8 {
@@ -227,7 +363,16 @@ impl RotationReport {
                     && c.failed_during.unwrap_or(FailedDuring::Rotation) == during
             })
         };
-        if failed(FailedDuring::Rotation) {
+        let copy_failed = self
+            .credentials
+            .iter()
+            .any(|c| c.status == RotationStatus::PropagationFailed);
+        let run_failed = self
+            .credentials
+            .iter()
+            .flat_map(|c| &c.runs)
+            .any(|r| r.status == RunStatus::Failed);
+        if failed(FailedDuring::Rotation) || copy_failed || run_failed {
             1
         } else if failed(FailedDuring::Planning) || failed(FailedDuring::Locking) {
             3
@@ -322,8 +467,16 @@ impl RotationReport {
 
     fn summary_line(&self) -> String {
         let c = self.counts;
+        let extra = [
+            (c.synced, "synced"),
+            (c.propagation_failed, "propagation failed"),
+        ]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!(", {n} {what}"))
+        .collect::<String>();
         format!(
-            "{} rotated, {}{} up to date, {} planned, {} locked, {} failed{}\n",
+            "{} rotated, {}{} up to date, {} planned, {} locked, {} failed{extra}{}\n",
             c.rotated,
             if c.rotated_elsewhere > 0 {
                 format!("{} rotated by another run, ", c.rotated_elsewhere)
@@ -376,7 +529,64 @@ fn note(c: &CredentialOutcome) -> String {
             short(Some(id))
         ));
     }
+    parts.extend(copies_note(&c.copies));
+    parts.extend(c.runs.iter().map(run_note));
     parts.join("; ")
+}
+
+fn copies_note(copies: &[CopyOutcome]) -> Vec<String> {
+    let count = |status| copies.iter().filter(|c| c.status == status).count();
+    let mut parts = Vec::new();
+    if count(CopyStatus::Updated) > 0 {
+        parts.push(format!("updated {} copy(ies)", count(CopyStatus::Updated)));
+    }
+    for copy in copies {
+        match copy.status {
+            CopyStatus::Updated => {}
+            CopyStatus::Planned => parts.push(format!("would update {}", copy.target)),
+            CopyStatus::KeyVaultLinked => parts.push(format!(
+                "{} is Key Vault-linked: nothing to write",
+                copy.target
+            )),
+            CopyStatus::Failed => parts.push(format!(
+                "{} not updated: {}",
+                copy.target,
+                copy.message.as_deref().unwrap_or("failed")
+            )),
+        }
+    }
+    parts
+}
+
+fn run_note(run: &RunOutcome) -> String {
+    let what = match run.status {
+        RunStatus::Planned => format!("would start {}", run.target),
+        RunStatus::Started | RunStatus::Adopted => format!(
+            "{} {} run {}{}",
+            if run.status == RunStatus::Started {
+                "started"
+            } else {
+                "adopted"
+            },
+            run.target,
+            run.id.as_deref().unwrap_or("(id unknown)"),
+            run.url
+                .as_deref()
+                .map(|u| format!(" {u}"))
+                .unwrap_or_default()
+        ),
+        RunStatus::Withheld | RunStatus::Failed => format!(
+            "{} {}: {}",
+            if run.status == RunStatus::Withheld {
+                "did not start"
+            } else {
+                "could not start"
+            },
+            run.target,
+            run.message.as_deref().unwrap_or("failed")
+        ),
+    };
+    what
 }
 
 #[cfg(test)]
@@ -457,6 +667,60 @@ mod tests {
             ]),
             1
         );
+    }
+
+    fn run(status: RunStatus, id: &str, credentials: &[&str]) -> RunOutcome {
+        RunOutcome {
+            kind: "azure-devops-pipeline",
+            target: "pipeline \"deploy\" (contoso/payments)".into(),
+            status,
+            id: Some(id.into()),
+            url: Some(format!(
+                "https://dev.azure.com/contoso/p/_build/results?buildId={id}"
+            )),
+            message: None,
+            credentials: credentials.iter().map(|c| c.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_failed_copy_or_run_exits_1_and_each_run_is_one_output_entry() {
+        use RotationStatus::*;
+        let copy_failed = outcome(PropagationFailed, None);
+        assert_eq!(code(vec![outcome(Rotated, None), copy_failed]), 1);
+        let mut run_failed = outcome(Rotated, None);
+        run_failed.runs.push(run(RunStatus::Failed, "9", &["c"]));
+        assert_eq!(code(vec![run_failed.clone()]), 1);
+        let mut withheld = outcome(Rotated, None);
+        withheld.runs.push(run(RunStatus::Withheld, "9", &["c"]));
+        assert_eq!(code(vec![withheld]), 0);
+
+        // One run two credentials asked for is listed once; held-back and failed runs are not.
+        let shared = run(RunStatus::Started, "7", &["a", "b"]);
+        let mut a = outcome(Rotated, None);
+        a.name = "a".into();
+        a.runs = vec![shared.clone(), run(RunStatus::Adopted, "8", &["a"])];
+        let mut b = outcome(Rotated, None);
+        b.name = "b".into();
+        b.runs = vec![shared];
+        let report = RotationReport::new(
+            "r".into(),
+            false,
+            datetime!(2026-11-26 12:00 UTC),
+            vec![a, b, run_failed],
+        );
+        let runs: serde_json::Value = serde_json::from_str(&report.runs_json()).unwrap();
+        let ids: Vec<&str> = runs
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, ["7", "8"]);
+        assert_eq!(runs[0]["credentials"], serde_json::json!(["a", "b"]));
+        assert!(!report.runs_json().contains('\n'));
+        assert_eq!(report.failed_count(), 1);
+        assert_eq!(report.counts.rotated, 3);
     }
 
     #[test]

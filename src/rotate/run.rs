@@ -15,11 +15,14 @@ use futures::StreamExt;
 use time::{Duration, OffsetDateTime};
 use tokio::sync::{watch, Semaphore};
 
-use super::config::{CredentialSpec, Generator};
-use super::journal::{self, Entry, Step};
+use super::config::{CredentialSpec, Generator, TriggerTarget};
+use super::consumers::{self, Services};
+use super::journal::{self, Entry, Step, TriggerMark};
 use super::lock::{self, Bid, Decision, LockTiming, TAG_INTERNAL, TAG_RUN_ID};
 use super::plan::{self, Current, Password, Reason, Recovery, Removal};
-use super::report::{CredentialOutcome, FailedDuring, LockHolder, RotationStatus};
+use super::report::{
+    CopyStatus, CredentialOutcome, FailedDuring, LockHolder, RotationStatus, RunOutcome, RunStatus,
+};
 use crate::auth::AuthEnv;
 use crate::graph::{Application, GraphClient};
 use crate::model::{CredentialRecord, SecretValue};
@@ -51,6 +54,27 @@ pub struct Context {
     pub concurrency: usize,
     /// Empty at the start of a run; see [`Context::application`].
     pub app_object_ids: AppObjectIds,
+    /// The copies' and runs' services.
+    pub services: Services,
+    pub mode: Mode,
+}
+
+/// What a run does to each credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `keyrot rotate`: rotate what is due, then update its copies and start its runs.
+    Rotate,
+    /// `keyrot sync`: push the served value to every copy, rotating nothing; start the runs
+    /// only with `--trigger`. An interrupted rotation's propagation is finished (with its runs).
+    Sync { trigger: bool },
+}
+
+/// A credential whose copies hold the new value and whose runs are still to be started; its
+/// lock is kept until they are. `fresh`: marked by this run (nothing was started yet), else
+/// found in the journal of a run that died (its runs may exist: look before starting).
+struct Awaiting {
+    entry: Entry,
+    fresh: bool,
 }
 
 /// The object id of each application a credential names, learnt at its first lookup. Graph
@@ -147,14 +171,52 @@ async fn plan_one(ctx: &Context, job: &Job<'_>) -> (CredentialOutcome, bool) {
             return (outcome, false);
         }
     };
-    let work = state.work(job.spec, OffsetDateTime::now_utc(), ctx.force, None);
+    let spec = job.spec;
     outcome.old_version = state.current.version().map(str::to_string);
-    outcome.reason = work.reason.as_ref().map(Reason::describe);
-    outcome.to_disable = work.disable.clone();
-    outcome.to_remove = work.remove.iter().map(|(k, _)| k.clone()).collect();
-    if work.is_empty() && state.pending().is_none() {
-        outcome.status = RotationStatus::UpToDate;
-        return (outcome, false);
+    let consumers_due = match ctx.mode {
+        Mode::Rotate => {
+            let work = state.work(spec, OffsetDateTime::now_utc(), ctx.force, None);
+            outcome.reason = work.reason.as_ref().map(Reason::describe);
+            outcome.to_disable = work.disable.clone();
+            outcome.to_remove = work.remove.iter().map(|(k, _)| k.clone()).collect();
+            if work.is_empty() && state.pending().is_none() {
+                outcome.status = RotationStatus::UpToDate;
+                return (outcome, false);
+            }
+            work.reason.is_some() || state.pending().is_some()
+        }
+        Mode::Sync { trigger } => {
+            let nothing = spec.propagate.is_empty() && (!trigger || spec.triggers.is_empty());
+            if nothing && state.pending().is_none() {
+                outcome.status = RotationStatus::UpToDate;
+                outcome.message = Some("no copies to sync".into());
+                return (outcome, false);
+            }
+            if matches!(state.current, Current::Missing | Current::Disabled) {
+                fail(
+                    &mut outcome,
+                    FailedDuring::Planning,
+                    "Key Vault serves no enabled version to copy; rotate it first".into(),
+                );
+                return (outcome, false);
+            }
+            true
+        }
+    };
+    // Every copy and run is resolved before anything changes: a group, pipeline or key keyrot
+    // cannot see stops this credential here, never halfway.
+    if consumers_due && has_consumers(spec) {
+        match plan_consumers(ctx, spec).await {
+            Ok((copies, runs)) if ctx.dry_run => {
+                outcome.copies = copies;
+                outcome.runs = runs;
+            }
+            Ok(_) => {}
+            Err(message) => {
+                fail(&mut outcome, FailedDuring::Planning, message);
+                return (outcome, false);
+            }
+        }
     }
     if ctx.dry_run {
         // Something is to be done (a rotation, a retirement or a recovery): that is the plan.
@@ -169,6 +231,49 @@ async fn plan_one(ctx: &Context, job: &Job<'_>) -> (CredentialOutcome, bool) {
         return (outcome, false);
     }
     (outcome, true)
+}
+
+fn has_consumers(spec: &CredentialSpec) -> bool {
+    !spec.propagate.is_empty() || !spec.triggers.is_empty()
+}
+
+/// Whether this run starts a credential's runs after propagating it.
+fn starts_runs(ctx: &Context) -> bool {
+    matches!(ctx.mode, Mode::Rotate | Mode::Sync { trigger: true })
+}
+
+/// Reads only: every copy resolved, and every run this mode would start.
+async fn plan_consumers(
+    ctx: &Context,
+    spec: &CredentialSpec,
+) -> Result<(Vec<super::report::CopyOutcome>, Vec<RunOutcome>), String> {
+    let copies = consumers::copies::plan(&ctx.services, spec).await?;
+    let mut runs = Vec::new();
+    if starts_runs(ctx) {
+        for target in &spec.triggers {
+            consumers::runs::plan(&ctx.services, target)
+                .await
+                .map_err(|e| format!("{target}: {e}"))?;
+            runs.push(run_outcome(
+                target,
+                RunStatus::Planned,
+                vec![spec.name.clone()],
+            ));
+        }
+    }
+    Ok((copies, runs))
+}
+
+fn run_outcome(target: &TriggerTarget, status: RunStatus, credentials: Vec<String>) -> RunOutcome {
+    RunOutcome {
+        kind: target.kind(),
+        target: target.to_string(),
+        status,
+        id: None,
+        url: None,
+        message: None,
+        credentials,
+    }
 }
 
 fn fail(outcome: &mut CredentialOutcome, during: FailedDuring, message: String) {
@@ -235,48 +340,75 @@ async fn lock_and_work(
         }
     }
     held.sort_unstable();
+    let awaiting = Mutex::new(Vec::new());
     let work_held = futures::future::join_all(held.into_iter().map(|i| {
-        let permits = &permits;
+        let (permits, awaiting) = (&permits, &awaiting);
         async move {
             let _permit = permits.acquire().await;
             let mut outcome = outcomes.lock().unwrap_or_else(|e| e.into_inner())[i].clone();
-            work_one(ctx, &jobs[i], i, leases, &mut outcome).await;
+            let runs_due = work_one(ctx, &jobs[i], i, leases, &mut outcome).await;
             set(i, &|o| *o = outcome.clone());
+            if let Some(runs_due) = runs_due {
+                awaiting
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((i, runs_due));
+            }
         }
     }));
     let wait_others = futures::future::join_all(waiting.into_iter().map(|(i, holder)| {
-        let permits = &permits;
+        let (permits, awaiting) = (&permits, &awaiting);
         async move {
             let mut outcome = outcomes.lock().unwrap_or_else(|e| e.into_inner())[i].clone();
-            wait_then_work(ctx, &jobs[i], i, leases, permits, holder, &mut outcome).await;
+            let runs_due =
+                wait_then_work(ctx, &jobs[i], i, leases, permits, holder, &mut outcome).await;
             set(i, &|o| *o = outcome.clone());
+            if let Some(runs_due) = runs_due {
+                awaiting
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((i, runs_due));
+            }
         }
     }));
     futures::join!(work_held, wait_others);
+    // Every credential of the run is propagated (or failed): start each run once.
+    let mut awaiting = awaiting.into_inner().unwrap_or_else(|e| e.into_inner());
+    awaiting.sort_by_key(|(i, _)| *i);
+    start_runs(ctx, jobs, awaiting, leases, outcomes).await;
 }
 
-/// Steps 3 to 8 for a credential whose lock this run holds; releases the lock afterwards.
+/// Steps 3 to 8 for a credential whose lock this run holds; releases the lock afterwards,
+/// unless runs are still to be started for it (then [`start_runs`] releases it).
 async fn work_one(
     ctx: &Context,
     job: &Job<'_>,
     i: usize,
     leases: &Leases,
     outcome: &mut CredentialOutcome,
-) {
+) -> Option<Awaiting> {
     pause_at("locked");
     // Re-read: another run may have rotated between our plan and our lock. Nothing of the
     // credential has changed yet, so a failure here is one to start (exit 3), like locking.
-    match State::read(ctx, job.vault, job.spec).await {
-        Err(Failed(message)) => fail(outcome, FailedDuring::Locking, message),
-        Ok(state) => {
-            if let Err(Failed(message)) = locked(ctx, job, i, leases, state, outcome).await {
-                fail(outcome, FailedDuring::Rotation, message);
-            }
+    let awaiting = match State::read(ctx, job.vault, job.spec).await {
+        Err(Failed(message)) => {
+            fail(outcome, FailedDuring::Locking, message);
+            None
         }
-    }
+        Ok(state) => match locked(ctx, job, i, leases, state, outcome).await {
+            Ok(awaiting) => awaiting,
+            Err(Failed(message)) => {
+                fail(outcome, FailedDuring::Rotation, message);
+                None
+            }
+        },
+    };
     // Released whatever happened: a held lock only blocks others until its lease ends anyway,
     // and the journal, not the lock, is what the next run recovers from.
-    release(job, i, leases).await;
+    if awaiting.is_none() {
+        release(job, i, leases).await;
+    }
+    awaiting
 }
 
 /// `--wait-lock`: waits until no other run's bid is live, then re-reads. Nothing left to do:
@@ -291,7 +423,7 @@ async fn wait_then_work(
     permits: &Semaphore,
     mut holder: Option<LockHolder>,
     outcome: &mut CredentialOutcome,
-) {
+) -> Option<Awaiting> {
     let deadline = tokio::time::Instant::now() + ctx.wait_lock.unwrap_or_default();
     let lock_name = lock::lock_secret_name(&job.spec.name);
     let planned_version = outcome.old_version.clone();
@@ -301,7 +433,10 @@ async fn wait_then_work(
         loop {
             let bids = match read_bids(job.vault, &lock_name).await {
                 Ok(bids) => bids,
-                Err(Failed(message)) => return fail(outcome, FailedDuring::Locking, message),
+                Err(Failed(message)) => {
+                    fail(outcome, FailedDuring::Locking, message);
+                    return None;
+                }
             };
             match lock::live_rival(&bids, &ctx.run_id, OffsetDateTime::now_utc()) {
                 None => break,
@@ -309,13 +444,19 @@ async fn wait_then_work(
             }
             let now = tokio::time::Instant::now();
             if now >= deadline {
-                return report_locked(outcome, holder);
+                {
+                    report_locked(outcome, holder);
+                    return None;
+                }
             }
             tokio::time::sleep(WAIT_POLL.min(deadline - now)).await;
         }
         let state = match State::read(ctx, job.vault, job.spec).await {
             Ok(state) => state,
-            Err(Failed(message)) => return fail(outcome, FailedDuring::Locking, message),
+            Err(Failed(message)) => {
+                fail(outcome, FailedDuring::Locking, message);
+                return None;
+            }
         };
         let work = state.work(job.spec, OffsetDateTime::now_utc(), ctx.force, None);
         let changed = state.current.version() != planned_version.as_deref();
@@ -342,11 +483,14 @@ async fn wait_then_work(
                 None => "another run did the work while this one waited".into(),
             });
             outcome.lock_holder = holder;
-            return;
+            return None;
         }
         // Still due: the holder crashed or failed. Bid like any run.
         if let Err(Failed(message)) = bid(ctx, job, i, leases).await {
-            return fail(outcome, FailedDuring::Locking, message);
+            {
+                fail(outcome, FailedDuring::Locking, message);
+                return None;
+            };
         }
         tokio::time::sleep(ctx.timing.settle).await;
         match read_decision(ctx, job, i, leases).await {
@@ -357,10 +501,16 @@ async fn wait_then_work(
             Ok(other) => {
                 holder = holder_of(&other).or(holder);
                 if tokio::time::Instant::now() >= deadline {
-                    return report_locked(outcome, holder);
+                    {
+                        report_locked(outcome, holder);
+                        return None;
+                    }
                 }
             }
-            Err(Failed(message)) => return fail(outcome, FailedDuring::Locking, message),
+            Err(Failed(message)) => {
+                fail(outcome, FailedDuring::Locking, message);
+                return None;
+            }
         }
     }
 }
@@ -390,7 +540,8 @@ fn report_locked(outcome: &mut CredentialOutcome, holder: Option<LockHolder>) {
     outcome.lock_holder = holder;
 }
 
-/// Everything done while holding the lock, from `state` as read once it was held.
+/// Everything done while holding the lock, from `state` as read once it was held. Answers
+/// the credential whose runs are still to be started, if any.
 async fn locked(
     ctx: &Context,
     job: &Job<'_>,
@@ -398,12 +549,63 @@ async fn locked(
     leases: &Leases,
     mut state: State,
     outcome: &mut CredentialOutcome,
-) -> Result<(), Failed> {
+) -> Result<Option<Awaiting>, Failed> {
     let (vault, spec) = (job.vault, job.spec);
+    // An earlier rotation first: its copies and runs before anything new.
+    let mut finishing = None;
     if let Some(pending) = state.pending().cloned() {
-        recover(ctx, job, i, leases, &state, &pending).await?;
         outcome.recovered = Some(pending.rotation_id.clone());
+        match pending.step {
+            Step::Propagated => {
+                outcome.status = RotationStatus::Rotated;
+                outcome.new_version = pending.new_version.clone();
+                outcome.message = Some(format!(
+                    "starting the runs of rotation {}, which was interrupted after its copies were updated",
+                    pending.rotation_id
+                ));
+                finishing = Some(Awaiting {
+                    entry: pending,
+                    fresh: false,
+                });
+            }
+            // Committed (or died between writing the version and journaling it): its copies.
+            _ if has_consumers(spec)
+                && (pending.step == Step::Committed
+                    || plan::recovery(&pending.rotation_id, &state.versions)
+                        == Recovery::Finish) =>
+            {
+                outcome.status = RotationStatus::Rotated;
+                outcome.new_version = pending.new_version.clone();
+                outcome.message = Some(format!(
+                    "finished rotation {}, which was interrupted before its copies were updated",
+                    pending.rotation_id
+                ));
+                let committed = Committed::served(vault, spec).await?;
+                outcome.new_expires = committed.expires;
+                finishing = propagate(
+                    ctx,
+                    job,
+                    i,
+                    leases,
+                    Some(&pending),
+                    committed,
+                    true,
+                    outcome,
+                )
+                .await?;
+                if outcome.status == RotationStatus::PropagationFailed {
+                    return Ok(None);
+                }
+            }
+            _ => recover(ctx, job, i, leases, &state, &pending).await?,
+        }
         state = State::read(ctx, vault, spec).await?;
+    }
+    if let Mode::Sync { trigger } = ctx.mode {
+        if finishing.is_none() {
+            return sync(ctx, job, i, leases, trigger, outcome).await;
+        }
+        return Ok(finishing);
     }
     let now = OffsetDateTime::now_utc();
     let work = state.work(spec, now, ctx.force, None);
@@ -411,9 +613,26 @@ async fn locked(
     let planned_due = outcome.reason.is_some();
     outcome.old_version = state.current.version().map(str::to_string);
 
-    if work.reason.is_some() {
+    if work.reason.is_some() && finishing.is_some() {
+        // Its journal holds the interrupted rotation's runs: a new rotation would overwrite it.
+        outcome.message = Some(format!(
+            "{}; it is due again ({}): the next run rotates it",
+            outcome.message.clone().unwrap_or_default(),
+            work.reason
+                .as_ref()
+                .map(Reason::describe)
+                .unwrap_or_default()
+        ));
+    } else if work.reason.is_some() {
         outcome.reason = work.reason.as_ref().map(Reason::describe);
-        rotate(ctx, job, i, leases, &state, outcome).await?;
+        let (entry, committed) = rotate(ctx, job, i, leases, &state, outcome).await?;
+        if has_consumers(spec) {
+            finishing =
+                propagate(ctx, job, i, leases, Some(&entry), committed, false, outcome).await?;
+            if outcome.status == RotationStatus::PropagationFailed {
+                return Ok(None);
+            }
+        }
         state = State::read(ctx, vault, spec).await?;
     } else if planned_due && state.current.version() != planned_version.as_deref() {
         // Due when planned, rotated by another run by the time the lock was ours.
@@ -429,7 +648,313 @@ async fn locked(
     ) {
         outcome.status = RotationStatus::UpToDate;
     }
-    Ok(())
+    Ok(finishing)
+}
+
+/// A committed version, as its copies get it.
+struct Committed {
+    version: String,
+    expires: Option<OffsetDateTime>,
+    value: SecretValue,
+    tags: BTreeMap<String, String>,
+}
+
+impl Committed {
+    /// What Key Vault serves now (an interrupted rotation's version, or the one to sync).
+    async fn served(vault: &Vault, spec: &CredentialSpec) -> Result<Committed, Failed> {
+        match vault.served_secret(&spec.name).await? {
+            Served::Version(served) => Ok(Committed {
+                expires: served.record.expires,
+                version: served.record.version.clone().unwrap_or_default(),
+                tags: served.record.tags.clone(),
+                value: served.value,
+            }),
+            Served::Disabled => Err(Failed(
+                "Key Vault answers that the served version is disabled: nothing to copy".into(),
+            )),
+            Served::Missing => Err(Failed(
+                "Key Vault answers that the secret does not exist: nothing to copy".into(),
+            )),
+        }
+    }
+}
+
+/// After a commit (or for `keyrot sync`): writes the value to every copy and verifies each;
+/// then sets the version's grace end from now, and journals what is left (its runs) or that
+/// the rotation is done. A copy that fails leaves the journal at `committed` (the next run
+/// finishes it) and the outcome `propagation_failed`. `with_runs`: mark the credential's
+/// runs even in a sync without `--trigger` (an interrupted rotation's runs are its own).
+/// `entry`: the rotation's journal entry; `None` for a sync that journals nothing.
+#[allow(clippy::too_many_arguments)]
+async fn propagate(
+    ctx: &Context,
+    job: &Job<'_>,
+    i: usize,
+    leases: &Leases,
+    entry: Option<&Entry>,
+    committed: Committed,
+    with_runs: bool,
+    outcome: &mut CredentialOutcome,
+) -> Result<Option<Awaiting>, Failed> {
+    let (vault, spec) = (job.vault, job.spec);
+    // A lost lock may mean a successor holds a newer value: never write an older one over it.
+    leases
+        .may_change(i, OffsetDateTime::now_utc(), ctx.timing)
+        .map_err(|why| {
+            Failed(format!(
+                "the lock was lost before updating the copies ({why})"
+            ))
+        })?;
+    outcome.copies = consumers::copies::propagate(&ctx.services, spec, &committed.value).await;
+    let failed = outcome
+        .copies
+        .iter()
+        .filter(|c| c.status == CopyStatus::Failed)
+        .count();
+    if failed > 0 {
+        outcome.status = RotationStatus::PropagationFailed;
+        outcome.message = Some(format!(
+            "{failed} of {} copies could not be updated, so the previous value stays enabled and \
+             no run was started; the next keyrot rotate (or keyrot sync) finishes it",
+            outcome.copies.len()
+        ));
+        return Ok(None);
+    }
+    pause_at("copied");
+    let propagated_at = OffsetDateTime::now_utc();
+    if committed
+        .tags
+        .get(crate::model::TAG_GRACE_ENDS)
+        .map(|t| t.trim())
+        == Some(plan::GRACE_AFTER_PROPAGATION)
+    {
+        let mut tags = committed.tags.clone();
+        tags.insert(
+            crate::model::TAG_GRACE_ENDS.into(),
+            plan::grace_end_tag(propagated_at, spec.grace),
+        );
+        vault
+            .set_version_tags(&spec.name, &committed.version, &tags)
+            .await?;
+    }
+    let Some(entry) = entry else {
+        return Ok(None);
+    };
+    let marks: Vec<TriggerMark> = if with_runs || starts_runs(ctx) {
+        spec.triggers
+            .iter()
+            .map(|t| TriggerMark {
+                target: t.identity(),
+                marked_at: propagated_at,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut entry = entry.at_step(Step::Done, propagated_at);
+    entry.propagated_at = Some(propagated_at);
+    leases
+        .may_change(i, OffsetDateTime::now_utc(), ctx.timing)
+        .map_err(|why| {
+            Failed(format!(
+                "the lock was lost after updating the copies ({why})"
+            ))
+        })?;
+    if marks.is_empty() {
+        write_journal(vault, &spec.name, &entry).await?;
+        return Ok(None);
+    }
+    entry.step = Step::Propagated;
+    entry.triggers = marks;
+    write_journal(vault, &spec.name, &entry).await?;
+    pause_at("propagated");
+    Ok(Some(Awaiting { entry, fresh: true }))
+}
+
+/// `keyrot sync` for a credential with nothing interrupted: the served value to every copy.
+async fn sync(
+    ctx: &Context,
+    job: &Job<'_>,
+    i: usize,
+    leases: &Leases,
+    trigger: bool,
+    outcome: &mut CredentialOutcome,
+) -> Result<Option<Awaiting>, Failed> {
+    let committed = Committed::served(job.vault, job.spec).await?;
+    outcome.old_version = Some(committed.version.clone());
+    outcome.new_version = Some(committed.version.clone());
+    // Runs to start are journaled like a rotation's, under an id of their own.
+    let entry = if trigger && !job.spec.triggers.is_empty() {
+        let mut entry = new_entry(
+            job.spec,
+            new_id().map_err(Failed)?,
+            OffsetDateTime::now_utc(),
+        );
+        entry.previous_version = Some(committed.version.clone());
+        entry.new_version = Some(committed.version.clone());
+        Some(entry)
+    } else {
+        None
+    };
+    let awaiting = propagate(
+        ctx,
+        job,
+        i,
+        leases,
+        entry.as_ref(),
+        committed,
+        false,
+        outcome,
+    )
+    .await?;
+    if outcome.status != RotationStatus::PropagationFailed {
+        outcome.status = RotationStatus::Synced;
+    }
+    Ok(awaiting)
+}
+
+/// After every credential of the run is propagated: starts each run its credentials marked,
+/// once however many name it (an interrupted run's marks first look for the run it may have
+/// started), holds back a run that deploys a credential whose copies failed, then journals
+/// each credential done (a run that could not start stays marked for the next run) and
+/// releases its lock.
+async fn start_runs(
+    ctx: &Context,
+    jobs: &[Job<'_>],
+    awaiting: Vec<(usize, Awaiting)>,
+    leases: &Leases,
+    outcomes: &Mutex<Vec<CredentialOutcome>>,
+) {
+    if awaiting.is_empty() {
+        return;
+    }
+    let held_back: std::collections::BTreeSet<String> = {
+        let all = outcomes.lock().unwrap_or_else(|e| e.into_inner());
+        all.iter()
+            .zip(jobs)
+            .filter(|(o, _)| o.status == RotationStatus::PropagationFailed)
+            .flat_map(|(_, job)| job.spec.triggers.iter().map(TriggerTarget::identity))
+            .collect()
+    };
+    struct Group<'a> {
+        target: &'a TriggerTarget,
+        credentials: Vec<usize>,
+        adopt_since: Option<OffsetDateTime>,
+    }
+    let mut groups: BTreeMap<String, Group<'_>> = BTreeMap::new();
+    for (i, waiting) in &awaiting {
+        for mark in &waiting.entry.triggers {
+            let Some(target) = jobs[*i]
+                .spec
+                .triggers
+                .iter()
+                .find(|t| t.identity() == mark.target)
+            else {
+                tracing::warn!(
+                    "{}: keyrot.toml no longer names the run {} that rotation {} was to start; it is not started",
+                    jobs[*i].spec.name,
+                    crate::ci::inert::one_line(&mark.target),
+                    waiting.entry.rotation_id
+                );
+                continue;
+            };
+            let group = groups.entry(mark.target.clone()).or_insert(Group {
+                target,
+                credentials: Vec::new(),
+                adopt_since: None,
+            });
+            group.credentials.push(*i);
+            if !waiting.fresh {
+                let since = group
+                    .adopt_since
+                    .map_or(mark.marked_at, |s| s.min(mark.marked_at));
+                group.adopt_since = Some(since);
+            }
+        }
+    }
+    let started: Vec<(String, Vec<usize>, RunOutcome)> = futures::stream::iter(groups)
+        .map(|(identity, group)| {
+            let held_back = held_back.contains(&identity);
+            async move {
+                let names = group
+                    .credentials
+                    .iter()
+                    .map(|&i| jobs[i].spec.name.clone())
+                    .collect();
+                let mut run = run_outcome(group.target, RunStatus::Withheld, names);
+                if held_back {
+                    run.message = Some(
+                        "a credential it deploys could not be propagated; the run that finishes \
+                         that propagation starts it"
+                            .into(),
+                    );
+                } else {
+                    match consumers::runs::start(&ctx.services, group.target, group.adopt_since)
+                        .await
+                    {
+                        Ok(start) => {
+                            run.status = start.status;
+                            run.id = start.id;
+                            run.url = start.url;
+                        }
+                        Err(message) => {
+                            run.status = RunStatus::Failed;
+                            run.message = Some(message);
+                        }
+                    }
+                }
+                (identity, group.credentials, run)
+            }
+        })
+        .buffer_unordered(ctx.concurrency.max(1))
+        .collect()
+        .await;
+    let mut failed_targets = std::collections::BTreeSet::new();
+    {
+        let mut all = outcomes.lock().unwrap_or_else(|e| e.into_inner());
+        for (identity, credentials, run) in &started {
+            if run.status == RunStatus::Failed {
+                failed_targets.insert(identity.clone());
+            }
+            for &i in credentials {
+                all[i].runs.push(run.clone());
+            }
+        }
+    }
+    pause_at("triggered");
+    // Done (or still marked for what could not start), then the lock goes.
+    futures::stream::iter(awaiting)
+        .for_each_concurrent(ctx.concurrency.max(1), |(i, waiting)| {
+            let failed_targets = &failed_targets;
+            async move {
+                let job = &jobs[i];
+                let mut entry = waiting.entry;
+                entry
+                    .triggers
+                    .retain(|m| failed_targets.contains(&m.target));
+                entry.step = if entry.triggers.is_empty() {
+                    Step::Done
+                } else {
+                    Step::Propagated
+                };
+                entry.at = OffsetDateTime::now_utc();
+                let journaled = match leases.may_change(i, entry.at, ctx.timing) {
+                    Ok(()) => write_journal(job.vault, &job.spec.name, &entry)
+                        .await
+                        .map_err(|Failed(e)| e),
+                    Err(why) => Err(format!("the lock was lost ({why})")),
+                };
+                if let Err(why) = journaled {
+                    // The runs are started; the next run finds them by their marks and adopts.
+                    tracing::warn!(
+                        "{}: could not journal the started runs: {why}; the next run adopts them",
+                        job.spec.name
+                    );
+                }
+                release(job, i, leases).await;
+            }
+        })
+        .await;
 }
 
 /// Steps 4 to 7: journal, create, verify, commit.
@@ -440,24 +965,14 @@ async fn rotate(
     leases: &Leases,
     state: &State,
     outcome: &mut CredentialOutcome,
-) -> Result<(), Failed> {
+) -> Result<(Entry, Committed), Failed> {
     let (vault, spec) = (job.vault, job.spec);
     let rotation_id = new_id().map_err(Failed)?;
     outcome.rotation_id = Some(rotation_id.clone());
     let now = OffsetDateTime::now_utc();
-    let mut entry = Entry {
-        version: Entry::FORMAT,
-        rotation_id: rotation_id.clone(),
-        credential: spec.name.clone(),
-        step: Step::Started,
-        at: now,
-        generator: spec.generator.name().to_string(),
-        previous_version: state.current.version().map(str::to_string),
-        application: state.app.as_ref().map(|a| a.object_id.clone()),
-        display_name: None,
-        key_id: None,
-        new_version: None,
-    };
+    let mut entry = new_entry(spec, rotation_id.clone(), now);
+    entry.previous_version = state.current.version().map(str::to_string);
+    entry.application = state.app.as_ref().map(|a| a.object_id.clone());
     write_journal(vault, &spec.name, &entry).await?;
     pause_at("started");
 
@@ -567,10 +1082,37 @@ async fn rotate(
     entry = entry.at_step(Step::Committed, OffsetDateTime::now_utc());
     write_journal(vault, &spec.name, &entry).await?;
     outcome.status = RotationStatus::Rotated;
-    outcome.new_version = Some(version);
+    outcome.new_version = Some(version.clone());
     outcome.credential_id = key_id;
     outcome.new_expires = Some(expires);
-    Ok(())
+    Ok((
+        entry,
+        Committed {
+            version,
+            expires: Some(expires),
+            value,
+            tags,
+        },
+    ))
+}
+
+/// A journal entry for a new rotation (or a sync's runs) of `spec`, at `started`.
+fn new_entry(spec: &CredentialSpec, rotation_id: String, at: OffsetDateTime) -> Entry {
+    Entry {
+        version: Entry::FORMAT,
+        rotation_id,
+        credential: spec.name.clone(),
+        step: Step::Started,
+        at,
+        generator: spec.generator.name().to_string(),
+        previous_version: None,
+        application: None,
+        display_name: None,
+        key_id: None,
+        new_version: None,
+        propagated_at: None,
+        triggers: Vec::new(),
+    }
 }
 
 /// Step 8: disable superseded versions and remove superseded or orphaned passwords, then mark
@@ -792,10 +1334,13 @@ fn commit_tags(
             committed_at.replace_nanosecond(0).unwrap_or(committed_at),
         ),
     );
-    tags.insert(
-        crate::model::TAG_GRACE_ENDS.into(),
-        plan::grace_end_tag(committed_at, spec.grace),
-    );
+    // With copies, grace counts from when they all hold the new value (see `propagate`).
+    let grace_end = if spec.propagate.is_empty() {
+        plan::grace_end_tag(committed_at, spec.grace)
+    } else {
+        plan::GRACE_AFTER_PROPAGATION.to_string()
+    };
+    tags.insert(crate::model::TAG_GRACE_ENDS.into(), grace_end);
     if let (Some(key_id), Some(app)) = (key_id, &state.app) {
         tags.insert(plan::TAG_KEY_ID.into(), key_id.into());
         tags.insert(plan::TAG_APP.into(), app.app_id.clone());

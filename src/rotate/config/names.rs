@@ -92,6 +92,16 @@ impl fmt::Display for NameOrId {
     }
 }
 
+impl NameOrId {
+    /// As a request names it: the name itself, or the id's digits.
+    pub fn as_request(&self) -> String {
+        match self {
+            NameOrId::Name(name) => name.clone(),
+            NameOrId::Id(id) => id.to_string(),
+        }
+    }
+}
+
 /// A GitHub repository, `owner/name`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Repository {

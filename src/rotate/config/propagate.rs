@@ -63,7 +63,7 @@ impl PropagateTarget {
 
     /// What two targets must not share: the same copy written twice, in any case where the
     /// service compares names case-insensitively.
-    pub(super) fn identity(&self) -> String {
+    pub fn identity(&self) -> String {
         match self {
             PropagateTarget::VariableGroup {
                 organization,
@@ -93,6 +93,37 @@ impl PropagateTarget {
                 };
                 format!("{GITHUB_SECRET} {whose} {}", secret.to_ascii_uppercase())
             }
+        }
+    }
+}
+
+impl std::fmt::Display for PropagateTarget {
+    /// For reports: `variable BILLING_SECRET of group "billing-prod" (contoso/payments)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PropagateTarget::VariableGroup {
+                organization,
+                project,
+                group,
+                variable,
+            } => write!(
+                f,
+                "variable {variable} of group {group} ({}/{project})",
+                organization.name
+            ),
+            PropagateTarget::GithubSecret { scope, secret } => match scope {
+                GithubSecretScope::Repository {
+                    repository,
+                    environment: None,
+                } => write!(f, "secret {secret} of {repository}"),
+                GithubSecretScope::Repository {
+                    repository,
+                    environment: Some(env),
+                } => write!(f, "secret {secret} of environment {env} of {repository}"),
+                GithubSecretScope::Organization { organization, .. } => {
+                    write!(f, "secret {secret} of organization {organization}")
+                }
+            },
         }
     }
 }

@@ -55,6 +55,77 @@ impl TriggerTarget {
     }
 }
 
+impl TriggerTarget {
+    /// What makes two triggers the same run to start: a run keyrot starts once per keyrot run
+    /// however many credentials name it. Names compare as the services compare them
+    /// (case-insensitively); parameters and inputs are not part of it.
+    pub fn identity(&self) -> String {
+        match self {
+            TriggerTarget::Pipeline {
+                organization,
+                project,
+                pipeline,
+                branch,
+                ..
+            } => format!(
+                "{PIPELINE} {}/{}/{}@{}",
+                organization.name.to_ascii_lowercase(),
+                project.to_lowercase(),
+                pipeline.to_string().to_lowercase(),
+                branch.as_deref().unwrap_or("")
+            ),
+            TriggerTarget::Release {
+                organization,
+                project,
+                definition,
+            } => format!(
+                "{RELEASE} {}/{}/{}",
+                organization.name.to_ascii_lowercase(),
+                project.to_lowercase(),
+                definition.to_string().to_lowercase()
+            ),
+            TriggerTarget::Workflow {
+                repository,
+                workflow,
+                git_ref,
+                ..
+            } => format!(
+                "{WORKFLOW} {}/{}@{git_ref}",
+                repository.to_string().to_ascii_lowercase(),
+                workflow.to_string().to_lowercase()
+            ),
+        }
+    }
+}
+
+impl std::fmt::Display for TriggerTarget {
+    /// For reports: `pipeline "billing-deploy" (contoso/payments)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TriggerTarget::Pipeline {
+                organization,
+                project,
+                pipeline,
+                ..
+            } => write!(f, "pipeline {pipeline} ({}/{project})", organization.name),
+            TriggerTarget::Release {
+                organization,
+                project,
+                definition,
+            } => write!(
+                f,
+                "release definition {definition} ({}/{project})",
+                organization.name
+            ),
+            TriggerTarget::Workflow {
+                repository,
+                workflow,
+                ..
+            } => write!(f, "workflow {workflow} of {repository}"),
+        }
+    }
+}
+
 const PIPELINE: &str = "azure-devops-pipeline";
 const RELEASE: &str = "azure-devops-release";
 const WORKFLOW: &str = "github-workflow";
