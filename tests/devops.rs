@@ -264,6 +264,24 @@ async fn two_runs_updating_one_group_at_once_lose_nothing() {
         DevopsCredential::JobToken(value(JOB_TOKEN)),
         Duration::from_secs(20),
     );
+    two_runs_lose_nothing(&emu, a, b).await;
+}
+
+#[tokio::test]
+async fn two_runs_lose_nothing_with_the_pause_keyrot_takes_by_default() {
+    let emu = emulator().await;
+    // No fixed pause: each client waits twice its own PUT's time before its re-read.
+    let org = || Organization::parse("contoso", Some(&emu.devops_url())).unwrap();
+    let a = DevopsClient::new(org(), pat(PAT), &transport(&emu, Duration::from_secs(20)));
+    let b = DevopsClient::new(
+        org(),
+        DevopsCredential::JobToken(value(JOB_TOKEN)),
+        &transport(&emu, Duration::from_secs(20)),
+    );
+    two_runs_lose_nothing(&emu, a, b).await;
+}
+
+async fn two_runs_lose_nothing(emu: &Emulator, a: DevopsClient, b: DevopsClient) {
     for round in 0..3 {
         // Both PUTs wait, so both runs read the group before either writes: the second PUT,
         // made from a copy without the first run's new variable, deletes it.

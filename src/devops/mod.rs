@@ -43,6 +43,9 @@ pub use variable_groups::{GroupKind, SetOutcome, VariableGroup, Written};
 
 /// The public Azure DevOps Services.
 pub const DEFAULT_URL: &str = "https://dev.azure.com";
+/// The shortest and longest adaptive wait between a group write and its re-read.
+pub const SETTLE_MIN: std::time::Duration = std::time::Duration::from_millis(50);
+pub const SETTLE_MAX: std::time::Duration = std::time::Duration::from_secs(2);
 /// Replaces [`DEFAULT_URL`] (tests, the emulator, a proxy).
 pub const URL_ENV: &str = "KEYROT_AZURE_DEVOPS_URL";
 const API_VERSION: &str = "7.1";
@@ -206,8 +209,10 @@ pub struct DevopsClient {
     transport: Arc<KeyrotTransport>,
     locks: Arc<Mutex<HashMap<u32, Arc<tokio::sync::Mutex<()>>>>>,
     /// How long a write waits before its re-read: long enough for another run's PUT that was
-    /// already in flight to land, so its effect on this write is seen.
-    settle: std::time::Duration,
+    /// already in flight to land, so its effect on this write is seen. `None`: twice the time
+    /// this write's own PUT took (another writer's PUT travels the same way), within
+    /// [`SETTLE_MIN`, `SETTLE_MAX`].
+    settle: Option<std::time::Duration>,
 }
 
 impl fmt::Debug for DevopsClient {
@@ -232,13 +237,13 @@ impl DevopsClient {
             credential,
             transport,
             locks: Arc::default(),
-            settle: std::time::Duration::from_millis(400),
+            settle: None,
         }
     }
 
-    /// The wait between a write and its re-read (default 400 ms).
+    /// A fixed wait between a write and its re-read, instead of twice the PUT's own time.
     pub fn with_settle(mut self, settle: std::time::Duration) -> DevopsClient {
-        self.settle = settle;
+        self.settle = Some(settle);
         self
     }
 

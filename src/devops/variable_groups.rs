@@ -5,8 +5,10 @@
 //! as `{"isSecret": true}` without a value keeps its value, and there is no ETag. So keyrot
 //! re-sends every other variable (secrets without value, so it never needs or sees them),
 //! echoes the project references (without them the PUT fails), and after the write waits a
-//! moment and re-reads: when another run's PUT, made from an older read, removed the variable,
-//! the update is made again.
+//! moment (twice the PUT's own round trip: another writer's PUT already in flight lands
+//! meanwhile) and re-reads: when another run's PUT, made from an older read, removed the
+//! variable, the update is made again; otherwise that re-read is the verification (the
+//! variable is there and secret, every other variable as keyrot re-sent it).
 
 use serde_json::{json, Map, Value};
 
@@ -121,19 +123,23 @@ fn is_secret(v: &Value) -> bool {
 }
 
 impl DevopsClient {
-    /// The group with this name (case-insensitive) or numeric id in `project`.
+    /// The group with this name (case-insensitive) or numeric id in `project`. By name, the
+    /// listing's copy is enough to know the group (its id, its kind).
     pub async fn resolve_group(
         &self,
         project: &str,
         group: &str,
     ) -> Result<VariableGroup, DevopsError> {
-        Ok(self.read_group(project, group).await?.0)
+        Ok(self.read_group(project, group, false).await?.0)
     }
 
+    /// The group and its JSON; by name, `exact` reads it again by id, since the listing's copy
+    /// may lag behind the group itself and a write must start from the group.
     async fn read_group(
         &self,
         project: &str,
         group: &str,
+        exact: bool,
     ) -> Result<(VariableGroup, Value), DevopsError> {
         let call = format!(
             "reading variable group {} in project {} of {}",
@@ -178,7 +184,9 @@ impl DevopsClient {
                                 "the group in the answer has no numeric id or name",
                             )
                         })?;
-                        // The list's copy may lag; the write starts from the group itself.
+                        if !exact {
+                            return Ok((group, raw.clone()));
+                        }
                         return self.read_group_by_id(&call, project, group.id).await;
                     }
                     match answer.header("x-ms-continuationtoken") {
@@ -273,7 +281,7 @@ impl DevopsClient {
                 "a variable name must be non-empty, without spaces or control characters",
             ));
         }
-        let (first, _) = self.read_group(project, group).await?;
+        let (first, first_raw) = self.read_group(project, group, true).await?;
         match first.kind {
             GroupKind::Vsts => {}
             GroupKind::AzureKeyVault { .. } => return Ok(SetOutcome::KeyVaultLinked(first)),
@@ -290,22 +298,33 @@ impl DevopsClient {
             }
         }
         let lock = self.lock_for(first.id);
-        let _turn = lock.lock().await;
+        // The group as read above is current unless another writer of this process went first.
+        let (_turn, mut current) = match lock.clone().try_lock_owned() {
+            Ok(turn) => (turn, Some((first.clone(), first_raw))),
+            Err(_) => (lock.lock_owned().await, None),
+        };
         for attempt in 1..=MAX_ATTEMPTS {
-            let (group, raw) = self.read_group_by_id(&call, project, first.id).await?;
+            let (group, raw) = match current.take() {
+                Some(read) => read,
+                None => self.read_group_by_id(&call, project, first.id).await?,
+            };
             let (body, name, others) = put_body(&raw, variable, value);
             let id_text = group.id.to_string();
             let url = self.url(
                 &["_apis", "distributedtask", "variablegroups", &id_text],
                 &[],
             );
+            let sent = std::time::Instant::now();
             let answer = self.send(&call, Method::Put, url, Some(body)).await?;
             let (_, written) = self.expect_json(&call, answer)?;
-            tokio::time::sleep(self.settle).await;
+            let settle = self.settle.unwrap_or_else(|| {
+                (sent.elapsed() * 2).clamp(super::SETTLE_MIN, super::SETTLE_MAX)
+            });
+            tokio::time::sleep(settle).await;
             let (_, now) = self.read_group_by_id(&call, project, group.id).await?;
             let held = variables(&now).find(|(n, _)| n.eq_ignore_ascii_case(&name));
             if held.is_some_and(|(_, v)| is_secret(v)) {
-                return Ok(SetOutcome::Written(Written {
+                let written = Written {
                     group,
                     variable: name,
                     modified_on: written
@@ -314,7 +333,14 @@ impl DevopsClient {
                         .map(str::to_owned),
                     attempts: attempt,
                     others,
-                }));
+                };
+                // This re-read is the verification too: the others must be as keyrot sent them.
+                check_written(&now, &written).map_err(|problems| {
+                    DevopsError::new(DevopsErrorKind::Verification, &call, problems).with_fix(
+                        "someone changed the group meanwhile; check it in Pipelines > Library, then run keyrot sync",
+                    )
+                })?;
+                return Ok(SetOutcome::Written(written));
             }
             tracing::info!(
                 "variable {} of group {} was lost to another writer's update (attempt {attempt}); writing it again",
@@ -343,47 +369,10 @@ impl DevopsClient {
         let (_, raw) = self
             .read_group_by_id(&call, &written.group.project, written.group.id)
             .await?;
-        let find = |name: &str| {
-            variables(&raw)
-                .find(|(n, _)| n.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v)
-        };
-        let mut problems = Vec::new();
-        match find(&written.variable) {
-            None => problems.push(format!("{} is missing", written.variable)),
-            Some(v) if !is_secret(v) => {
-                problems.push(format!("{} is no longer secret", written.variable))
-            }
-            Some(_) => {}
-        }
-        for other in &written.others {
-            match find(&other.name) {
-                None => problems.push(format!("{} is missing", other.name)),
-                Some(v) if is_secret(v) != other.secret => {
-                    problems.push(format!("{} changed its secret flag", other.name))
-                }
-                Some(v)
-                    if !other.secret
-                        && v.get("value").and_then(Value::as_str) != other.value.as_deref() =>
-                {
-                    problems.push(format!("{} changed its value", other.name))
-                }
-                Some(_) => {}
-            }
-        }
-        if problems.is_empty() {
-            return Ok(());
-        }
-        let problems: Vec<String> = problems
-            .iter()
-            .map(|p| crate::ci::inert::one_line(p).into_owned())
-            .collect();
-        Err(DevopsError::new(
-            DevopsErrorKind::Verification,
-            &call,
-            format!("the group does not hold what keyrot wrote: {}", problems.join("; ")),
-        )
-        .with_fix("someone changed the group since; check it in Pipelines > Library, then run keyrot sync"))
+        check_written(&raw, written).map_err(|problems| {
+            DevopsError::new(DevopsErrorKind::Verification, &call, problems)
+            .with_fix("someone changed the group since; check it in Pipelines > Library, then run keyrot sync")
+        })
     }
 }
 
@@ -450,6 +439,51 @@ fn put_body(raw: &Value, variable: &str, value: &SecretValue) -> (Vec<u8>, Strin
         name,
         others,
     )
+}
+
+/// What the group `raw` shows against what keyrot wrote: `Err` lists the problems (the
+/// variable missing or not secret, another variable missing, or its flag or plain value
+/// changed).
+fn check_written(raw: &Value, written: &Written) -> Result<(), String> {
+    let find = |name: &str| {
+        variables(raw)
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    };
+    let mut problems = Vec::new();
+    match find(&written.variable) {
+        None => problems.push(format!("{} is missing", written.variable)),
+        Some(v) if !is_secret(v) => {
+            problems.push(format!("{} is no longer secret", written.variable))
+        }
+        Some(_) => {}
+    }
+    for other in &written.others {
+        match find(&other.name) {
+            None => problems.push(format!("{} is missing", other.name)),
+            Some(v) if is_secret(v) != other.secret => {
+                problems.push(format!("{} changed its secret flag", other.name))
+            }
+            Some(v)
+                if !other.secret
+                    && v.get("value").and_then(Value::as_str) != other.value.as_deref() =>
+            {
+                problems.push(format!("{} changed its value", other.name))
+            }
+            Some(_) => {}
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let problems: Vec<String> = problems
+        .iter()
+        .map(|p| crate::ci::inert::one_line(p).into_owned())
+        .collect();
+    Err(format!(
+        "the group does not hold what keyrot wrote: {}",
+        problems.join("; ")
+    ))
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! Copies: the new value written into each `[[credential.propagate]]` target, then verified.
 //!
 //! - A variable group: the client sets one secret variable and re-sends every other (see
-//!   [`crate::devops`]), then re-reads the group; a Key Vault-linked group needs no write.
+//!   [`crate::devops`]); its re-read after the write is the verification (the variable there
+//!   and secret, every other as it was). A Key Vault-linked group needs no write.
 //! - A GitHub secret: sealed for the target's public key and written; then its `updated_at`
 //!   must not be older than the write.
 //!
@@ -31,10 +32,12 @@ pub async fn plan(services: &Services, spec: &CredentialSpec) -> Result<Vec<Copy
                 ..
             } => {
                 let client = services.devops(organization)?;
+                let name = group.as_request();
                 let found = client
-                    .resolve_group(project, &group.as_request())
+                    .resolve_group(project, &name)
                     .await
                     .map_err(|e| e.to_string())?;
+                services.remember_group(organization, project, &name, found.id);
                 match found.kind {
                     crate::devops::GroupKind::AzureKeyVault { .. } => CopyStatus::KeyVaultLinked,
                     _ => CopyStatus::Planned,
@@ -88,16 +91,15 @@ async fn write_one(
             variable,
         } => {
             let client = services.devops(organization)?;
+            let group = services.group_for_write(organization, project, &group.as_request());
+            // The client re-reads the group after its write: that re-read is the verification.
             match client
-                .set_variable(project, &group.as_request(), variable, value)
+                .set_variable(project, &group, variable, value)
                 .await
                 .map_err(|e| e.to_string())?
             {
                 SetOutcome::KeyVaultLinked(_) => Ok(CopyStatus::KeyVaultLinked),
-                SetOutcome::Written(written) => {
-                    client.verify(&written).await.map_err(|e| e.to_string())?;
-                    Ok(CopyStatus::Updated)
-                }
+                SetOutcome::Written(_) => Ok(CopyStatus::Updated),
             }
         }
         PropagateTarget::GithubSecret { scope, secret } => {

@@ -37,6 +37,9 @@ pub struct Services {
     github_actor: OnceCell<String>,
     /// Resolved ids, keyed by what was looked up (`kind org/project/name`).
     resolved: Mutex<HashMap<String, crate::devops::Definition>>,
+    /// Variable group ids the plan resolved, keyed like `resolved`: the write then reads the
+    /// group by id at once.
+    group_ids: Mutex<HashMap<String, u32>>,
     /// The wait between a variable group write and its re-read.
     devops_settle: Option<std::time::Duration>,
 }
@@ -56,6 +59,7 @@ impl Services {
             github: OnceCell::new(),
             github_actor: OnceCell::new(),
             resolved: Mutex::default(),
+            group_ids: Mutex::default(),
             devops_settle: None,
         }
     }
@@ -129,6 +133,42 @@ impl Services {
             .get_or_try_init(|| async { client.actor_login().await.map_err(|e| e.to_string()) })
             .await
             .cloned()
+    }
+
+    fn group_key(organization: &DevOpsOrganization, project: &str, group: &str) -> String {
+        format!(
+            "group {}/{}/{}",
+            organization.name.to_ascii_lowercase(),
+            project.to_lowercase(),
+            group.to_lowercase()
+        )
+    }
+
+    fn remember_group(
+        &self,
+        organization: &DevOpsOrganization,
+        project: &str,
+        group: &str,
+        id: u32,
+    ) {
+        self.group_ids
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(Self::group_key(organization, project, group), id);
+    }
+
+    /// The group as the write names it: its id when the plan resolved it, else as written.
+    fn group_for_write(
+        &self,
+        organization: &DevOpsOrganization,
+        project: &str,
+        group: &str,
+    ) -> String {
+        self.group_ids
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&Self::group_key(organization, project, group))
+            .map_or_else(|| group.to_owned(), u32::to_string)
     }
 
     /// A pipeline or release definition id, looked up once per run.
