@@ -304,7 +304,12 @@ impl DevopsClient {
         body: Option<Vec<u8>>,
     ) -> Result<Answer, DevopsError> {
         let authorization = self.authorization(call).await?;
+        // Azure DevOps POSTs here start runs and create releases: never replayed blindly.
+        let starts_something = method == Method::Post;
         let mut request = Request::new(url, method);
+        if starts_something {
+            request.insert_header(crate::transport::NO_REPLAY_HEADER, "1");
+        }
         request.insert_header("authorization", authorization.expose().to_owned());
         request.insert_header("accept", "application/json");
         if let Some(body) = body {

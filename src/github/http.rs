@@ -74,6 +74,13 @@ async fn send(
     if !body.is_empty() || matches!(parts.method, http::Method::PUT | http::Method::POST) {
         outgoing.set_body(body);
     }
+    // A dispatch starts a workflow run and an issue is an issue: never replayed blindly.
+    let path = parts.uri.path();
+    if parts.method == http::Method::POST
+        && (path.ends_with("/dispatches") || path.ends_with("/issues"))
+    {
+        outgoing.insert_header(crate::transport::NO_REPLAY_HEADER, "1");
+    }
     let deadline = Instant::now() + transport.budget();
     loop {
         let response = transport.execute_request(&outgoing).await?;

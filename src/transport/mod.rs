@@ -62,6 +62,13 @@ pub const MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(8);
 
+/// A request carrying this header (which the transport removes before sending) starts
+/// something on the server (a pipeline run, a release, a workflow run) and must not be sent
+/// twice: the transport retries it only when it certainly never arrived (no connection was
+/// made) or was refused with 429; any other failure goes back to the caller, who can look for
+/// what the request may have started before trying again.
+pub const NO_REPLAY_HEADER: &str = "x-keyrot-no-replay";
+
 /// The reqwest-based transport with keyrot's trust, name resolution and retry rules.
 #[derive(Debug, Clone)]
 pub struct KeyrotTransport {
@@ -78,6 +85,9 @@ pub struct KeyrotTransport {
 struct Failure {
     transient: bool,
     message: String,
+    /// Certainly never reached the server (no connection was made): safe to send again even
+    /// for a request that must not be replayed.
+    unsent: bool,
 }
 
 impl KeyrotTransport {
@@ -140,6 +150,7 @@ impl KeyrotTransport {
         };
         Err(Failure {
             transient: false,
+            unsent: false,
             message: format!(
                 "refused to send a token to {} (request to {}): {whose}",
                 origin.ascii_serialization(),
@@ -160,7 +171,9 @@ impl KeyrotTransport {
             .request(to_reqwest_method(request), url.as_str())
             .timeout(remaining.max(Duration::from_millis(1)));
         for (name, value) in request.headers().iter() {
-            builder = builder.header(name.as_str(), value.as_str());
+            if name.as_str() != NO_REPLAY_HEADER {
+                builder = builder.header(name.as_str(), value.as_str());
+            }
         }
         builder = match request.body() {
             Body::Bytes(bytes) => builder.body(bytes.clone()),
@@ -168,6 +181,7 @@ impl KeyrotTransport {
             _ => {
                 return Err(Failure {
                     transient: false,
+                    unsent: false,
                     message: "streamed request bodies are not supported".into(),
                 })
             }
@@ -196,6 +210,10 @@ impl HttpClient for KeyrotTransport {
             return Err(AzError::with_message(ErrorKind::Other, refused.message));
         }
         let host = request.url().host_str().unwrap_or("").to_string();
+        let no_replay = request
+            .headers()
+            .get_optional_str(&HeaderName::from_static(NO_REPLAY_HEADER))
+            .is_some();
         let deadline = self
             .deadline
             .unwrap_or_else(|| Instant::now() + self.budget);
@@ -205,7 +223,10 @@ impl HttpClient for KeyrotTransport {
         loop {
             attempts += 1;
             let (wait, last) = match self.attempt(request, remaining()).await {
-                Ok(response) if is_transient_status(response.status()) => {
+                Ok(response)
+                    if is_transient_status(response.status())
+                        && (!no_replay || u16::from(response.status()) == 429) =>
+                {
                     let wait = retry_after(response.headers()).unwrap_or(backoff);
                     let status = response.status();
                     let what = describe_status(status, &host);
@@ -222,7 +243,7 @@ impl HttpClient for KeyrotTransport {
                     (wait, what)
                 }
                 Ok(response) => return Ok(response),
-                Err(failure) if !failure.transient => {
+                Err(failure) if !failure.transient || (no_replay && !failure.unsent) => {
                     return Err(AzError::with_message(ErrorKind::Io, failure.message))
                 }
                 Err(failure) => {
@@ -280,6 +301,7 @@ where
     let too_large = || {
         Failure {
         transient: false,
+        unsent: false,
         message: format!(
             "the answer from {host} is larger than keyrot's limit of {limit} on a response; it stopped reading"
         ),
@@ -303,6 +325,7 @@ where
             Err(e) => {
                 return Err(Failure {
                     transient: true,
+                    unsent: false,
                     message: format!(
                         "connection to {host} broke while reading the answer: {}",
                         cause_chain(&e)
@@ -406,12 +429,14 @@ fn classify_send_error(error: &reqwest::Error, url: &url::Url) -> Failure {
             };
             return Failure {
                 transient: false,
+                unsent: false,
                 message,
             };
         }
         if let Some(dns) = e.downcast_ref::<DnsError>() {
             return Failure {
                 transient: false,
+                unsent: false,
                 message: dns.to_string(),
             };
         }
@@ -423,6 +448,7 @@ fn classify_send_error(error: &reqwest::Error, url: &url::Url) -> Failure {
                     // A refused loopback port means nothing listens there; waiting will not help.
                     return Failure {
                         transient: !is_loopback_host(host),
+                        unsent: true,
                         message: if is_loopback_host(host) {
                             format!(
                                 "{message} (nothing is listening there; is the emulator running?)"
@@ -435,6 +461,7 @@ fn classify_send_error(error: &reqwest::Error, url: &url::Url) -> Failure {
                 K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => {
                     return Failure {
                         transient: true,
+                        unsent: false,
                         message: format!("connection to {host} was dropped ({io})"),
                     };
                 }
@@ -445,6 +472,8 @@ fn classify_send_error(error: &reqwest::Error, url: &url::Url) -> Failure {
     if error.is_timeout() {
         return Failure {
             transient: true,
+            // A connect timeout: the request never left.
+            unsent: error.is_connect(),
             message: format!("request to {host} timed out"),
         };
     }
@@ -457,6 +486,7 @@ fn classify_send_error(error: &reqwest::Error, url: &url::Url) -> Failure {
         || chain.contains("IncompleteMessage");
     Failure {
         transient,
+        unsent: error.is_connect(),
         message: format!("request to {host} failed: {chain}"),
     }
 }

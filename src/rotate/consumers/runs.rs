@@ -32,93 +32,172 @@ pub async fn plan(services: &Services, target: &TriggerTarget) -> Result<(), Str
 }
 
 /// Starts a run of `target`, or adopts the one an interrupted run started after
-/// `adopt_since`.
+/// `adopt_since`. A start whose answer was lost (the transport does not replay it) is looked
+/// for the same way before it counts as failed.
 pub async fn start(
     services: &Services,
     target: &TriggerTarget,
     adopt_since: Option<OffsetDateTime>,
 ) -> Result<Start, String> {
     let definition = resolve(services, target).await?;
-    match target {
-        TriggerTarget::Pipeline {
-            organization,
-            project,
-            branch,
-            parameters,
-            ..
-        } => {
-            let client = services.devops(organization)?;
-            let definition = definition.ok_or("no pipeline")?;
-            if let Some(since) = adopt_since {
-                let me = services.devops_identity(&client).await?;
-                let found = client
-                    .find_runs(project, definition.id, &me, since)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if let Some(run) = found.into_iter().next() {
-                    return Ok(devops_start(RunStatus::Adopted, run));
-                }
+    if let Some(since) = adopt_since {
+        if let Some(found) = find_since(services, target, definition.as_ref(), since).await? {
+            return Ok(Start {
+                status: RunStatus::Adopted,
+                ..found
+            });
+        }
+    }
+    let before = OffsetDateTime::now_utc();
+    match start_new(services, target, definition.as_ref()).await {
+        Ok(started) => Ok(started),
+        Err(why) => match find_since(services, target, definition.as_ref(), before).await {
+            Ok(Some(found)) => {
+                tracing::info!(
+                    "{target}: the answer to the start was lost, but the run exists: {why}"
+                );
+                Ok(found)
             }
+            _ => Err(why),
+        },
+    }
+}
+
+/// The newest run of `target` that keyrot's own identity started at or after `since`.
+async fn find_since(
+    services: &Services,
+    target: &TriggerTarget,
+    definition: Option<&crate::devops::Definition>,
+    since: OffsetDateTime,
+) -> Result<Option<Start>, String> {
+    let found = match (target, definition) {
+        (
+            TriggerTarget::Pipeline {
+                organization,
+                project,
+                ..
+            },
+            Some(definition),
+        ) => {
+            let client = services.devops(organization)?;
+            let me = services.devops_identity(&client).await?;
+            client
+                .find_runs(project, definition.id, &me, since)
+                .await
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .next()
+                .map(|run| devops_start(RunStatus::Started, run))
+        }
+        (
+            TriggerTarget::Release {
+                organization,
+                project,
+                ..
+            },
+            Some(definition),
+        ) => {
+            let client = services.devops(organization)?;
+            let me = services.devops_identity(&client).await?;
+            client
+                .find_releases(project, definition.id, &me, since)
+                .await
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .next()
+                .map(|release| devops_start(RunStatus::Started, release))
+        }
+        (
+            TriggerTarget::Workflow {
+                repository,
+                workflow,
+                ..
+            },
+            _,
+        ) => {
+            let github = services.github().await?;
+            let actor = services.github_actor(&github).await?;
+            github
+                .runs_since(
+                    &repository.to_string(),
+                    &workflow.as_request(),
+                    &actor,
+                    since,
+                )
+                .await
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .next()
+                .map(|run| Start {
+                    status: RunStatus::Started,
+                    id: Some(run.id.to_string()),
+                    url: Some(run.html_url),
+                })
+        }
+        _ => return Err("the pipeline or release definition was not resolved".into()),
+    };
+    Ok(found)
+}
+
+async fn start_new(
+    services: &Services,
+    target: &TriggerTarget,
+    definition: Option<&crate::devops::Definition>,
+) -> Result<Start, String> {
+    match (target, definition) {
+        (
+            TriggerTarget::Pipeline {
+                organization,
+                project,
+                branch,
+                parameters,
+                ..
+            },
+            Some(definition),
+        ) => {
+            let client = services.devops(organization)?;
             let run = client
-                .run_pipeline(project, &definition, branch.as_deref(), parameters)
+                .run_pipeline(project, definition, branch.as_deref(), parameters)
                 .await
                 .map_err(|e| e.to_string())?;
             Ok(devops_start(RunStatus::Started, run))
         }
-        TriggerTarget::Release {
-            organization,
-            project,
-            ..
-        } => {
+        (
+            TriggerTarget::Release {
+                organization,
+                project,
+                ..
+            },
+            Some(definition),
+        ) => {
             let client = services.devops(organization)?;
-            let definition = definition.ok_or("no release definition")?;
-            if let Some(since) = adopt_since {
-                let me = services.devops_identity(&client).await?;
-                let found = client
-                    .find_releases(project, definition.id, &me, since)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if let Some(release) = found.into_iter().next() {
-                    return Ok(devops_start(RunStatus::Adopted, release));
-                }
-            }
             let release = client
                 .create_release(
                     project,
-                    &definition,
+                    definition,
                     "keyrot: a credential this release deploys was rotated",
                 )
                 .await
                 .map_err(|e| e.to_string())?;
             Ok(devops_start(RunStatus::Started, release))
         }
-        TriggerTarget::Workflow {
-            repository,
-            workflow,
-            git_ref,
-            inputs,
-        } => {
+        (
+            TriggerTarget::Workflow {
+                repository,
+                workflow,
+                git_ref,
+                inputs,
+            },
+            _,
+        ) => {
             let github = services.github().await?;
-            let (repository, workflow) = (repository.to_string(), workflow.as_request());
-            let actor = match adopt_since {
-                Some(_) => Some(services.github_actor(&github).await?),
-                None => None,
-            };
-            if let (Some(since), Some(actor)) = (adopt_since, &actor) {
-                let found = github
-                    .runs_since(&repository, &workflow, actor, since)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if let Some(run) = found.into_iter().next() {
-                    return Ok(Start {
-                        status: RunStatus::Adopted,
-                        id: Some(run.id.to_string()),
-                        url: Some(run.html_url),
-                    });
-                }
-            }
             let dispatched = github
-                .dispatch_workflow(&repository, &workflow, git_ref, inputs)
+                .dispatch_workflow(
+                    &repository.to_string(),
+                    &workflow.as_request(),
+                    git_ref,
+                    inputs,
+                )
                 .await
                 .map_err(|e| e.to_string())?;
             Ok(Start {
@@ -127,6 +206,7 @@ pub async fn start(
                 url: dispatched.run.map(|r| r.html_url),
             })
         }
+        _ => Err("the pipeline or release definition was not resolved".into()),
     }
 }
 
