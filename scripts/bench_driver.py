@@ -1094,6 +1094,7 @@ def main() -> int:
                             f"1 run of {PROP_PIPELINES} shared pipelines, default `--concurrency {conc}`, wall",
                             fmt_s(p_run.wall), f"floor {fmt_s(floor_p)}", f"{p_run.wall / floor_p:.2f}× floor",
                             "≤ 1.3× floor", p_run.wall <= 1.3 * floor_p))
+            notes.append(
                 f"p) floor = one settle ({settle_text}) + (1 challenge + 1 token + ⌈{PROP_N} / {conc}⌉ = {rounds} "
                 f"rounds × one credential's chain) × {args.latency_ms} ms = {fmt_s(floor_p)}; a credential's chain "
                 f"= the requests on its critical path, read from the emulator's log (its secret, lock, journal, "
