@@ -76,21 +76,8 @@ async fn find_since(
                 organization,
                 project,
                 ..
-            },
-            Some(definition),
-        ) => {
-            let client = services.devops(organization)?;
-            let me = services.devops_identity(&client).await?;
-            client
-                .find_runs(project, definition.id, &me, since)
-                .await
-                .map_err(|e| e.to_string())?
-                .into_iter()
-                .next()
-                .map(|run| devops_start(RunStatus::Started, run))
-        }
-        (
-            TriggerTarget::Release {
+            }
+            | TriggerTarget::Release {
                 organization,
                 project,
                 ..
@@ -99,13 +86,18 @@ async fn find_since(
         ) => {
             let client = services.devops(organization)?;
             let me = services.devops_identity(&client).await?;
-            client
-                .find_releases(project, definition.id, &me, since)
-                .await
+            let found = if matches!(target, TriggerTarget::Pipeline { .. }) {
+                client.find_runs(project, definition.id, &me, since).await
+            } else {
+                client
+                    .find_releases(project, definition.id, &me, since)
+                    .await
+            };
+            found
                 .map_err(|e| e.to_string())?
                 .into_iter()
                 .next()
-                .map(|release| devops_start(RunStatus::Started, release))
+                .map(|run| devops_start(RunStatus::Started, run))
         }
         (
             TriggerTarget::Workflow {
