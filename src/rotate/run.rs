@@ -444,10 +444,8 @@ async fn wait_then_work(
             }
             let now = tokio::time::Instant::now();
             if now >= deadline {
-                {
-                    report_locked(outcome, holder);
-                    return None;
-                }
+                report_locked(outcome, holder);
+                return None;
             }
             tokio::time::sleep(WAIT_POLL.min(deadline - now)).await;
         }
@@ -487,10 +485,8 @@ async fn wait_then_work(
         }
         // Still due: the holder crashed or failed. Bid like any run.
         if let Err(Failed(message)) = bid(ctx, job, i, leases).await {
-            {
-                fail(outcome, FailedDuring::Locking, message);
-                return None;
-            };
+            fail(outcome, FailedDuring::Locking, message);
+            return None;
         }
         tokio::time::sleep(ctx.timing.settle).await;
         match read_decision(ctx, job, i, leases).await {
@@ -501,10 +497,8 @@ async fn wait_then_work(
             Ok(other) => {
                 holder = holder_of(&other).or(holder);
                 if tokio::time::Instant::now() >= deadline {
-                    {
-                        report_locked(outcome, holder);
-                        return None;
-                    }
+                    report_locked(outcome, holder);
+                    return None;
                 }
             }
             Err(Failed(message)) => {
@@ -581,6 +575,7 @@ async fn locked(
                     pending.rotation_id
                 ));
                 let committed = Committed::served(vault, spec).await?;
+                outcome.new_version = Some(committed.version.clone());
                 outcome.new_expires = committed.expires;
                 finishing = propagate(
                     ctx,
