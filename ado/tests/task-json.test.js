@@ -32,6 +32,11 @@ test('task.json is valid against tasks.schema.json', () => {
   assert.ok(valid, `task.json is invalid:\n${JSON.stringify(validate.errors, null, 2)}`);
 });
 
+test('friendlyName fits tfx's limit (a required string of at most 40 characters)', () => {
+  assert.equal(typeof task.friendlyName, 'string');
+  assert.ok(task.friendlyName.length <= 40, `friendlyName is ${task.friendlyName.length} characters`);
+});
+
 test('the schema check rejects what the schema forbids (the validator is not a no-op)', () => {
   const validate = compileSchema();
   const mutations = {
