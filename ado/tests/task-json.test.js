@@ -32,7 +32,7 @@ test('task.json is valid against tasks.schema.json', () => {
   assert.ok(valid, `task.json is invalid:\n${JSON.stringify(validate.errors, null, 2)}`);
 });
 
-test('friendlyName fits tfx's limit (a required string of at most 40 characters)', () => {
+test("friendlyName fits tfx's limit (a required string of at most 40 characters)", () => {
   assert.equal(typeof task.friendlyName, 'string');
   assert.ok(task.friendlyName.length <= 40, `friendlyName is ${task.friendlyName.length} characters`);
 });
