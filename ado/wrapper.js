@@ -2,6 +2,8 @@
 // The Azure Pipelines task around keyrot: reads the task's inputs and its Azure Resource Manager
 // service connection, turns them into keyrot's flags and environment, and runs the keyrot binary
 // bundled for the agent's OS and architecture (bin/<os>-<arch>/keyrot[.exe] next to this file).
+// Commands: check (the gate), fetch (secret variables), rotate and sync (keyrot.toml; Azure
+// DevOps targets get the job's access token as SYSTEM_ACCESSTOKEN).
 //
 // keyrot itself speaks the agent's logging commands (##vso[...]) on stdout, so its stdio is
 // inherited. On exit 0 the task result is left alone (keyrot may have set SucceededWithIssues);
@@ -105,20 +107,66 @@ function vaultArgument(vault, dnsSuffix) {
   return vault;
 }
 
+const COMMANDS = ['check', 'fetch', 'rotate', 'sync'];
 const CHECK_ONLY = ['kinds', 'warnWithin', 'failWithin', 'noExpiry'];
 const FETCH_ONLY = ['allowExpired'];
+const GATE_ONLY = ['strict']; // check and fetch
+const ROTATION = ['configFile', 'dryRun', 'waitLock']; // rotate and sync
+const ROTATE_ONLY = ['force'];
+const SYNC_ONLY = ['trigger'];
+
+/** rotate and sync work from keyrot.toml; check and fetch from the vaults input. */
+function isRotation(command) {
+  return command === 'rotate' || command === 'sync';
+}
 
 /**
  * keyrot's arguments from the task inputs. An empty input adds no flag (keyrot's default or
- * its KEYROT_* environment variable applies). Returns { args, ignored } where ignored names the
- * inputs that do not apply to the command.
+ * its KEYROT_* environment variable applies). Returns { args, ignored, warnings }: ignored names
+ * the inputs that do not apply to the command (a hidden input of the classic editor keeps its
+ * value, so they are reported, not refused); warnings are messages for inputs whose being
+ * ignored could surprise (vaults with rotate or sync).
  */
 function buildArgs(inputs, { auth, dnsSuffix } = {}) {
   const command = String(inputs.command || 'check').trim();
-  if (command !== 'check' && command !== 'fetch') {
-    throw new Error(`unknown command '${command}': use check or fetch`);
+  if (!COMMANDS.includes(command)) {
+    throw new Error(`unknown command '${command}': use check, fetch, rotate or sync`);
   }
+  const given = (name) => {
+    const value = inputs[name];
+    return value === true || (typeof value === 'string' && value.trim() !== '');
+  };
   const args = [command];
+  const ignored = [];
+  const warnings = [];
+  if (isRotation(command)) {
+    if (!given('configFile')) {
+      throw new Error(`command ${command} needs the configFile input: the path of keyrot.toml`);
+    }
+    if (auth) args.push('--auth', auth);
+    args.push('--config', inputs.configFile.trim());
+    for (const name of splitList(inputs.names)) {
+      args.push('--name', name);
+    }
+    if (inputs.dryRun === true) args.push('--dry-run');
+    if (command === 'rotate' && inputs.force === true) args.push('--force');
+    if (command === 'sync' && inputs.trigger === true) args.push('--trigger');
+    if (given('waitLock')) args.push('--wait-lock', inputs.waitLock.trim());
+    if (splitList(inputs.vaults).length) {
+      warnings.push(
+        `input vaults does not apply to ${command}: keyrot.toml names each credential's vault; ignored`
+      );
+    }
+    const other = command === 'rotate' ? SYNC_ONLY : ROTATE_ONLY;
+    ignored.push(
+      ...[...CHECK_ONLY, ...FETCH_ONLY, ...GATE_ONLY, ...other].filter(
+        // noExpiry always has a value (a pickList with a default), as in fetch.
+        (name) => given(name) && name !== 'noExpiry'
+      )
+    );
+    args.push(...splitArgs(inputs.args));
+    return { args, ignored, warnings };
+  }
   if (auth) args.push('--auth', auth);
   for (const vault of splitList(inputs.vaults)) {
     args.push('--vault', vaultArgument(vault, dnsSuffix));
@@ -126,11 +174,7 @@ function buildArgs(inputs, { auth, dnsSuffix } = {}) {
   for (const name of splitList(inputs.names)) {
     args.push('--name', name);
   }
-  const ignored = [];
-  const given = (name) => {
-    const value = inputs[name];
-    return value === true || (typeof value === 'string' && value.trim() !== '');
-  };
+  const rotationGiven = [...ROTATION, ...ROTATE_ONLY, ...SYNC_ONLY].filter(given);
   if (command === 'check') {
     const kinds = splitList(inputs.kinds);
     if (kinds.length) args.push('--kinds', kinds.join(','));
@@ -138,14 +182,14 @@ function buildArgs(inputs, { auth, dnsSuffix } = {}) {
     if (given('failWithin')) args.push('--fail-within', inputs.failWithin.trim());
     if (given('noExpiry')) args.push('--no-expiry', inputs.noExpiry.trim());
     if (inputs.strict === true) args.push('--strict');
-    ignored.push(...FETCH_ONLY.filter(given));
+    ignored.push(...FETCH_ONLY.filter(given), ...rotationGiven);
   } else {
     if (inputs.allowExpired === true) args.push('--allow-expired');
     if (inputs.strict === true) args.push('--strict');
-    ignored.push(...CHECK_ONLY.filter((name) => given(name) && !(name === 'noExpiry')));
+    ignored.push(...CHECK_ONLY.filter((name) => given(name) && !(name === 'noExpiry')), ...rotationGiven);
   }
   args.push(...splitArgs(inputs.args));
-  return { args, ignored };
+  return { args, ignored, warnings };
 }
 
 /**
@@ -245,17 +289,30 @@ function connectionAuth(tl, connection) {
 /** What keyrot's exit code means, as the task's failure message. */
 function exitMessage(command, code, signal) {
   if (signal) return `keyrot was stopped by ${signal}`;
+  const rotation = isRotation(command);
   switch (code) {
     case 1:
+      if (command === 'rotate') {
+        return 'keyrot rotate: a rotation or propagation failed (a rotation failed after its work began, a copy could not be updated, or a run could not be started); its journal lets the next run finish it without rotating again';
+      }
+      if (command === 'sync') {
+        return 'keyrot sync: a propagation failed (a copy could not be updated, or a run could not be started); the next run retries it';
+      }
       return command === 'fetch'
         ? 'keyrot fetch refused: a secret named exactly is expired, disabled or not yet valid, or strict is on and a secret was skipped; nothing was exported (allowExpired exports expired and not-yet-valid secrets, never disabled ones)'
         : 'keyrot check: the gate failed (a credential is expired, expires inside the fail window, or has a warning under strict)';
     case 2:
-      return 'keyrot: usage or configuration error (an input, vault name, duration or CA file); see the message above';
+      return rotation
+        ? `keyrot ${command}: usage or configuration error (an input, keyrot.toml, a vault or a duration); see the message above`
+        : 'keyrot: usage or configuration error (an input, vault name, duration or CA file); see the message above';
     case 3:
-      return 'keyrot: runtime error (authentication, network, TLS, permission, vault not found or a malformed answer); see the message above';
+      return rotation
+        ? `keyrot ${command}: runtime error before anything changed (authentication, network, TLS, permission, a vault, variable group, pipeline or release definition keyrot cannot see); see the message above`
+        : 'keyrot: runtime error (authentication, network, TLS, permission, vault not found or a malformed answer); see the message above';
     case 4:
-      return 'keyrot: a rotation is in progress';
+      return rotation
+        ? `keyrot ${command}: locked by another run (it holds a credential's lock; nothing was changed there; waitLock waits for it)`
+        : 'keyrot: a rotation is in progress';
     default:
       return `keyrot exited with code ${code}`;
   }
@@ -288,6 +345,12 @@ function readInputs(tl) {
     noExpiry: tl.getInput('noExpiry', false),
     strict: tl.getBoolInput('strict', false),
     allowExpired: tl.getBoolInput('allowExpired', false),
+    // A filePath input left empty reaches the task as the sources folder: not a keyrot.toml.
+    configFile: tl.filePathSupplied('configFile') ? tl.getPathInput('configFile', false, false) || '' : '',
+    dryRun: tl.getBoolInput('dryRun', false),
+    force: tl.getBoolInput('force', false),
+    trigger: tl.getBoolInput('trigger', false),
+    waitLock: tl.getInput('waitLock', false),
     args: tl.getInput('args', false),
   };
 }
@@ -320,13 +383,29 @@ async function run(tl, taskDir = __dirname) {
     const { auth, env, unset, secrets } = connectionAuth(tl, connection);
     for (const secret of secrets) tl.setSecret(secret);
     const dnsSuffix = tl.getEndpointDataParameter(connection, 'AzureKeyVaultDnsSuffix', true);
-    const { args, ignored } = buildArgs(inputs, { auth, dnsSuffix });
+    const { args, ignored, warnings } = buildArgs(inputs, { auth, dnsSuffix });
     for (const name of ignored) {
       console.log(`keyrot: input ${name} does not apply to ${inputs.command}; ignored`);
     }
+    for (const message of warnings) tl.warning(`keyrot: ${message}`);
 
     const childEnv = { ...process.env, ...env };
     for (const name of unset) delete childEnv[name];
+    if (isRotation(inputs.command)) {
+      // Azure DevOps targets (variable groups, pipelines, releases) with the job's own identity:
+      // keyrot uses AZURE_DEVOPS_EXT_PAT when the pipeline sets it, else SYSTEM_ACCESSTOKEN,
+      // else an Entra token. The token travels in the environment only, masked first.
+      const jobToken = tl.getEndpointAuthorizationParameter('SystemVssConnection', 'AccessToken', true);
+      if (jobToken) {
+        tl.setSecret(jobToken);
+        childEnv.SYSTEM_ACCESSTOKEN = jobToken;
+      } else {
+        console.log(
+          'keyrot: this job has no access token (SystemVssConnection); Azure DevOps targets use ' +
+            'AZURE_DEVOPS_EXT_PAT if set, else the service connection\'s Entra identity'
+        );
+      }
+    }
     // keyrot detects Azure Pipelines from TF_BUILD; the task runs nowhere else, so say it.
     if (!childEnv.KEYROT_CI) childEnv.KEYROT_CI = 'azure';
     // An agent configured with its own CA (a TLS-inspecting proxy) needs keyrot to trust it too.
@@ -352,6 +431,7 @@ module.exports = {
   splitArgs,
   vaultArgument,
   buildArgs,
+  isRotation,
   connectionAuth,
   exitMessage,
   displayCommand,

@@ -32,6 +32,11 @@ test('task.json is valid against tasks.schema.json', () => {
   assert.ok(valid, `task.json is invalid:\n${JSON.stringify(validate.errors, null, 2)}`);
 });
 
+test("friendlyName fits tfx's limit (a required string of at most 40 characters)", () => {
+  assert.equal(typeof task.friendlyName, 'string');
+  assert.ok(task.friendlyName.length <= 40, `friendlyName is ${task.friendlyName.length} characters`);
+});
+
 test('the schema check rejects what the schema forbids (the validator is not a no-op)', () => {
   const validate = compileSchema();
   const mutations = {
@@ -70,7 +75,7 @@ test('inputs: the service connection, and exactly the inputs the wrapper reads',
   const byName = Object.fromEntries(task.inputs.map((i) => [i.name, i]));
   assert.equal(byName.azureSubscription.type, 'connectedService:AzureRM');
   assert.equal(byName.azureSubscription.required, true);
-  assert.deepEqual(Object.keys(byName.command.options), ['check', 'fetch']);
+  assert.deepEqual(Object.keys(byName.command.options), ['check', 'fetch', 'rotate', 'sync']);
   assert.equal(byName.command.defaultValue, 'check');
   assert.equal(byName.strict.type, 'boolean');
   assert.equal(byName.allowExpired.type, 'boolean');
@@ -78,8 +83,21 @@ test('inputs: the service connection, and exactly the inputs the wrapper reads',
   for (const name of ['kinds', 'warnWithin', 'failWithin', 'noExpiry']) {
     assert.equal(byName[name].visibleRule, 'command = check', `${name} applies to check only`);
   }
-  // strict applies to both commands: warnings fail the gate; a skipped secret fails fetch.
-  assert.equal(byName.strict.visibleRule, undefined);
+  // strict applies to check and fetch: warnings fail the gate; a skipped secret fails fetch.
+  assert.equal(byName.strict.visibleRule, 'command = check || command = fetch');
+  // rotate and sync read keyrot.toml, which names the vaults.
+  assert.equal(byName.vaults.visibleRule, 'command = check || command = fetch');
+  assert.equal(byName.configFile.type, 'filePath');
+  assert.equal(byName.configFile.required, true);
+  for (const name of ['configFile', 'dryRun', 'waitLock']) {
+    assert.equal(byName[name].visibleRule, 'command = rotate || command = sync', `${name} applies to rotate and sync`);
+  }
+  assert.equal(byName.force.visibleRule, 'command = rotate');
+  assert.equal(byName.trigger.visibleRule, 'command = sync');
+  for (const name of ['dryRun', 'force', 'trigger']) {
+    assert.equal(byName[name].type, 'boolean', name);
+    assert.equal(byName[name].defaultValue, 'false', name);
+  }
   // A disabled secret is never exported, whatever allowExpired says.
   assert.doesNotMatch(byName.allowExpired.helpMarkDown, /expired, disabled or not yet valid instead/);
 
@@ -87,6 +105,8 @@ test('inputs: the service connection, and exactly the inputs the wrapper reads',
   const recorder = {
     getInput: (name) => (read.push(name), ''),
     getBoolInput: (name) => (read.push(name), false),
+    getPathInput: (name) => (read.push(name), ''),
+    filePathSupplied: (name) => (read.push(name), false),
   };
   wrapper.readInputs(recorder);
   assert.deepEqual(
@@ -94,6 +114,42 @@ test('inputs: the service connection, and exactly the inputs the wrapper reads',
     Object.keys(byName).sort(),
     'every task.json input is read by the wrapper, and the wrapper reads no other'
   );
+});
+
+test('the output variables keyrot sets are documented (the schema forbids declaring them)', () => {
+  // Microsoft's schema allows only [A-Za-z][A-Za-z0-9]* in outputVariables names, and keyrot's
+  // are KEYROT_*: so task.json declares none, and its help names them instead.
+  assert.equal(task.outputVariables, undefined);
+  for (const name of ['KEYROT_STATUS', 'KEYROT_FAILED', 'KEYROT_WARNED', 'KEYROT_REPORT', 'KEYROT_ROTATED', 'KEYROT_RUNS']) {
+    assert.ok(task.helpMarkDown.includes(`\`${name}\``), `helpMarkDown does not name ${name}`);
+  }
+  const validate = compileSchema();
+  const declared = structuredClone(task);
+  declared.outputVariables = [{ name: 'KEYROT_ROTATED' }, { name: 'KEYROT_FAILED' }, { name: 'KEYROT_RUNS' }];
+  assert.equal(validate(declared), false, 'the schema now accepts KEYROT_* names: declare them in outputVariables');
+});
+
+test('every command pickList option is a keyrot subcommand', () => {
+  const help = execFileSync(keyrotBin(), ['--help'], { encoding: 'utf8' });
+  const command = task.inputs.find((i) => i.name === 'command');
+  for (const name of Object.keys(command.options)) {
+    assert.match(help, new RegExp(`^  ${name} `, 'm'), `keyrot --help lists no ${name}`);
+  }
+});
+
+test('every flag the wrapper passes to rotate and sync is one keyrot rotate/sync --help lists', () => {
+  for (const command of ['rotate', 'sync']) {
+    const help = execFileSync(keyrotBin(), [command, '--help'], { encoding: 'utf8' });
+    const { args } = wrapper.buildArgs(
+      { command, configFile: 'keyrot.toml', names: 'a', dryRun: true, force: true, trigger: true, waitLock: '1m' },
+      { auth: 'client-secret' }
+    );
+    const flags = args.filter((a) => a.startsWith('--'));
+    assert.ok(flags.length >= 5, args.join(' '));
+    for (const flag of flags) {
+      assert.match(help, new RegExp(`^\\s+${flag}\\b`, 'm'), `keyrot ${command} --help has no ${flag}`);
+    }
+  }
 });
 
 /** The "Possible values" clap prints for a flag of `keyrot check --help`. */

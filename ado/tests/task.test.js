@@ -9,6 +9,8 @@
 //
 // Scenarios marked "(keyrot contract)" assert what keyrot itself prints under Azure Pipelines
 // (##vso logissue, task.complete, output and secret variables); the others need only the wrapper.
+// The rotate and sync scenarios also run the wrapper with a stand-in keyrot (a script recording
+// its argv and environment) and the real keyrot against the emulator's Azure DevOps.
 // KEYROT_ADO_TEST_VERBOSE=1 prints each run's stdout and stderr (with every secret redacted).
 
 const test = require('node:test');
@@ -33,12 +35,17 @@ const ACCESS_TOKEN = 'ado-job-access-token-Z4pW2c';
 const MSI_HEADER = 'ado-msi-header-Jd63';
 const WIF_CONNECTION = '5e0f3c2a-9b1d-4f7e-8a6c-2d4b6f8a0c1e';
 const SP_CONNECTION = 'b7d2e9f4-3a5c-4e1b-9f0d-7c8a6b4e2d10';
+const PAT = 'ado-pipeline-pat-Q7r2Xk';
 const PLANTED = {
   'db-password': 'PLANTED-ado-db-password-3c9e1b',
   'api-key': 'PLANTED-ado-api-key-77f0d2',
   'old-token': 'PLANTED-ado-old-token-e5a413',
+  'rotate-me': 'PLANTED-ado-rotate-me-old-9a4c',
+  'synced-token': 'PLANTED-ado-synced-token-2f6b',
+  'stale-copy': 'PLANTED-ado-stale-copy-81d3',
+  'kept-secret': 'PLANTED-ado-kept-secret-c05e',
 };
-const SECRETS = [CLIENT_SECRET, ACCESS_TOKEN, MSI_HEADER, ...Object.values(PLANTED)];
+const SECRETS = [CLIENT_SECRET, ACCESS_TOKEN, MSI_HEADER, PAT, ...Object.values(PLANTED)];
 
 const SEED = `
 [[client]]
@@ -100,6 +107,49 @@ name = "stale"
 name = "old-token"
 value = "${PLANTED['old-token']}"
 exp = "-1d"
+
+# rotate and sync: rotate-me is due (expires within 30d), synced-token is not; both have a copy
+# in the variable group billing-prod, whose pipeline billing-deploy keyrot starts.
+[[vault]]
+name = "rotation"
+[[vault.secret]]
+name = "rotate-me"
+value = "${PLANTED['rotate-me']}"
+exp = "+5d"
+[[vault.secret]]
+name = "synced-token"
+value = "${PLANTED['synced-token']}"
+exp = "+200d"
+
+[[devops.identity]]
+display_name = "payments Build Service (contoso)"
+unique_name = "build-service@contoso"
+
+[[devops.identity]]
+display_name = "Release Ops"
+unique_name = "ops@contoso.com"
+
+# The job access token (System.AccessToken) the agent hands the task, as the build service.
+[[devops.job_token]]
+token = "${ACCESS_TOKEN}"
+identity = "build-service@contoso"
+
+[[devops.pat]]
+token = "${PAT}"
+identity = "ops@contoso.com"
+
+[[devops.organization]]
+name = "contoso"
+[[devops.organization.project]]
+name = "payments"
+[[devops.organization.project.variable_group]]
+id = 7
+name = "billing-prod"
+variables = { ROTATE_ME = { value = "${PLANTED['rotate-me']}", secret = true }, SYNCED_TOKEN = { value = "${PLANTED['stale-copy']}", secret = true }, KEPT_SECRET = { value = "${PLANTED['kept-secret']}", secret = true }, REGION = { value = "westeurope" } }
+[[devops.organization.project.pipeline]]
+id = 12
+name = "billing-deploy"
+variable_groups = ["billing-prod"]
 `;
 
 let work;
@@ -185,7 +235,7 @@ function defaults() {
 }
 
 /** Runs the task once; resolves to a Result. */
-async function runTask({ inputs, connection = connections.sp(), variables = {}, env = {}, dir = taskDir }) {
+async function runTask({ inputs, connection = connections.sp(), variables = {}, env = {}, dir = taskDir, jobToken = ACCESS_TOKEN }) {
   await emulator.clearRequests();
   const runDir = path.join(work, 'runs', String(++runCount));
   fs.mkdirSync(runDir, { recursive: true });
@@ -194,7 +244,7 @@ async function runTask({ inputs, connection = connections.sp(), variables = {}, 
     inputs: { ...defaults(), azureSubscription: connection.id, ...inputs },
     endpoints: {
       [connection.id]: connection,
-      SystemVssConnection: { scheme: 'OAuth', auth: { AccessToken: ACCESS_TOKEN } },
+      ...(jobToken ? { SystemVssConnection: { scheme: 'OAuth', auth: { AccessToken: jobToken } } } : {}),
     },
     variables,
     env: {
@@ -263,6 +313,10 @@ class Result {
   }
   routes(route) {
     return this.requests.filter((r) => r.route === route);
+  }
+  /** Requests to the emulator's Azure DevOps (variable groups, pipelines, releases). */
+  devopsRequests() {
+    return this.requests.filter((r) => String(r.route).startsWith('devops.'));
   }
   bin() {
     return path.join(this.dir, 'bin', wrapper.platformDir(), process.platform === 'win32' ? 'keyrot.exe' : 'keyrot');
@@ -578,4 +632,319 @@ test('an unterminated quote in args fails before keyrot runs', async () => {
   const result = await runTask({ inputs: { command: 'check', vaults: vaultUrl('clean'), args: `--name 'oops` } });
   assertFailedWith(result, /unterminated ' quote/);
   assert.deepEqual(result.commandLines(), []);
+});
+
+// --- rotate and sync: the wrapper, with a stand-in keyrot ---------------------------------------
+//
+// A task folder like the one under test (source tree or package) whose bin/ holds a script that
+// records its arguments and the Azure DevOps credentials in its environment to a file, prints
+// what KEYROT_FAKE_STDOUT holds (as keyrot prints its ##vso commands) and exits KEYROT_FAKE_EXIT.
+
+const FAKE_KEYROT = `#!/usr/bin/env bash
+printf '%s\\0' "$@" >"$KEYROT_FAKE_OUT/argv"
+{
+  printf 'SYSTEM_ACCESSTOKEN=%s\\n' "\${SYSTEM_ACCESSTOKEN-<unset>}"
+  printf 'AZURE_DEVOPS_EXT_PAT=%s\\n' "\${AZURE_DEVOPS_EXT_PAT-<unset>}"
+} >"$KEYROT_FAKE_OUT/env"
+if [ -n "\${KEYROT_FAKE_STDOUT:-}" ]; then cat "$KEYROT_FAKE_STDOUT"; fi
+exit "\${KEYROT_FAKE_EXIT:-0}"
+`;
+
+let fakeTaskDir;
+function fakeTask() {
+  if (!fakeTaskDir) {
+    const dir = path.join(work, 'task-with-fake-keyrot');
+    fs.mkdirSync(dir, { recursive: true });
+    for (const file of ['task.json', 'index.js', 'wrapper.js']) {
+      fs.copyFileSync(path.join(taskDir, file), path.join(dir, file));
+    }
+    fs.symlinkSync(fs.realpathSync(path.join(taskDir, 'node_modules')), path.join(dir, 'node_modules'), 'dir');
+    const bin = path.join(dir, 'bin', wrapper.platformDir());
+    fs.mkdirSync(bin, { recursive: true });
+    fs.writeFileSync(path.join(bin, 'keyrot'), FAKE_KEYROT, { mode: 0o755 });
+    fakeTaskDir = dir;
+  }
+  return fakeTaskDir;
+}
+
+/** Runs the task with the stand-in keyrot; resolves to { result, argv(), env(), called() }. */
+async function runFake({ stdout = '', exit = 0, env = {}, ...options }) {
+  const out = fs.mkdtempSync(path.join(work, 'fake-'));
+  const stdoutFile = path.join(out, 'stdout');
+  fs.writeFileSync(stdoutFile, stdout);
+  const result = await runTask({
+    ...options,
+    dir: fakeTask(),
+    env: { KEYROT_FAKE_OUT: out, KEYROT_FAKE_STDOUT: stdoutFile, KEYROT_FAKE_EXIT: String(exit), ...env },
+  });
+  const argvFile = path.join(out, 'argv');
+  return {
+    result,
+    called: () => fs.existsSync(argvFile),
+    argv: () => fs.readFileSync(argvFile, 'utf8').split('\0').slice(0, -1),
+    env: () =>
+      Object.fromEntries(
+        fs.readFileSync(path.join(out, 'env'), 'utf8').split('\n').filter(Boolean).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)])
+      ),
+  };
+}
+
+/** The sources folder of the simulated job, with a keyrot.toml (the stand-in never reads it). */
+function sources() {
+  const dir = fs.mkdtempSync(path.join(work, 'sources-'));
+  fs.writeFileSync(path.join(dir, 'keyrot.toml'), '# read by keyrot, not by the stand-in\n');
+  return { dir, config: path.join(dir, 'keyrot.toml'), variables: { 'Build.SourcesDirectory': dir } };
+}
+
+const OUTPUTS_STDOUT = [
+  '##vso[task.setvariable variable=KEYROT_ROTATED;isOutput=true;]2',
+  '##vso[task.setvariable variable=KEYROT_FAILED;isOutput=true;]0',
+  '##vso[task.setvariable variable=KEYROT_RUNS;isOutput=true;][{"kind":"azure-devops-pipeline","target":"pipeline \\"billing-deploy\\" (contoso/payments)","id":"41","url":"https://dev.azure.com/contoso/payments/_build/results?buildId=41","credentials":["db-password","api-key"]}]',
+  '',
+].join('\n');
+
+test('rotate: inputs become keyrot rotate flags; the job token reaches keyrot in its environment only; outputs pass through', async () => {
+  if (process.platform === 'win32') return; // the stand-in is a bash script
+  const src = sources();
+  const run = await runFake({
+    inputs: { command: 'rotate', configFile: src.config, names: 'db-*, api-key', dryRun: 'true', force: 'true', waitLock: ' 2m ', args: '--lock-lease 30s' },
+    variables: src.variables,
+    stdout: OUTPUTS_STDOUT,
+  });
+  const { result } = run;
+  assertSucceeded(result);
+  assert.deepEqual(result.completions(), [], `the wrapper must not set a result on exit 0:\n${result.transcript}`);
+  const argv = ['rotate', '--auth', 'client-secret', '--config', src.config, '--name', 'db-*', '--name', 'api-key', '--dry-run', '--force', '--wait-lock', '2m', '--lock-lease', '30s'];
+  assert.deepEqual(run.argv(), argv);
+  assert.deepEqual(result.commandLines(), [`${result.bin()} ${argv.join(' ')}`]);
+
+  // The token: masked with the agent first, handed over in the environment, never on the command line.
+  const lines = result.stdout.split(/\r?\n/);
+  const masked = lines.indexOf(`##vso[task.setsecret]${ACCESS_TOKEN}`);
+  const started = lines.findIndex((l) => l.startsWith('[command]'));
+  assert.ok(masked >= 0 && masked < started, `the job token is not registered as a secret before keyrot runs:\n${result.transcript}`);
+  assert.deepEqual(run.env(), { SYSTEM_ACCESSTOKEN: ACCESS_TOKEN, AZURE_DEVOPS_EXT_PAT: '<unset>' });
+  assert.ok(!run.argv().some((a) => a.includes(ACCESS_TOKEN)));
+  assertNoLeaks(result);
+
+  // What keyrot prints reaches the agent unchanged: the output variables are keyrot's.
+  for (const [name, value] of [['KEYROT_ROTATED', '2'], ['KEYROT_FAILED', '0']]) {
+    assert.equal(result.variable(name)?.message, value, `${name}:\n${result.transcript}`);
+    assert.equal(String(result.variable(name).properties.isOutput).toLowerCase(), 'true');
+  }
+  const runs = JSON.parse(result.variable('KEYROT_RUNS').message);
+  assert.deepEqual(runs.map((r) => [r.kind, r.id, r.credentials]), [['azure-devops-pipeline', '41', ['db-password', 'api-key']]]);
+});
+
+test('sync: inputs become keyrot sync flags; a pipeline AZURE_DEVOPS_EXT_PAT stays in keyrot\'s environment beside the job token', async () => {
+  if (process.platform === 'win32') return;
+  const src = sources();
+  const run = await runFake({
+    inputs: { command: 'sync', configFile: src.config, names: 'billing-*', dryRun: 'false', trigger: 'true', waitLock: '90s' },
+    variables: src.variables,
+    env: { AZURE_DEVOPS_EXT_PAT: PAT },
+  });
+  assertSucceeded(run.result);
+  assert.deepEqual(run.argv(), ['sync', '--auth', 'client-secret', '--config', src.config, '--name', 'billing-*', '--trigger', '--wait-lock', '90s']);
+  // keyrot's rule picks AZURE_DEVOPS_EXT_PAT over SYSTEM_ACCESSTOKEN; the task passes both as they are.
+  assert.deepEqual(run.env(), { SYSTEM_ACCESSTOKEN: ACCESS_TOKEN, AZURE_DEVOPS_EXT_PAT: PAT });
+  assertNoLeaks(run.result);
+});
+
+test('sync and rotate with only the config: no other flag; a job without an access token runs keyrot without one', async () => {
+  if (process.platform === 'win32') return;
+  const src = sources();
+  const run = await runFake({ inputs: { command: 'sync', configFile: src.config }, variables: src.variables, jobToken: null });
+  assertSucceeded(run.result);
+  assert.deepEqual(run.argv(), ['sync', '--auth', 'client-secret', '--config', src.config]);
+  assert.deepEqual(run.env(), { SYSTEM_ACCESSTOKEN: '<unset>', AZURE_DEVOPS_EXT_PAT: '<unset>' });
+  assert.match(run.result.stdout, /this job has no access token \(SystemVssConnection\)/);
+});
+
+test('check and fetch do not hand the job token to keyrot (only rotate and sync need it)', async () => {
+  if (process.platform === 'win32') return;
+  for (const command of ['check', 'fetch']) {
+    const run = await runFake({ inputs: { command, vaults: 'v' } });
+    assertSucceeded(run.result);
+    assert.equal(run.argv()[0], command);
+    assert.deepEqual(run.env(), { SYSTEM_ACCESSTOKEN: '<unset>', AZURE_DEVOPS_EXT_PAT: '<unset>' }, command);
+  }
+});
+
+test('rotate and sync: exit codes 1 to 4 fail the task with their meaning', async () => {
+  if (process.platform === 'win32') return;
+  const src = sources();
+  for (const command of ['rotate', 'sync']) {
+    for (const exit of [1, 2, 3, 4]) {
+      const run = await runFake({ inputs: { command, configFile: src.config }, variables: src.variables, exit });
+      assertFailedWith(run.result, wrapper.exitMessage(command, exit));
+      assertNoLeaks(run.result);
+    }
+  }
+  assert.match(wrapper.exitMessage('rotate', 4), /locked by another run/);
+});
+
+test('rotate and sync: an empty configFile (the agent passes the sources folder) fails before keyrot runs', async () => {
+  if (process.platform === 'win32') return;
+  const src = sources();
+  for (const command of ['rotate', 'sync']) {
+    const run = await runFake({ inputs: { command, configFile: src.dir }, variables: src.variables });
+    assertFailedWith(run.result, `command ${command} needs the configFile input: the path of keyrot.toml`);
+    assert.ok(!run.called(), 'keyrot must not run');
+    assert.deepEqual(run.result.commandLines(), []);
+  }
+});
+
+test('rotate: vaults are not passed (keyrot.toml names them), with a warning', async () => {
+  if (process.platform === 'win32') return;
+  const src = sources();
+  const run = await runFake({ inputs: { command: 'rotate', configFile: src.config, vaults: 'myvault' }, variables: src.variables });
+  assertSucceeded(run.result);
+  assert.ok(!run.argv().some((a) => a.includes('vault')), run.argv().join(' '));
+  assert.deepEqual(run.result.issues('warning'), ["keyrot: input vaults does not apply to rotate: keyrot.toml names each credential's vault; ignored"]);
+});
+
+// --- rotate and sync: the real keyrot against the emulator's Key Vault and Azure DevOps --------
+
+/** keyrot.toml for the emulator: both credentials, a copy each in billing-prod, its pipeline. */
+function rotationConfig() {
+  const dir = fs.mkdtempSync(path.join(work, 'rotation-'));
+  const file = path.join(dir, 'keyrot.toml');
+  const copy = (variable) => `
+  [[credential.propagate]]
+  to = "azure-devops-variable-group"
+  organization = "contoso"
+  project = "payments"
+  group = "billing-prod"
+  variable = "${variable}"
+
+  [[credential.trigger]]
+  to = "azure-devops-pipeline"
+  organization = "contoso"
+  project = "payments"
+  pipeline = "billing-deploy"
+  branch = "main"
+`;
+  fs.writeFileSync(
+    file,
+    `[defaults]
+vault = "${vaultUrl('rotation')}"
+rotate_within = "30d"
+
+[[credential]]
+name = "rotate-me"
+generator = "random"
+${copy('ROTATE_ME')}
+[[credential]]
+name = "synced-token"
+generator = "random"
+${copy('SYNCED_TOKEN')}`
+  );
+  return { file, variables: { 'Build.SourcesDirectory': dir } };
+}
+
+/** billing-prod's variables, values included (from the emulator's admin API). */
+async function billingProd() {
+  const all = await emulator.devops();
+  const group = all.contoso.variableGroups.find((g) => g.name === 'billing-prod');
+  return Object.fromEntries(Object.entries(group.variables).map(([name, v]) => [name, v.value]));
+}
+
+const rotationEnv = () => ({ KEYROT_AZURE_DEVOPS_URL: info().azure_devops_url });
+
+function authorizationOf(request) {
+  const header = request.headers.find(([k]) => k.toLowerCase() === 'authorization');
+  return header ? header[1] : '';
+}
+
+test('rotate with dryRun, real keyrot: plans with reads only', async () => {
+  const config = rotationConfig();
+  const result = await runTask({
+    inputs: { command: 'rotate', configFile: config.file, names: 'rotate-me', dryRun: 'true' },
+    variables: config.variables,
+    env: rotationEnv(),
+  });
+  assertSucceeded(result);
+  assert.deepEqual(result.commandLines(), [`${result.bin()} rotate --auth client-secret --config ${config.file} --name rotate-me --dry-run`]);
+  const writes = result.requests.filter((r) => !['GET', 'HEAD'].includes(r.method) && r.route !== 'token' && r.route !== 'challenge');
+  assert.deepEqual(writes.map((r) => `${r.method} ${r.route}`), [], 'a dry run sends reads only');
+  assert.ok(result.devopsRequests().length > 0, `the plan resolved nothing in Azure DevOps:\n${result.transcript}`);
+  assert.equal((await billingProd()).ROTATE_ME, PLANTED['rotate-me']);
+  assertNoLeaks(result);
+});
+
+test('rotate, real keyrot: the due secret is rotated, its variable-group copy updated and its pipeline started with the job access token', async (t) => {
+  const config = rotationConfig();
+  const result = await runTask({
+    inputs: { command: 'rotate', configFile: config.file, names: 'rotate-me' },
+    variables: config.variables,
+    env: rotationEnv(),
+  });
+  assertSucceeded(result);
+  assertNoLeaks(result);
+
+  const group = await billingProd();
+  assert.notEqual(group.ROTATE_ME, PLANTED['rotate-me'], `the copy still holds the old value:\n${result.transcript}`);
+  assert.equal(group.KEPT_SECRET, PLANTED['kept-secret'], 'another secret of the group was lost');
+  assert.equal(group.REGION, 'westeurope');
+  assert.equal(group.SYNCED_TOKEN, PLANTED['stale-copy'], 'a credential the names do not select was touched');
+  for (const text of [result.stdout, result.stderr]) {
+    assert.ok(!text.includes(group.ROTATE_ME), 'the new value appeared in the task output');
+  }
+
+  // Azure DevOps saw the job's access token (the task's SYSTEM_ACCESSTOKEN), nothing else.
+  const devops = result.devopsRequests();
+  assert.ok(devops.some((r) => r.route === 'devops.variablegroups.put'), `no variable group write:\n${result.transcript}`);
+  assert.ok(devops.some((r) => r.route === 'devops.runs.post'), `no pipeline run:\n${result.transcript}`);
+  for (const request of devops) {
+    assert.equal(authorizationOf(request), `Bearer ${ACCESS_TOKEN}`, `${request.method} ${request.route} did not use the job token`);
+  }
+
+  await t.test('(keyrot contract) KEYROT_ROTATED=1, KEYROT_FAILED=0, KEYROT_RUNS names the pipeline run', () => {
+    for (const [name, value] of [['KEYROT_ROTATED', '1'], ['KEYROT_FAILED', '0']]) {
+      const variable = result.variable(name);
+      assert.ok(variable, `keyrot set no ${name}:\n${result.transcript}`);
+      assert.equal(variable.message, value, name);
+      assert.equal(String(variable.properties.isOutput).toLowerCase(), 'true', `${name} is an output variable`);
+    }
+    const runs = JSON.parse(result.variable('KEYROT_RUNS')?.message ?? 'null');
+    assert.ok(Array.isArray(runs) && runs.length === 1, `KEYROT_RUNS: ${JSON.stringify(runs)}`);
+    assert.equal(runs[0].kind, 'azure-devops-pipeline');
+    assert.deepEqual(runs[0].credentials, ['rotate-me']);
+    assert.match(runs[0].target, /billing-deploy/);
+    assert.ok(runs[0].id, 'the run has an id');
+    assert.match(runs[0].url, /_build\/results\?buildId=/);
+  });
+});
+
+test('sync, real keyrot, AZURE_DEVOPS_EXT_PAT in the step env: the stale copy gets the vault value, nothing rotates, keyrot uses the PAT', async (t) => {
+  const config = rotationConfig();
+  const result = await runTask({
+    inputs: { command: 'sync', configFile: config.file, names: 'synced-token', trigger: 'true' },
+    variables: config.variables,
+    env: { ...rotationEnv(), AZURE_DEVOPS_EXT_PAT: PAT },
+  });
+  assertSucceeded(result);
+  assert.deepEqual(result.commandLines(), [`${result.bin()} sync --auth client-secret --config ${config.file} --name synced-token --trigger`]);
+  assertNoLeaks(result);
+  const group = await billingProd();
+  // The copy holds the value the vault served before: it was pushed, not rotated. (sync does
+  // write to the vault, its lock bids; the served value stays.)
+  assert.equal(group.SYNCED_TOKEN, PLANTED['synced-token'], `the copy does not hold the vault's value:\n${result.transcript}`);
+  assert.equal(group.KEPT_SECRET, PLANTED['kept-secret']);
+  const devops = result.devopsRequests();
+  assert.ok(devops.length > 0, result.transcript);
+  for (const request of devops) {
+    const authorization = authorizationOf(request);
+    assert.ok(authorization.startsWith('Basic '), `${request.method} ${request.route} did not use the PAT`);
+    assert.ok(!authorization.includes(ACCESS_TOKEN));
+  }
+
+  await t.test('(keyrot contract) KEYROT_ROTATED=0, KEYROT_FAILED=0, KEYROT_RUNS has the run --trigger started', () => {
+    assert.equal(result.variable('KEYROT_ROTATED')?.message, '0', result.transcript);
+    assert.equal(result.variable('KEYROT_FAILED')?.message, '0', result.transcript);
+    const runs = JSON.parse(result.variable('KEYROT_RUNS')?.message ?? 'null');
+    assert.ok(Array.isArray(runs) && runs.length === 1, `KEYROT_RUNS: ${JSON.stringify(runs)}`);
+    assert.deepEqual(runs[0].credentials, ['synced-token']);
+  });
 });

@@ -122,7 +122,92 @@ test('buildArgs: allowExpired is ignored by check, and an unknown command is ref
   const { args, ignored } = wrapper.buildArgs({ command: 'check', vaults: 'v', allowExpired: true });
   assert.ok(!args.includes('--allow-expired'));
   assert.deepEqual(ignored, ['allowExpired']);
-  assert.throws(() => wrapper.buildArgs({ command: 'rotate', vaults: 'v' }), /unknown command 'rotate'/);
+  assert.throws(() => wrapper.buildArgs({ command: 'renew', vaults: 'v' }), /unknown command 'renew': use check, fetch, rotate or sync/);
+});
+
+test('buildArgs: rotate maps configFile, names, dryRun, force and waitLock, in order', () => {
+  const { args, ignored, warnings } = wrapper.buildArgs(
+    {
+      command: 'rotate',
+      configFile: ' /s/ops/keyrot prod.toml ',
+      names: 'db-*, api-key',
+      dryRun: true,
+      force: true,
+      trigger: false,
+      waitLock: ' 2m ',
+      noExpiry: 'warn',
+      strict: false,
+      allowExpired: false,
+      args: `--lock-lease 30s`,
+    },
+    { auth: 'client-secret' }
+  );
+  assert.deepEqual(args, [
+    'rotate',
+    '--auth', 'client-secret',
+    '--config', '/s/ops/keyrot prod.toml',
+    '--name', 'db-*',
+    '--name', 'api-key',
+    '--dry-run',
+    '--force',
+    '--wait-lock', '2m',
+    '--lock-lease', '30s',
+  ]);
+  assert.deepEqual(ignored, []);
+  assert.deepEqual(warnings, []);
+});
+
+test('buildArgs: sync maps configFile, names, dryRun, trigger and waitLock; only configFile is needed', () => {
+  const full = wrapper.buildArgs({ command: 'sync', configFile: 'k.toml', names: 'b-*', dryRun: true, trigger: true, waitLock: '90s' });
+  assert.deepEqual(full.args, ['sync', '--config', 'k.toml', '--name', 'b-*', '--dry-run', '--trigger', '--wait-lock', '90s']);
+  const bare = wrapper.buildArgs({ command: 'sync', configFile: 'k.toml', dryRun: false, trigger: false, waitLock: '' });
+  assert.deepEqual(bare.args, ['sync', '--config', 'k.toml']);
+});
+
+test('buildArgs: rotate and sync need configFile', () => {
+  for (const command of ['rotate', 'sync']) {
+    for (const configFile of [undefined, '', '   ']) {
+      assert.throws(
+        () => wrapper.buildArgs({ command, configFile }),
+        new RegExp(`command ${command} needs the configFile input: the path of keyrot.toml`)
+      );
+    }
+  }
+});
+
+test('buildArgs: rotate and sync warn about vaults and name the other inputs they ignore', () => {
+  const rotate = wrapper.buildArgs({
+    command: 'rotate',
+    configFile: 'k.toml',
+    vaults: 'v1, v2',
+    kinds: 'keys',
+    warnWithin: '30d',
+    noExpiry: 'warn',
+    strict: true,
+    allowExpired: true,
+    trigger: true,
+  });
+  assert.deepEqual(rotate.args, ['rotate', '--config', 'k.toml']);
+  assert.deepEqual(rotate.warnings, ["input vaults does not apply to rotate: keyrot.toml names each credential's vault; ignored"]);
+  assert.deepEqual(rotate.ignored, ['kinds', 'warnWithin', 'allowExpired', 'strict', 'trigger']);
+  const sync = wrapper.buildArgs({ command: 'sync', configFile: 'k.toml', force: true });
+  assert.deepEqual(sync.args, ['sync', '--config', 'k.toml']);
+  assert.deepEqual(sync.ignored, ['force']);
+  assert.deepEqual(sync.warnings, []);
+});
+
+test('buildArgs: check and fetch name the rotation inputs they ignore', () => {
+  const { args, ignored } = wrapper.buildArgs({
+    command: 'check',
+    vaults: 'v',
+    configFile: 'k.toml',
+    dryRun: true,
+    force: true,
+    trigger: true,
+    waitLock: '1m',
+  });
+  assert.deepEqual(args, ['check', '--vault', 'v']);
+  assert.deepEqual(ignored, ['configFile', 'dryRun', 'waitLock', 'force', 'trigger']);
 });
 
 test('vaultArgument: bare names follow a sovereign cloud DNS suffix; URLs and public cloud stay', () => {
@@ -170,6 +255,13 @@ test('exitMessage: each exit code has its meaning', () => {
   assert.match(wrapper.exitMessage('check', 2), /usage or configuration error/);
   assert.match(wrapper.exitMessage('fetch', 3), /runtime error/);
   assert.match(wrapper.exitMessage('check', 4), /rotation is in progress/);
+  assert.match(wrapper.exitMessage('rotate', 1), /^keyrot rotate: a rotation or propagation failed/);
+  assert.match(wrapper.exitMessage('sync', 1), /^keyrot sync: a propagation failed/);
+  for (const command of ['rotate', 'sync']) {
+    assert.match(wrapper.exitMessage(command, 2), new RegExp(`^keyrot ${command}: usage or configuration error .*keyrot\\.toml`));
+    assert.match(wrapper.exitMessage(command, 3), new RegExp(`^keyrot ${command}: runtime error`));
+    assert.match(wrapper.exitMessage(command, 4), new RegExp(`^keyrot ${command}: locked by another run`));
+  }
   assert.equal(wrapper.exitMessage('check', 101), 'keyrot exited with code 101');
   assert.equal(wrapper.exitMessage('check', null, 'SIGKILL'), 'keyrot was stopped by SIGKILL');
 });

@@ -72,15 +72,20 @@ describe("action.yml's shape", () => {
       "checksum",
       "client-id",
       "command",
+      "config",
+      "dry-run",
       "fail-within",
+      "force",
       "kinds",
       "names",
       "no-expiry",
       "repository",
       "strict",
       "tenant-id",
+      "trigger",
       "vaults",
       "version",
+      "wait-lock",
       "warn-within",
     ]);
     assert.equal(action.inputs.command.default, "check");
@@ -92,8 +97,14 @@ describe("action.yml's shape", () => {
       failed: "${{ steps.run.outputs.failed }}",
       warned: "${{ steps.run.outputs.warned }}",
       report: "${{ steps.run.outputs.report }}",
+      rotated: "${{ steps.run.outputs.rotated }}",
+      runs: "${{ steps.run.outputs.runs }}",
       path: "${{ steps.install.outputs.path }}",
     };
+    assert.deepEqual(Object.keys(action.outputs).sort(), Object.keys(want).sort());
+    // failed serves check (the gate) and rotate/sync (failed rotations and propagations).
+    assert.match(action.outputs.failed.description, /gate/);
+    assert.match(action.outputs.failed.description, /propagation/);
     for (const [name, value] of Object.entries(want)) {
       assert.equal(action.outputs[name]?.value, value, `output ${name}`);
       assert.ok(action.outputs[name].description, `output ${name} needs a description`);
@@ -417,7 +428,7 @@ describe("the action's steps against keyrot and its emulator", () => {
   });
 
   const refusals = [
-    [{ command: "rotate" }, "command must be check or fetch"],
+    [{ command: "renew" }, "command must be check, fetch, rotate or sync, not 'renew'"],
     [{ strict: "yes" }, "strict must be true or false"],
     [{ "allow-expired": "true" }, "allow-expired applies to command fetch only"],
     [{ command: "fetch", "warn-within": "30d" }, "apply to command check only"],
@@ -436,11 +447,165 @@ describe("the action's steps against keyrot and its emulator", () => {
     });
   }
 
+  // --- rotate and sync ---------------------------------------------------------------------
+
+  test("rotate: config, names, dry-run, force and wait-lock map to keyrot rotate's flags, in order", (t) => {
+    const rec = recorder(t, { recordOnly: true });
+    const r = runAction(t, {
+      "binary-path": rec.bin,
+      command: " rotate ",
+      config: "  ops/keyrot prod.toml ",
+      names: "db-*\n-odd name\n",
+      "dry-run": "TRUE",
+      force: "true",
+      "wait-lock": " 2m ",
+      args: `--lock-lease 30s --format 'json'`,
+    });
+    assert.equal(r.code, 0, r.stdout);
+    assert.deepEqual(rec.argv(), [
+      "rotate",
+      "--config=ops/keyrot prod.toml",
+      "--name=db-*",
+      "--name=-odd name",
+      "--dry-run",
+      "--force",
+      "--wait-lock=2m",
+      "--lock-lease",
+      "30s",
+      "--format",
+      "json",
+    ]);
+    assert.match(r.stdout, /^keyrot rotate --config=/m, "the command line is logged");
+  });
+
+  test("rotate: only config is needed; false and empty inputs add nothing", (t) => {
+    const rec = recorder(t, { recordOnly: true });
+    const r = runAction(t, { "binary-path": rec.bin, command: "rotate", config: "keyrot.toml", "dry-run": "false", force: "" });
+    assert.equal(r.code, 0, r.stdout);
+    assert.deepEqual(rec.argv(), ["rotate", "--config=keyrot.toml"]);
+  });
+
+  test("sync: config, names, dry-run, trigger and wait-lock map to keyrot sync's flags, in order", (t) => {
+    const rec = recorder(t, { recordOnly: true });
+    const r = runAction(t, {
+      "binary-path": rec.bin,
+      command: "sync",
+      config: "keyrot.toml",
+      names: "billing-*, api-key",
+      "dry-run": "true",
+      trigger: "True",
+      "wait-lock": "90s",
+      ...creds(),
+    });
+    assert.equal(r.code, 0, r.stdout);
+    assert.deepEqual(rec.argv(), [
+      "sync",
+      "--config=keyrot.toml",
+      "--name=billing-*",
+      "--name=api-key",
+      "--dry-run",
+      "--trigger",
+      "--wait-lock=90s",
+    ]);
+    assert.deepEqual(rec.env(), { AZURE_CLIENT_ID: CLIENT_ID, AZURE_TENANT_ID: emu.tenant_id });
+  });
+
+  test("rotate and sync inputs are data, never code", (t) => {
+    const rec = recorder(t, { recordOnly: true });
+    const dir = tempDir(t);
+    const marker = path.join(dir, "pwned");
+    const r = runAction(
+      t,
+      { "binary-path": rec.bin, command: "sync", config: `$(touch ${marker}).toml`, "wait-lock": `\`touch ${marker}\`` },
+      {},
+      { dir },
+    );
+    assert.equal(r.code, 0, r.stdout);
+    assert.deepEqual(rec.argv(), ["sync", `--config=$(touch ${marker}).toml`, `--wait-lock=\`touch ${marker}\``]);
+    assert.ok(!fs.existsSync(marker), "an input was executed");
+  });
+
+  const rotationRefusals = [
+    [{ command: "rotate" }, "input config is required for command rotate: the path of keyrot.toml"],
+    [{ command: "sync", config: "   " }, "input config is required for command sync"],
+    [{ command: "rotate", config: "k.toml", vaults: "v" }, "input vaults does not apply to command rotate: keyrot.toml names each credential's vault"],
+    [{ command: "sync", config: "k.toml", vaults: "v" }, "input vaults does not apply to command sync"],
+    [{ command: "rotate", config: "k.toml", kinds: "keys" }, "kinds applies to command check only"],
+    [{ command: "sync", config: "k.toml", "fail-within": "7d" }, "apply to command check only"],
+    [{ command: "rotate", config: "k.toml", strict: "true" }, "strict applies to commands check and fetch only"],
+    [{ command: "sync", config: "k.toml", "allow-expired": "true" }, "allow-expired applies to command fetch only"],
+    [{ command: "rotate", config: "k.toml", trigger: "true" }, "trigger applies to command sync only"],
+    [{ command: "sync", config: "k.toml", force: "true" }, "force applies to command rotate only"],
+    [{ command: "rotate", config: "k.toml", "dry-run": "yes" }, "input dry-run must be true or false, not 'yes'"],
+    [{ command: "check", vaults: "v", config: "k.toml" }, "input config applies to commands rotate and sync only"],
+    [{ command: "fetch", vaults: "v", "dry-run": "true" }, "input dry-run applies to commands rotate and sync only"],
+    [{ command: "check", vaults: "v", force: "true" }, "input force applies to command rotate only"],
+    [{ command: "fetch", vaults: "v", trigger: "true" }, "input trigger applies to command sync only"],
+    [{ command: "check", vaults: "v", "wait-lock": "1m" }, "input wait-lock applies to commands rotate and sync only"],
+  ];
+  for (const [inputs, message] of rotationRefusals) {
+    test(`refused before keyrot runs: ${JSON.stringify(inputs)}`, (t) => {
+      const rec = recorder(t, { recordOnly: true });
+      const r = runAction(t, { "binary-path": rec.bin, ...inputs });
+      assert.equal(r.code, 2, r.stdout);
+      assert.ok(!rec.called(), "keyrot must not run");
+      const errors = r.stdout.split("\n").filter((l) => l.startsWith("::error"));
+      assert.equal(errors.length, 1, r.stdout);
+      assert.ok(errors[0].includes(message), errors[0]);
+    });
+  }
+
+  test("rotate against the real keyrot: a dry run changes nothing, then the due secret is rotated once", async (t) => {
+    const dir = tempDir(t);
+    const config = path.join(dir, "keyrot.toml");
+    fs.writeFileSync(
+      config,
+      [
+        "[defaults]",
+        `vault = "${emu.vaults.rot}"`,
+        'rotate_within = "30d"',
+        "",
+        "[[credential]]",
+        'name = "rotate-me"',
+        'generator = "random"',
+        "",
+      ].join("\n"),
+    );
+    const inputs = { "binary-path": keyrotBin(), command: "rotate", config, ...creds() };
+    // Each run gets a folder of its own (its own $GITHUB_OUTPUT).
+    const once = (extra) => runAction(t, { ...inputs, ...extra }, job(), { dir: tempDir(t) });
+    const outputsOf = (r) =>
+      evaluateEnv(Object.fromEntries(Object.entries(action.outputs).map(([k, v]) => [k, v.value])), {
+        steps: { run: { outputs: r.outputs }, install: { outputs: r.installOutputs } },
+      });
+
+    const dry = once({ "dry-run": "true" });
+    assert.equal(dry.code, 0, `${dry.stdout}\n${dry.stderr}`);
+    assert.match(dry.stdout, /^keyrot rotate --config=\S+ --dry-run$/m);
+
+    const rotated = once({});
+    assert.equal(rotated.code, 0, `${rotated.stdout}\n${rotated.stderr}`);
+    const again = once({});
+    assert.equal(again.code, 0, `${again.stdout}\n${again.stderr}`);
+
+    await t.test("(keyrot contract) outputs rotated, failed and runs", () => {
+      const first = outputsOf(rotated);
+      assert.equal(first.rotated, "1", `the dry run rotated nothing, this run the one due secret:\n${rotated.stdout}`);
+      assert.equal(first.failed, "0");
+      assert.deepEqual(JSON.parse(first.runs), [], "no trigger in keyrot.toml: no run started");
+      const second = outputsOf(again);
+      assert.equal(second.rotated, "0", `the secret is no longer due:\n${again.stdout}`);
+      assert.equal(second.failed, "0");
+      const planned = outputsOf(dry);
+      assert.notEqual(planned.rotated, "1", "a dry run reports nothing rotated");
+    });
+  });
+
   test("an error message with a newline is escaped as the runner requires", (t) => {
     const rec = recorder(t, { recordOnly: true });
     const r = runAction(t, { "binary-path": rec.bin, command: "bad\nline 100%" });
     assert.equal(r.code, 2);
-    assert.match(r.stdout, /^::error title=keyrot action::input command must be check or fetch, not 'bad%0Aline 100%25'$/m);
+    assert.match(r.stdout, /^::error title=keyrot action::input command must be check, fetch, rotate or sync, not 'bad%0Aline 100%25'$/m);
   });
 
   test("without binary-path the install step downloads, and stops the action on a missing checksum", (t) => {

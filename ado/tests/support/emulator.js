@@ -96,6 +96,8 @@ function emulatorHandle(child, info) {
     /** The emulator's request log (holds credentials: assert on it, never print it). */
     requests: () => admin('GET', '/requests'),
     clearRequests: () => admin('DELETE', '/requests'),
+    /** Every Azure DevOps variable group with its values (holds secrets: never print it). */
+    devops: () => admin('GET', '/devops'),
     stop: () =>
       new Promise((resolve) => {
         if (child.exitCode !== null || child.signalCode !== null) return resolve();
