@@ -93,10 +93,11 @@ struct Fixture {
 
 impl Fixture {
     async fn start() -> Fixture {
-        Fixture::with_group("billing-prod").await
+        Fixture::with_targets("billing-prod", "billing-deploy").await
     }
 
-    async fn with_group(group: &str) -> Fixture {
+    /// The loop's keyrot.toml with billing-secret's group and pipeline named as given.
+    async fn with_targets(group: &str, pipeline: &str) -> Fixture {
         let harness = Harness::start(&seed()).await;
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("keyrot.toml");
@@ -130,7 +131,7 @@ generator = "random"
   to = "azure-devops-pipeline"
   organization = "contoso"
   project = "payments"
-  pipeline = "billing-deploy"
+  pipeline = "{pipeline}"
   branch = "main"
   parameters = {{ reason = "credential-rotation" }}
 
@@ -481,21 +482,23 @@ async fn a_dry_run_resolves_every_target_with_reads_only() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_group_keyrot_cannot_see_stops_the_run_before_anything_is_rotated() {
-    let f = Fixture::with_group("no-such-group").await;
-    let run = f.run("rotate", &[]).await;
-    run.expect_code(3);
-    let c = credential(&run.json(), "billing-secret").clone();
-    assert_eq!(c["status"], "failed");
-    assert!(
-        c["message"].as_str().unwrap().contains("no-such-group"),
-        "{c:#}"
-    );
-    assert_eq!(
-        f.versions("billing-secret"),
-        1,
-        "rotated despite the missing group"
-    );
+async fn a_group_or_pipeline_keyrot_cannot_see_stops_the_run_before_anything_is_rotated() {
+    for (group, pipeline, missing) in [
+        ("no-such-group", "billing-deploy", "no-such-group"),
+        ("billing-prod", "no-such-pipeline", "no-such-pipeline"),
+    ] {
+        let f = Fixture::with_targets(group, pipeline).await;
+        let run = f.run("rotate", &[]).await;
+        run.expect_code(3);
+        let report = run.json();
+        let c = credential(&report, "billing-secret");
+        assert_eq!(c["status"], "failed");
+        assert_eq!(c["failed_during"], "planning");
+        assert!(c["message"].as_str().unwrap().contains(missing), "{c:#}");
+        assert_eq!(f.versions("billing-secret"), 1, "rotated despite {missing}");
+        // The other credential's targets are all there: it is rotated as usual.
+        assert_eq!(credential(&report, "db-password")["status"], "rotated");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
