@@ -297,6 +297,13 @@ events = ["expiring", "rotated", "failed"]
     /// Every copy holds the served value; the group's other variables are intact; each run
     /// was started exactly once and saw the served values.
     fn assert_complete(&self, when: &str) {
+        self.assert_complete_with(when, 1);
+    }
+
+    /// As [`assert_complete`], when the shared pipeline was started by `pipeline_runs` keyrot
+    /// runs (each run that rotated a credential naming it starts it once): the last of them
+    /// saw every new value.
+    fn assert_complete_with(&self, when: &str, pipeline_runs: usize) {
         let (billing, db) = (self.served("billing-secret"), self.served("db-password"));
         assert_ne!(billing, OLD_BILLING, "{when}: billing-secret not rotated");
         assert_ne!(db, OLD_DB, "{when}: db-password not rotated");
@@ -306,8 +313,13 @@ events = ["expiring", "rotated", "failed"]
         assert_eq!(self.group_value("REGION"), "westeurope", "{when}");
         assert_eq!(self.github_secret(), billing, "{when}");
         let (pipelines, releases) = self.devops_runs();
-        assert_eq!(pipelines.len(), 1, "{when}: pipeline runs {pipelines:#?}");
+        assert_eq!(
+            pipelines.len(),
+            pipeline_runs,
+            "{when}: pipeline runs {pipelines:#?}"
+        );
         assert_eq!(releases.len(), 1, "{when}: releases {releases:#?}");
+        let pipelines = &pipelines[pipeline_runs - 1..];
         // Each run saw the new value of every credential that names it (the release is named
         // by billing-secret only: db-password's copy in the same group may still hold the old,
         // still enabled, value when a failure held db-password back).
@@ -642,15 +654,32 @@ async fn fault_on(route: &str, fault: &str) {
         "{route} {fault}: exit {}\n{}\n{}",
         run.code, run.stdout, run.stderr
     );
-    assert!([0, 1].contains(&run.code), "{context}");
+    // A read the plan needs fails the credential before anything changes (exit 3); a write
+    // after the commit leaves it propagation_failed (exit 1).
+    assert!([0, 1, 3].contains(&run.code), "{context}");
     let report = run.json();
+    let mut rotated_first = 0;
     for name in ["billing-secret", "db-password"] {
-        let status = credential(&report, name)["status"].clone();
-        assert!(
-            ["rotated", "propagation_failed"].contains(&status.as_str().unwrap()),
-            "{context}"
-        );
+        let c = credential(&report, name);
+        match c["status"].as_str().unwrap() {
+            "rotated" => rotated_first += 1,
+            "propagation_failed" => {}
+            "failed" => assert_eq!(c["failed_during"], "planning", "{context}"),
+            _ => panic!("{context}"),
+        }
     }
+    // One credential stopped at its plan while the other rotated: each keyrot run that rotates
+    // a credential naming the shared pipeline starts it, so it runs twice.
+    let planned_out = report["credentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["failed_during"] == "planning");
+    let pipeline_runs = if planned_out && rotated_first > 0 {
+        2
+    } else {
+        1
+    };
     f.harness.emulator.clear_faults();
     // A hung request may still be on its way; the rerun waits out the first run's lease too.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -658,7 +687,7 @@ async fn fault_on(route: &str, fault: &str) {
     rerun.expect_code(0);
     assert_eq!(f.versions("billing-secret"), 2, "{context}");
     assert_eq!(f.versions("db-password"), 2, "{context}");
-    f.assert_complete(&context);
+    f.assert_complete_with(&context, pipeline_runs);
     f.assert_no_leaks(&[&run.stdout, &run.stderr, &rerun.stdout, &rerun.stderr]);
 }
 
@@ -681,6 +710,11 @@ fault_tests! {
     faults_starting_the_pipeline_never_start_it_twice: "devops.runs.post";
     faults_creating_the_release_never_create_it_twice: "devops.releases.post";
     faults_dispatching_the_workflow_never_start_it_twice: "github.workflows.dispatch";
+    faults_finding_the_group_end_cleanly_and_the_rerun_completes: "devops.variablegroups.list";
+    faults_reading_the_group_end_cleanly_and_the_rerun_completes: "devops.variablegroups.get";
+    faults_reading_the_public_key_end_cleanly_and_the_rerun_completes: "github.publickey.get";
+    faults_verifying_the_github_secret_end_cleanly_and_the_rerun_completes: "github.secrets.get";
+    faults_finding_the_pipeline_end_cleanly_and_the_rerun_completes: "devops.pipelines.list";
 }
 
 /// Kills a rotation at `step` and reruns it until the dead run's lock lease is over.
@@ -707,6 +741,53 @@ async fn crash_at(step: &str) {
     tokio::time::sleep(Duration::from_millis(10)).await;
     f.run("rotate", &[]).await.expect_code(0);
     f.assert_complete(&format!("after a third run ({step})"));
+}
+
+/// Kills a rotation just before or just after it notifies: the journal's marks make the
+/// rerun notify (once when the first never sent; once more when it sent but was killed before
+/// clearing the marks), and nothing is rotated again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_killed_around_its_notification_is_followed_by_one_that_notifies() {
+    for (step, deliveries) in [("notifying", 1), ("notified", 2)] {
+        let f = Fixture::start().await;
+        let mut command = common::keyrot_command(&f.env());
+        command.args([
+            "rotate",
+            "--config",
+            &f.config,
+            "--lock-settle",
+            "2s",
+            "--lock-lease",
+            "10s",
+        ]);
+        common::kill_when_paused(command, step).await;
+        let sent_before = f.harness.emulator.hook_deliveries().len();
+        assert_eq!(sent_before, deliveries - 1, "{step}");
+        let rerun = f.run("rotate", &["--wait-lock", "40s"]).await;
+        rerun.expect_code(0);
+        let report = rerun.json();
+        for name in ["billing-secret", "db-password"] {
+            let c = credential(&report, name);
+            assert_eq!(c["status"], "rotated", "{step}: {c:#}");
+            assert!(c["recovered"].is_string(), "{step}: {c:#}");
+        }
+        assert_eq!(f.versions("billing-secret"), 2, "{step}");
+        let sent = f.harness.emulator.hook_deliveries();
+        assert_eq!(sent.len(), deliveries, "{step}: {sent:#?}");
+        let last = &sent.last().unwrap().body;
+        assert!(
+            last.contains("billing-secret") && last.contains("db-password"),
+            "{step}"
+        );
+        f.assert_complete(step);
+        // The marks are cleared: a third run has nothing to tell.
+        f.run("rotate", &[]).await.expect_code(0);
+        assert_eq!(
+            f.harness.emulator.hook_deliveries().len(),
+            deliveries,
+            "{step}"
+        );
+    }
 }
 
 macro_rules! crash_tests {

@@ -537,8 +537,16 @@ async fn notify_expiring(
         transport.clone(),
     );
     let env = |name: &str| std::env::var(name).ok();
-    let notified =
-        super::notify::send(&config.notify, &notification, &env, transport, &services).await;
+    let message_id = crate::notify::new_message_id().map_err(Failure::Runtime)?;
+    let notified = super::notify::send(
+        &config.notify,
+        &notification,
+        &message_id,
+        &env,
+        transport,
+        &services,
+    )
+    .await;
     for n in &notified {
         let line = format!(
             "keyrot: notification to {}: {}: {}",

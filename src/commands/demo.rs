@@ -236,6 +236,14 @@ async fn the_loop(
         app_object_ids: AppObjectIds::default(),
         services: Services::new(services_env, credential.clone(), transport.clone()),
         mode: Mode::Rotate,
+        notifier: Some(Box::new(super::notify::ChannelNotifier {
+            specs: config.notify.clone(),
+            env: Box::new(move |name: &str| {
+                (name == "KEYROT_DEMO_TEAMS_WEBHOOK_URL").then(|| hook.clone())
+            }),
+            transport: transport.clone(),
+        })),
+        notify_id: Some(crate::notify::new_message_id().map_err(Failure::Runtime)?),
     };
     let jobs: Vec<Job<'_>> = config
         .credentials
@@ -247,17 +255,9 @@ async fn the_loop(
         .collect();
     println!("\nkeyrot rotate: new values, verified and stored; every copy updated, then each deploy started once:\n");
     let started_at = OffsetDateTime::now_utc();
-    let outcomes = run::rotate_all(&context, &jobs).await;
+    let (outcomes, notified) = run::rotate_all(&context, &jobs).await;
     let mut report = RotationReport::new(run_id, false, started_at, outcomes);
-    let hook_env = |name: &str| (name == "KEYROT_DEMO_TEAMS_WEBHOOK_URL").then(|| hook.clone());
-    report.notified = super::notify::after_run(
-        &config.notify,
-        &report,
-        &hook_env,
-        transport,
-        &context.services,
-    )
-    .await;
+    report.notified = notified;
     print!("{}", report.table());
     for n in &report.notified {
         println!("notified {}: {}", n.channel, n.status);

@@ -8,38 +8,55 @@ use url::Url;
 use crate::notify::{self, Notification, StepResult};
 use crate::rotate::config::{NotifySpec, NotifyTarget};
 use crate::rotate::consumers::Services;
-use crate::rotate::report::{
-    CopyStatus, CredentialOutcome, Notified, RotationReport, RotationStatus, RunStatus,
-};
+use crate::rotate::report::{CopyStatus, CredentialOutcome, Notified, RotationStatus, RunStatus};
 use crate::transport::KeyrotTransport;
 
-/// After `rotate` or `sync`: one notification for the whole run, to each channel whose
-/// `events` it concerns. A run in which nothing rotated or failed sends nothing.
-pub async fn after_run(
-    specs: &[NotifySpec],
-    report: &RotationReport,
-    env: &Env<'_>,
-    transport: &KeyrotTransport,
-    services: &Services,
-) -> Vec<Notified> {
-    let notification = Notification::Run(run_report(report, OffsetDateTime::now_utc()));
-    send(specs, &notification, env, transport, services).await
+/// `rotate` and `sync`: one notification for the whole run, to each channel whose `events` it
+/// concerns; a run in which nothing rotated or failed sends nothing. The rotation protocol
+/// calls it once the run's work is done, with the credentials' locks still held.
+pub struct ChannelNotifier {
+    pub specs: Vec<NotifySpec>,
+    pub env: Box<Env<'static>>,
+    pub transport: std::sync::Arc<KeyrotTransport>,
+}
+
+#[async_trait::async_trait]
+impl crate::rotate::run::Notifier for ChannelNotifier {
+    async fn notify(
+        &self,
+        services: &Services,
+        outcomes: &[CredentialOutcome],
+        message_id: &str,
+    ) -> Vec<Notified> {
+        let notification = Notification::Run(run_report(outcomes, OffsetDateTime::now_utc()));
+        send(
+            &self.specs,
+            &notification,
+            message_id,
+            &*self.env,
+            &self.transport,
+            services,
+        )
+        .await
+    }
 }
 
 /// Where a channel's `url_env` and `secret_env` are read (the process, or the demo's own).
-pub type Env<'a> = dyn Fn(&str) -> Option<String> + 'a;
+pub type Env<'a> = dyn Fn(&str) -> Option<String> + Send + Sync + 'a;
 
 /// Sends `notification` to every channel that listens to one of its events.
+/// `message_id` is the webhook-id of a signed webhook's delivery.
 pub async fn send(
     specs: &[NotifySpec],
     notification: &Notification,
+    message_id: &str,
     env: &Env<'_>,
     transport: &KeyrotTransport,
     services: &Services,
 ) -> Vec<Notified> {
     let mut notified = Vec::new();
     for spec in specs.iter().filter(|s| notification.concerns(&s.events)) {
-        notified.push(send_one(spec, notification, env, transport, services).await);
+        notified.push(send_one(spec, notification, message_id, env, transport, services).await);
     }
     notified
 }
@@ -47,6 +64,7 @@ pub async fn send(
 async fn send_one(
     spec: &NotifySpec,
     notification: &Notification,
+    message_id: &str,
     env: &Env<'_>,
     transport: &KeyrotTransport,
     services: &Services,
@@ -71,12 +89,8 @@ async fn send_one(
         Ok(None) => return notified(spec.target.kind(), "failed", "no channel".into()),
         Err(why) => return notified(spec.target.kind(), "failed", why),
     };
-    let message_id = match notify::new_message_id() {
-        Ok(id) => id,
-        Err(why) => return notified(&channel.describe(), "failed", why),
-    };
     let now = OffsetDateTime::now_utc();
-    let delivery = notify::deliver(transport, &channel, notification, &message_id, now).await;
+    let delivery = notify::deliver(transport, &channel, notification, message_id, now).await;
     match delivery.status {
         notify::DeliveryStatus::Delivered => {
             notified(&delivery.channel, "delivered", "delivered".into())
@@ -101,9 +115,8 @@ fn notified(channel: &str, status: &'static str, message: String) -> Notified {
 
 /// The notification model of a rotation report: names, dates, outcomes, the services'
 /// messages and run links, never a value (the report holds none).
-pub fn run_report(report: &RotationReport, now: OffsetDateTime) -> notify::RunReport {
-    let credentials = report
-        .credentials
+pub fn run_report(outcomes: &[CredentialOutcome], now: OffsetDateTime) -> notify::RunReport {
+    let credentials = outcomes
         .iter()
         .map(|c| notify::CredentialReport {
             name: c.name.clone(),

@@ -91,6 +91,7 @@ async fn execute(
         .map(|g| g.scope().to_string())
         .unwrap_or_default();
     let services = Services::new(auth_env.clone(), credential.clone(), transport.clone());
+    let transport_for_notify = transport.clone();
     let context = Context {
         run_id: run_id.clone(),
         graph,
@@ -105,6 +106,17 @@ async fn execute(
         app_object_ids: AppObjectIds::default(),
         services,
         mode,
+        notifier: (!config.notify.is_empty()).then(|| {
+            Box::new(super::notify::ChannelNotifier {
+                specs: config.notify.clone(),
+                env: Box::new(|name: &str| std::env::var(name).ok()),
+                transport: transport_for_notify.clone(),
+            }) as Box<dyn run::Notifier>
+        }),
+        notify_id: match config.notify.is_empty() {
+            true => None,
+            false => Some(crate::notify::new_message_id().map_err(Failure::Runtime)?),
+        },
     };
 
     let jobs: Vec<Job<'_>> = specs
@@ -115,18 +127,9 @@ async fn execute(
             spec,
         })
         .collect();
-    let outcomes = run::rotate_all(&context, &jobs).await;
+    let (outcomes, notified) = run::rotate_all(&context, &jobs).await;
     let mut report = RotationReport::new(run_id, args.dry_run, started_at, outcomes);
-    if !args.dry_run {
-        report.notified = super::notify::after_run(
-            &config.notify,
-            &report,
-            &|name| std::env::var(name).ok(),
-            &context.transport,
-            &context.services,
-        )
-        .await;
-    }
+    report.notified = notified;
     publish(global, args, &report)?;
     match report.exit_code() {
         0 => Ok(Outcome::Ok),

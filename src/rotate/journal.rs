@@ -92,6 +92,10 @@ pub struct Entry {
     /// between starting one and recording it adopts it instead of starting it twice.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub triggers: Vec<TriggerMark>,
+    /// On a `done` entry: the run's notification (its webhook-id) is still to be sent; the run
+    /// that finds it sends one (reusing the id, so a webhook receiver can drop a duplicate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<String>,
 }
 
 /// One run a rotation is to start: its target and, once known, what became of it.
@@ -164,6 +168,7 @@ mod tests {
                 target: "github-workflow o/r/deploy.yml@main".into(),
                 marked_at: datetime!(2026-11-26 12:02 UTC),
             }],
+            notify: None,
         };
         let json = entry.to_json();
         assert!(json.contains(r#""step":"created""#), "{json}");

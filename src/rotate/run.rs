@@ -21,7 +21,8 @@ use super::journal::{self, Entry, Step, TriggerMark};
 use super::lock::{self, Bid, Decision, LockTiming, TAG_INTERNAL, TAG_RUN_ID};
 use super::plan::{self, Current, Password, Reason, Recovery, Removal};
 use super::report::{
-    CopyStatus, CredentialOutcome, FailedDuring, LockHolder, RotationStatus, RunOutcome, RunStatus,
+    CopyStatus, CredentialOutcome, FailedDuring, LockHolder, Notified, RotationStatus, RunOutcome,
+    RunStatus,
 };
 use crate::auth::AuthEnv;
 use crate::graph::{Application, GraphClient};
@@ -57,6 +58,23 @@ pub struct Context {
     /// The copies' and runs' services.
     pub services: Services,
     pub mode: Mode,
+    /// Sends the run's notification (`[[notify]]`), if any channel is configured.
+    pub notifier: Option<Box<dyn Notifier>>,
+    /// The webhook-id of this run's notification (with a notifier).
+    pub notify_id: Option<String>,
+}
+
+/// Sends one run's notification. The protocol journals its webhook-id on every credential the
+/// run rotated before calling it, holds their locks meanwhile, and clears the mark after, so a
+/// run killed in between is followed by one that sends it (once more, at worst).
+#[async_trait::async_trait]
+pub trait Notifier: Send + Sync {
+    async fn notify(
+        &self,
+        services: &Services,
+        outcomes: &[CredentialOutcome],
+        message_id: &str,
+    ) -> Vec<Notified>;
 }
 
 /// What a run does to each credential.
@@ -124,7 +142,10 @@ impl<E: std::fmt::Display> From<E> for Failed {
 /// Rotates (or plans, or retires) every job and says how each ended, in job order. Never
 /// panics on service errors: they become `failed` outcomes, and the journal lets the next run
 /// recover.
-pub async fn rotate_all(ctx: &Context, jobs: &[Job<'_>]) -> Vec<CredentialOutcome> {
+pub async fn rotate_all(
+    ctx: &Context,
+    jobs: &[Job<'_>],
+) -> (Vec<CredentialOutcome>, Vec<Notified>) {
     let concurrency = ctx.concurrency.max(1);
     // 1. Plan, reads only.
     let mut planned: Vec<(usize, CredentialOutcome, bool)> = futures::stream::iter(jobs.iter())
@@ -146,7 +167,14 @@ pub async fn rotate_all(ctx: &Context, jobs: &[Job<'_>]) -> Vec<CredentialOutcom
         outcomes.push(outcome);
     }
     if to_lock.is_empty() {
-        return outcomes;
+        // Failures to start are worth telling too.
+        let notified = match (&ctx.notifier, &ctx.notify_id, ctx.dry_run) {
+            (Some(notifier), Some(id), false) => {
+                notifier.notify(&ctx.services, &outcomes, id).await
+            }
+            _ => Vec::new(),
+        };
+        return (outcomes, notified);
     }
 
     // 2.-8., with the renewal loop alongside.
@@ -154,11 +182,36 @@ pub async fn rotate_all(ctx: &Context, jobs: &[Job<'_>]) -> Vec<CredentialOutcom
     let (stop, stopped) = watch::channel(false);
     let outcomes = Mutex::new(outcomes);
     let work = async {
-        lock_and_work(ctx, jobs, &to_lock, &leases, &outcomes).await;
+        let notified = lock_and_work(ctx, jobs, &to_lock, &leases, &outcomes).await;
         let _ = stop.send(true);
+        notified
     };
-    futures::join!(work, renew_leases(ctx, jobs, &leases, stopped));
-    outcomes.into_inner().unwrap_or_else(|e| e.into_inner())
+    let (notified, ()) = futures::join!(work, renew_leases(ctx, jobs, &leases, stopped));
+    (
+        outcomes.into_inner().unwrap_or_else(|e| e.into_inner()),
+        notified,
+    )
+}
+
+/// Whether this run sends a notification after its work (and so journals it first).
+fn notifying(ctx: &Context) -> bool {
+    ctx.notifier.is_some() && ctx.notify_id.is_some() && !ctx.dry_run
+}
+
+/// The webhook-id a `done` entry carries while the run that wrote it has yet to notify: set
+/// when this run notifies and the credential rotated.
+fn notify_mark(ctx: &Context, outcome: &CredentialOutcome) -> Option<String> {
+    (notifying(ctx) && outcome.status == RotationStatus::Rotated)
+        .then(|| ctx.notify_id.clone())
+        .flatten()
+}
+
+/// A `done` entry whose run was stopped before it notified.
+fn unsent_notification(state: &State) -> Option<&Entry> {
+    state
+        .journal
+        .as_ref()
+        .filter(|e| e.step == Step::Done && e.notify.is_some())
 }
 
 /// Step 1 for one credential: what is due, and whether the lock is needed.
@@ -179,7 +232,8 @@ async fn plan_one(ctx: &Context, job: &Job<'_>) -> (CredentialOutcome, bool) {
             outcome.reason = work.reason.as_ref().map(Reason::describe);
             outcome.to_disable = work.disable.clone();
             outcome.to_remove = work.remove.iter().map(|(k, _)| k.clone()).collect();
-            if work.is_empty() && state.pending().is_none() {
+            if work.is_empty() && state.pending().is_none() && unsent_notification(&state).is_none()
+            {
                 outcome.status = RotationStatus::UpToDate;
                 return (outcome, false);
             }
@@ -187,7 +241,7 @@ async fn plan_one(ctx: &Context, job: &Job<'_>) -> (CredentialOutcome, bool) {
         }
         Mode::Sync { trigger } => {
             let nothing = spec.propagate.is_empty() && (!trigger || spec.triggers.is_empty());
-            if nothing && state.pending().is_none() {
+            if nothing && state.pending().is_none() && unsent_notification(&state).is_none() {
                 outcome.status = RotationStatus::UpToDate;
                 outcome.message = Some("no copies to sync".into());
                 return (outcome, false);
@@ -290,7 +344,7 @@ async fn lock_and_work(
     to_lock: &[usize],
     leases: &Leases,
     outcomes: &Mutex<Vec<CredentialOutcome>>,
-) {
+) -> Vec<Notified> {
     let set = |i: usize, f: &dyn Fn(&mut CredentialOutcome)| {
         let mut all = outcomes.lock().unwrap_or_else(|e| e.into_inner());
         f(&mut all[i]);
@@ -372,10 +426,11 @@ async fn lock_and_work(
         }
     }));
     futures::join!(work_held, wait_others);
-    // Every credential of the run is propagated (or failed): start each run once.
+    // Every credential of the run is propagated (or failed): start each run once, then tell.
     let mut awaiting = awaiting.into_inner().unwrap_or_else(|e| e.into_inner());
     awaiting.sort_by_key(|(i, _)| *i);
-    start_runs(ctx, jobs, awaiting, leases, outcomes).await;
+    let held = start_runs(ctx, jobs, awaiting, leases, outcomes).await;
+    notify_and_release(ctx, jobs, held, leases, outcomes).await
 }
 
 /// Steps 3 to 8 for a credential whose lock this run holds; releases the lock afterwards,
@@ -460,7 +515,8 @@ async fn wait_then_work(
         let changed = state.current.version() != planned_version.as_deref();
         // With --force it stays due, so a new served version is what says the other run did it.
         let rotated_elsewhere = planned_due && changed && (ctx.force || work.reason.is_none());
-        if rotated_elsewhere || (work.is_empty() && state.pending().is_none()) {
+        let unsent = unsent_notification(&state).is_some();
+        if rotated_elsewhere || (work.is_empty() && state.pending().is_none() && !unsent) {
             outcome.status = if rotated_elsewhere {
                 RotationStatus::RotatedElsewhere
             } else {
@@ -545,6 +601,20 @@ async fn locked(
     outcome: &mut CredentialOutcome,
 ) -> Result<Option<Awaiting>, Failed> {
     let (vault, spec) = (job.vault, job.spec);
+    // A run stopped before it notified: this run tells instead (its rotation is done).
+    if let Some(done) = unsent_notification(&state).cloned() {
+        outcome.status = RotationStatus::Rotated;
+        outcome.recovered = Some(done.rotation_id.clone());
+        outcome.new_version = done.new_version.clone();
+        outcome.message = Some(format!(
+            "rotated by an earlier run (rotation {}), which was stopped before it notified",
+            done.rotation_id
+        ));
+        return Ok(Some(Awaiting {
+            entry: done,
+            fresh: false,
+        }));
+    }
     // An earlier rotation first: its copies and runs before anything new.
     let mut finishing = None;
     if let Some(pending) = state.pending().cloned() {
@@ -636,14 +706,15 @@ async fn locked(
         outcome.old_version = planned_version;
         outcome.message = Some("rotated by another run before this one held the lock".into());
     }
-    retire(ctx, job, i, leases, &state, outcome).await?;
+    let done = retire(ctx, job, i, leases, &state, outcome).await?;
     if !matches!(
         outcome.status,
         RotationStatus::Rotated | RotationStatus::RotatedElsewhere
     ) {
         outcome.status = RotationStatus::UpToDate;
     }
-    Ok(finishing)
+    // A `done` that carries the notification mark keeps the lock until the run has notified.
+    Ok(finishing.or(done.map(|entry| Awaiting { entry, fresh: true })))
 }
 
 /// A committed version, as its copies get it.
@@ -756,8 +827,13 @@ async fn propagate(
             ))
         })?;
     if marks.is_empty() {
+        entry.notify = notify_mark(ctx, outcome);
         write_journal(vault, &spec.name, &entry).await?;
-        return Ok(None);
+        // With the notification mark, the lock is kept until the run has notified.
+        return Ok(entry
+            .notify
+            .is_some()
+            .then_some(Awaiting { entry, fresh: true }));
     }
     entry.step = Step::Propagated;
     entry.triggers = marks;
@@ -819,9 +895,9 @@ async fn start_runs(
     awaiting: Vec<(usize, Awaiting)>,
     leases: &Leases,
     outcomes: &Mutex<Vec<CredentialOutcome>>,
-) {
+) -> Vec<(usize, Awaiting)> {
     if awaiting.is_empty() {
-        return;
+        return Vec::new();
     }
     let held_back: std::collections::BTreeSet<String> = {
         let all = outcomes.lock().unwrap_or_else(|e| e.into_inner());
@@ -917,39 +993,113 @@ async fn start_runs(
         }
     }
     pause_at("triggered");
-    // Done (or still marked for what could not start), then the lock goes.
+    // Done (or still marked for what could not start), then the lock goes, unless the entry
+    // carries the notification mark: those stay locked until the run has notified.
+    let held = Mutex::new(Vec::new());
     futures::stream::iter(awaiting)
         .for_each_concurrent(ctx.concurrency.max(1), |(i, waiting)| {
-            let failed_targets = &failed_targets;
+            let (failed_targets, held) = (&failed_targets, &held);
             async move {
                 let job = &jobs[i];
                 let mut entry = waiting.entry;
-                entry
-                    .triggers
-                    .retain(|m| failed_targets.contains(&m.target));
-                entry.step = if entry.triggers.is_empty() {
-                    Step::Done
-                } else {
-                    Step::Propagated
-                };
-                entry.at = OffsetDateTime::now_utc();
-                let journaled = match leases.may_change(i, entry.at, ctx.timing) {
-                    Ok(()) => write_journal(job.vault, &job.spec.name, &entry)
-                        .await
-                        .map_err(|Failed(e)| e),
-                    Err(why) => Err(format!("the lock was lost ({why})")),
-                };
-                if let Err(why) = journaled {
-                    // The runs are started; the next run finds them by their marks and adopts.
-                    tracing::warn!(
-                        "{}: could not journal the started runs: {why}; the next run adopts them",
-                        job.spec.name
-                    );
+                if entry.step != Step::Done {
+                    entry
+                        .triggers
+                        .retain(|m| failed_targets.contains(&m.target));
+                    entry.step = if entry.triggers.is_empty() {
+                        Step::Done
+                    } else {
+                        Step::Propagated
+                    };
+                    entry.at = OffsetDateTime::now_utc();
+                    if entry.step == Step::Done {
+                        let all = outcomes.lock().unwrap_or_else(|e| e.into_inner());
+                        entry.notify = notify_mark(ctx, &all[i]);
+                    }
+                    let journaled = match leases.may_change(i, entry.at, ctx.timing) {
+                        Ok(()) => write_journal(job.vault, &job.spec.name, &entry)
+                            .await
+                            .map_err(|Failed(e)| e),
+                        Err(why) => Err(format!("the lock was lost ({why})")),
+                    };
+                    if let Err(why) = journaled {
+                        // The runs are started; the next run finds them by their marks and adopts.
+                        tracing::warn!(
+                            "{}: could not journal the started runs: {why}; the next run adopts them",
+                            job.spec.name
+                        );
+                        entry.notify = None;
+                    }
                 }
-                release(job, i, leases).await;
+                if entry.notify.is_some() {
+                    let fresh = waiting.fresh;
+                    held.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push((i, Awaiting { entry, fresh }));
+                } else {
+                    release(job, i, leases).await;
+                }
             }
         })
         .await;
+    let mut held = held.into_inner().unwrap_or_else(|e| e.into_inner());
+    held.sort_by_key(|(i, _)| *i);
+    held
+}
+
+/// The run's notification, journaled on every credential it rotated (their `done` entries
+/// carry its webhook-id, and their locks are still held): send it, then clear each mark and
+/// release the lock. A run killed before the marks are cleared leaves them to the next run,
+/// which sends the notification (with the same webhook-id when it only tells of those).
+async fn notify_and_release(
+    ctx: &Context,
+    jobs: &[Job<'_>],
+    held: Vec<(usize, Awaiting)>,
+    leases: &Leases,
+    outcomes: &Mutex<Vec<CredentialOutcome>>,
+) -> Vec<Notified> {
+    let notified = match (&ctx.notifier, notifying(ctx)) {
+        (Some(notifier), true) => {
+            // Only earlier runs' marks, all of one notification: send it again under its id.
+            let ids: std::collections::BTreeSet<&str> = held
+                .iter()
+                .filter_map(|(_, h)| h.entry.notify.as_deref())
+                .collect();
+            let resend = !held.is_empty() && held.iter().all(|(_, h)| !h.fresh) && ids.len() == 1;
+            let id = match (resend, ids.first(), &ctx.notify_id) {
+                (true, Some(id), _) => (*id).to_string(),
+                (_, _, Some(id)) => id.clone(),
+                _ => String::new(),
+            };
+            pause_at("notifying");
+            let snapshot = outcomes.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let notified = notifier.notify(&ctx.services, &snapshot, &id).await;
+            pause_at("notified");
+            notified
+        }
+        _ => Vec::new(),
+    };
+    futures::stream::iter(held)
+        .for_each_concurrent(ctx.concurrency.max(1), |(i, waiting)| async move {
+            let job = &jobs[i];
+            let mut entry = waiting.entry;
+            entry.notify = None;
+            let cleared = match leases.may_change(i, OffsetDateTime::now_utc(), ctx.timing) {
+                Ok(()) => write_journal(job.vault, &job.spec.name, &entry)
+                    .await
+                    .map_err(|Failed(e)| e),
+                Err(why) => Err(format!("the lock was lost ({why})")),
+            };
+            if let Err(why) = cleared {
+                tracing::warn!(
+                    "{}: could not clear the notification mark: {why}; the next run notifies again",
+                    job.spec.name
+                );
+            }
+            release(job, i, leases).await;
+        })
+        .await;
+    notified
 }
 
 /// Steps 4 to 7: journal, create, verify, commit.
@@ -1107,11 +1257,13 @@ fn new_entry(spec: &CredentialSpec, rotation_id: String, at: OffsetDateTime) -> 
         new_version: None,
         propagated_at: None,
         triggers: Vec::new(),
+        notify: None,
     }
 }
 
 /// Step 8: disable superseded versions and remove superseded or orphaned passwords, then mark
-/// a rotation of this run done.
+/// a rotation of this run done; answers that `done` entry when it carries the notification
+/// mark (the lock is then kept until the run has notified).
 async fn retire(
     ctx: &Context,
     job: &Job<'_>,
@@ -1119,7 +1271,7 @@ async fn retire(
     leases: &Leases,
     state: &State,
     outcome: &mut CredentialOutcome,
-) -> Result<(), Failed> {
+) -> Result<Option<Entry>, Failed> {
     let (vault, spec) = (job.vault, job.spec);
     let now = OffsetDateTime::now_utc();
     let work = state.work(spec, now, false, None);
@@ -1139,7 +1291,7 @@ async fn retire(
     };
     for version in &work.disable {
         if !may_change(outcome) {
-            return Ok(());
+            return Ok(None);
         }
         vault
             .set_version_enabled(&spec.name, version, false)
@@ -1149,7 +1301,7 @@ async fn retire(
     if let (Some(graph), Some(app)) = (&ctx.graph, &state.app) {
         for (key_id, why) in &work.remove {
             if !may_change(outcome) {
-                return Ok(());
+                return Ok(None);
             }
             graph.remove_password(&app.object_id, key_id).await?;
             tracing::info!("{}: removed Entra password {key_id} ({why:?})", spec.name);
@@ -1160,9 +1312,12 @@ async fn retire(
     if let Some(entry) = state.journal.as_ref().filter(|e| {
         Some(e.rotation_id.as_str()) == outcome.rotation_id.as_deref() && e.step == Step::Committed
     }) {
-        write_journal(vault, &spec.name, &entry.at_step(Step::Done, now)).await?;
+        let mut done = entry.at_step(Step::Done, now);
+        done.notify = notify_mark(ctx, outcome);
+        write_journal(vault, &spec.name, &done).await?;
+        return Ok(done.notify.is_some().then_some(done));
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Finishes or undoes a rotation the journal says was interrupted.
