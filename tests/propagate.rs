@@ -743,6 +743,81 @@ async fn crash_at(step: &str) {
     f.assert_complete(&format!("after a third run ({step})"));
 }
 
+/// The lookups that adopt a run an interrupted run started, under each fault: the run whose
+/// lookup fails ends cleanly (exit 0 or 1, its marks kept), and the next one adopts every run,
+/// so each is started exactly once.
+async fn adoption_under(route: &str) {
+    for fault in ["429", "500", "dropped request", "hang"] {
+        let f = Fixture::start().await;
+        let mut command = common::keyrot_command(&f.env());
+        command.args([
+            "rotate",
+            "--config",
+            &f.config,
+            "--lock-settle",
+            "2s",
+            "--lock-lease",
+            "10s",
+        ]);
+        common::kill_when_paused(command, "triggered").await;
+        f.harness.emulator.add_fault(match fault {
+            "429" => FaultRule {
+                status: Some(429),
+                retry_after: Some(1),
+                count: Some(2),
+                ..FaultRule::new(route)
+            },
+            "500" => FaultRule {
+                status: Some(500),
+                ..FaultRule::new(route)
+            },
+            "dropped request" => FaultRule {
+                drop: true,
+                count: Some(1),
+                ..FaultRule::new(route)
+            },
+            _ => FaultRule {
+                latency_ms: Some(6_000),
+                count: Some(1),
+                ..FaultRule::new(route)
+            },
+        });
+        let run = f
+            .run("rotate", &["--wait-lock", "40s", "--timeout", "3s"])
+            .await;
+        let context = format!(
+            "{route} {fault}: exit {}\n{}\n{}",
+            run.code, run.stdout, run.stderr
+        );
+        assert!([0, 1].contains(&run.code), "{context}");
+        f.harness.emulator.clear_faults();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        f.run("rotate", &["--wait-lock", "30s"])
+            .await
+            .expect_code(0);
+        f.assert_complete(&context);
+    }
+}
+
+macro_rules! adoption_tests {
+    ($($test:ident: $route:expr;)*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread")]
+            async fn $test() {
+                adoption_under($route).await;
+            }
+        )*
+    };
+}
+
+adoption_tests! {
+    adopting_under_faults_asking_who_keyrot_is: "devops.connectiondata";
+    adopting_under_faults_listing_pipeline_runs: "devops.builds.list";
+    adopting_under_faults_listing_releases: "devops.releases.list";
+    adopting_under_faults_asking_the_github_actor: "github.user.get";
+    adopting_under_faults_listing_workflow_runs: "github.runs.list";
+}
+
 /// Kills a rotation just before or just after it notifies: the journal's marks make the
 /// rerun notify (once when the first never sent; once more when it sent but was killed before
 /// clearing the marks), and nothing is rotated again.
