@@ -614,13 +614,11 @@ async fn check_notify_sends_what_expires_soonest_first_and_what_keyrot_will_do()
     assert_eq!(f.harness.emulator.hook_deliveries().len(), 1);
 }
 
-/// One fault on one route of the loop: the run completes or stops cleanly (exit 0 or 1, never
-/// a panic or a hang), and a rerun without the fault completes with every copy holding the
-/// served value and each run started exactly once (a start whose answer was lost is found,
-/// not started again).
-async fn fault_on(route: &str, fault: &str) {
-    let f = Fixture::start().await;
-    let rule = match fault {
+/// A fault as the tests name it, on `route`: 429 twice (with `Retry-After: 1`), 500 for good,
+/// the answer dropped after the request was carried out, the request dropped unanswered, or
+/// a 6 s hang (over the tests' 3 s `--timeout`).
+fn fault_rule(route: &str, fault: &str) -> FaultRule {
+    match fault {
         "429" => FaultRule {
             status: Some(429),
             retry_after: Some(1),
@@ -647,8 +645,16 @@ async fn fault_on(route: &str, fault: &str) {
             ..FaultRule::new(route)
         },
         other => panic!("{other}"),
-    };
-    f.harness.emulator.add_fault(rule);
+    }
+}
+
+/// One fault on one route of the loop: the run completes or stops cleanly (exit 0 or 1, never
+/// a panic or a hang), and a rerun without the fault completes with every copy holding the
+/// served value and each run started exactly once (a start whose answer was lost is found,
+/// not started again).
+async fn fault_on(route: &str, fault: &str) {
+    let f = Fixture::start().await;
+    f.harness.emulator.add_fault(fault_rule(route, fault));
     let run = f.run("rotate", &["--timeout", "3s"]).await;
     let context = format!(
         "{route} {fault}: exit {}\n{}\n{}",
@@ -760,28 +766,7 @@ async fn adoption_under(route: &str) {
             "10s",
         ]);
         common::kill_when_paused(command, "triggered").await;
-        f.harness.emulator.add_fault(match fault {
-            "429" => FaultRule {
-                status: Some(429),
-                retry_after: Some(1),
-                count: Some(2),
-                ..FaultRule::new(route)
-            },
-            "500" => FaultRule {
-                status: Some(500),
-                ..FaultRule::new(route)
-            },
-            "dropped request" => FaultRule {
-                drop: true,
-                count: Some(1),
-                ..FaultRule::new(route)
-            },
-            _ => FaultRule {
-                latency_ms: Some(6_000),
-                count: Some(1),
-                ..FaultRule::new(route)
-            },
-        });
+        f.harness.emulator.add_fault(fault_rule(route, fault));
         let run = f
             .run("rotate", &["--wait-lock", "40s", "--timeout", "3s"])
             .await;
