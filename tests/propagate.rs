@@ -215,6 +215,22 @@ events = ["expiring", "rotated", "failed"]
         self.harness.run(self.env(), &args).await
     }
 
+    /// Starts `keyrot rotate` (as [`Fixture::run`] would) and SIGKILLs it once it pauses at
+    /// `step`.
+    async fn kill_at(&self, step: &str) {
+        let mut command = common::keyrot_command(&self.env());
+        command.args([
+            "rotate",
+            "--config",
+            &self.config,
+            "--lock-settle",
+            "2s",
+            "--lock-lease",
+            "10s",
+        ]);
+        common::kill_when_paused(command, step).await;
+    }
+
     fn served(&self, name: &str) -> String {
         let versions = self.harness.emulator.secret_versions("loop", name);
         let last = versions.last().expect("a version");
@@ -726,17 +742,7 @@ fault_tests! {
 /// Kills a rotation at `step` and reruns it until the dead run's lock lease is over.
 async fn crash_at(step: &str) {
     let f = Fixture::start().await;
-    let mut command = common::keyrot_command(&f.env());
-    command.args([
-        "rotate",
-        "--config",
-        &f.config,
-        "--lock-settle",
-        "2s",
-        "--lock-lease",
-        "10s",
-    ]);
-    common::kill_when_paused(command, step).await;
+    f.kill_at(step).await;
     let rerun = f.run("rotate", &["--wait-lock", "40s"]).await;
     rerun.expect_code(0);
     assert_eq!(f.versions("billing-secret"), 2, "{step}: rotated twice");
@@ -755,17 +761,7 @@ async fn crash_at(step: &str) {
 async fn adoption_under(route: &str) {
     for fault in ["429", "500", "dropped request", "hang"] {
         let f = Fixture::start().await;
-        let mut command = common::keyrot_command(&f.env());
-        command.args([
-            "rotate",
-            "--config",
-            &f.config,
-            "--lock-settle",
-            "2s",
-            "--lock-lease",
-            "10s",
-        ]);
-        common::kill_when_paused(command, "triggered").await;
+        f.kill_at("triggered").await;
         f.harness.emulator.add_fault(fault_rule(route, fault));
         let run = f
             .run("rotate", &["--wait-lock", "40s", "--timeout", "3s"])
@@ -810,17 +806,7 @@ adoption_tests! {
 async fn a_run_killed_around_its_notification_is_followed_by_one_that_notifies() {
     for (step, deliveries) in [("notifying", 1), ("notified", 2)] {
         let f = Fixture::start().await;
-        let mut command = common::keyrot_command(&f.env());
-        command.args([
-            "rotate",
-            "--config",
-            &f.config,
-            "--lock-settle",
-            "2s",
-            "--lock-lease",
-            "10s",
-        ]);
-        common::kill_when_paused(command, step).await;
+        f.kill_at(step).await;
         let sent_before = f.harness.emulator.hook_deliveries().len();
         assert_eq!(sent_before, deliveries - 1, "{step}");
         let rerun = f.run("rotate", &["--wait-lock", "40s"]).await;
