@@ -126,6 +126,11 @@ pub enum Command {
     /// Refused while the holder's lease runs, unless --force.
     #[command(after_help = UNLOCK_EXIT_CODES)]
     Unlock(UnlockArgs),
+    /// Answer Key Vault's Event Grid events (POST /events) and sweep on a timer: rotate what
+    /// Key Vault says is near expiry, with the protocol and lock of `rotate`. Also an Azure
+    /// Functions custom handler (FUNCTIONS_CUSTOMHANDLER_PORT).
+    #[command(after_help = SERVE_HELP)]
+    Serve(ServeArgs),
     /// Serve the local Key Vault, Entra ID and Graph emulator until interrupted; print what a
     /// client needs to use it.
     #[command(after_help = EMULATOR_HELP)]
@@ -478,6 +483,107 @@ Exit codes (when several apply, the first listed here of 1, 3, 4 wins):
   3  runtime error before anything changed (authentication, a group, pipeline or key keyrot
      cannot see)
   4  another run holds a credential's lock";
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The rotation plan.
+    #[arg(
+        long,
+        env = "KEYROT_CONFIG",
+        default_value = "keyrot.toml",
+        value_name = "FILE"
+    )]
+    pub config: PathBuf,
+
+    /// Address to listen on (TLS is terminated upstream). Ignored under the Functions host,
+    /// which names the loopback port in FUNCTIONS_CUSTOMHANDLER_PORT.
+    #[arg(
+        long,
+        env = "KEYROT_SERVE_LISTEN",
+        default_value = "0.0.0.0:8080",
+        value_name = "ADDR"
+    )]
+    pub listen: String,
+
+    /// Check and rotate the whole config this often (and once at start): Key Vault announces
+    /// NearExpiry once, 30 days ahead, and never for Entra passwords. 0 turns the timer off
+    /// (on Functions the keyrot-sweep timer function sweeps).
+    #[arg(
+        long,
+        env = "KEYROT_SWEEP_EVERY",
+        default_value = "6h",
+        value_name = "DURATION"
+    )]
+    pub sweep_every: String,
+
+    /// How long a delivery waits for its work before it is answered 503 (Event Grid waits
+    /// 30 s); the work goes on, journaled, and the redelivery finds it.
+    #[arg(
+        long,
+        env = "KEYROT_ANSWER_WITHIN",
+        default_value = "25s",
+        value_name = "DURATION"
+    )]
+    pub answer_within: String,
+
+    /// Most credentials worked on at once by this instance.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+
+    /// Entra-protected delivery: the webhook's app registration (appId or App ID URI) the
+    /// Event Grid token must be for.
+    #[arg(long, env = "KEYROT_SERVE_AUDIENCE", value_name = "APP")]
+    pub entra_audience: Option<String>,
+
+    /// The tenant of --entra-audience (default: AZURE_TENANT_ID).
+    #[arg(long, env = "KEYROT_SERVE_TENANT", value_name = "TENANT")]
+    pub entra_tenant: Option<String>,
+
+    /// Accept deliveries without authentication; only on a loopback address, for local tests.
+    #[arg(long)]
+    pub insecure_local: bool,
+
+    /// On SIGTERM or Ctrl-C, how long in-flight rotations may take to finish.
+    #[arg(
+        long,
+        env = "KEYROT_SHUTDOWN_GRACE",
+        default_value = "25s",
+        value_name = "DURATION"
+    )]
+    pub shutdown_grace: String,
+
+    /// How long a lock outlives an instance that died (see `rotate --lock-lease`).
+    #[arg(
+        long,
+        env = "KEYROT_LOCK_LEASE",
+        default_value = "60s",
+        value_name = "DURATION"
+    )]
+    pub lock_lease: String,
+
+    /// Wait between bidding for a lock and reading the bids (see `rotate --lock-settle`).
+    #[arg(
+        long,
+        env = "KEYROT_LOCK_SETTLE",
+        default_value = "2s",
+        value_name = "DURATION"
+    )]
+    pub lock_settle: String,
+}
+
+const SERVE_HELP: &str = "\
+Authentication of POST /events (one of them is required):
+  KEYROT_SERVE_KEY       every request must carry ?key=<it> (compared in constant time)
+  --entra-audience       Entra-protected delivery: a bearer token from the tenant for this app,
+                         with the AzureEventGridSecureWebhookSubscriber role
+  FUNCTIONS_CUSTOMHANDLER_PORT  set by the Functions host: keyrot listens on 127.0.0.1 and the
+                         host authenticates callers
+  --insecure-local       none, on a loopback address only
+Answers: 200 once an event's work is done or deliberately skipped; 503 with Retry-After while
+another instance holds the credential's lock or the work is still running; 500 when it failed
+(the journal lets the redelivery finish it); 400 only for a malformed delivery and 401 for an
+unauthenticated one (Event Grid never retries those). Logs: one JSON line per event on stdout.
+Exit codes: 0 after a clean shutdown, 2 usage or configuration error, 3 cannot listen.";
 
 const EMULATOR_HELP: &str = "\
 Once it listens, the emulator prints one JSON line on stdout: port, ca_path, authority_host,

@@ -19,5 +19,6 @@ pub mod outcome;
 pub mod paging;
 pub mod report;
 pub mod rotate;
+pub mod serve;
 pub mod transport;
 pub mod vault;

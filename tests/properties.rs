@@ -451,6 +451,7 @@ fn plan() -> impl Strategy<Value = Config> {
                         generator,
                         propagate,
                         triggers,
+                        sync_on_new_version: false,
                     }
                 })
                 .collect();

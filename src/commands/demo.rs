@@ -251,6 +251,7 @@ async fn the_loop(
         .map(|spec| Job {
             vault: &vaults[&spec.vault],
             spec,
+            event_version: None,
         })
         .collect();
     println!("\nkeyrot rotate: new values, verified and stored; every copy updated, then each deploy started once:\n");

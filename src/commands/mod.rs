@@ -6,6 +6,7 @@ mod emulator;
 mod fetch;
 mod notify;
 mod rotate;
+mod serve;
 mod unlock;
 
 use std::sync::Arc;
@@ -21,6 +22,7 @@ pub async fn run(cli: Cli) -> Result<Outcome, Failure> {
         Command::Fetch(args) => fetch::run(&cli.global, args).await,
         Command::Rotate(args) => rotate::run(&cli.global, args).await,
         Command::Sync(args) => rotate::sync(&cli.global, args).await,
+        Command::Serve(args) => serve::run(&cli.global, args).await,
         Command::Unlock(args) => unlock::run(&cli.global, args).await,
         Command::Emulator(args) => emulator::run(args).await,
         Command::Demo(args) => demo::run(&cli.global, args).await,

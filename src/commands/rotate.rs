@@ -48,85 +48,25 @@ async fn execute(
         .as_deref()
         .map(|text| super::parse_duration_flag("--wait-lock", text))
         .transpose()?;
-    let vault_urls = specs
-        .iter()
-        .map(|spec| {
-            VaultUrl::parse(&spec.vault)
-                .map_err(|e| Failure::Usage(format!("credential {:?}: {e}", spec.name)))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-
     // This process is about to hold secret values (the served version's, new credentials):
     // no core dump may copy them to disk.
     if let Err(why) = crate::hardening::disable_core_dumps() {
         tracing::warn!("rotate: could not turn core dumps off: {why}");
     }
-
-    let transport = super::transport(global, None, crate::transport::BudgetScope::EachCall)?;
-    let auth_env = AuthEnv::from_process();
-    let credential: Arc<dyn TokenCredential> = Arc::new(KeyrotCredential::from_env(
-        &auth_env,
-        global.auth,
-        &transport,
-    ));
-    let needs_graph = specs
-        .iter()
-        .any(|s| matches!(s.generator, Generator::EntraAppPassword { .. }));
-    let graph = needs_graph
-        .then(|| GraphClient::new(&global.graph_url, credential.clone(), transport.clone()))
-        .transpose()
-        .map_err(|e| Failure::Usage(e.to_string()))?;
-    let mut vaults: BTreeMap<VaultUrl, Vault> = BTreeMap::new();
-    for url in &vault_urls {
-        if !vaults.contains_key(url) {
-            let vault = Vault::with_transport(url.clone(), credential.clone(), &transport)
-                .map_err(|e| Failure::Runtime(e.to_string()))?;
-            vaults.insert(url.clone(), vault);
-        }
-    }
+    let runtime = Runtime::new(global, &specs, &config)?;
     let run_id = run::new_id().map_err(Failure::Runtime)?;
-    // Any app can get a Graph token with no roles: proof enough that the password works.
-    let verify_scope = graph
-        .as_ref()
-        .map(|g| g.scope().to_string())
-        .unwrap_or_default();
-    let services = Services::new(auth_env.clone(), credential.clone(), transport.clone());
-    let transport_for_notify = transport.clone();
-    let context = Context {
-        run_id: run_id.clone(),
-        graph,
-        verify_scope,
-        auth_env,
-        transport,
-        timing,
-        dry_run: args.dry_run,
-        force,
-        wait_lock,
-        concurrency: usize::from(args.concurrency),
-        app_object_ids: AppObjectIds::default(),
-        services,
+    let context = runtime.context(
+        run_id.clone(),
         mode,
-        notifier: (!config.notify.is_empty()).then(|| {
-            Box::new(super::notify::ChannelNotifier {
-                specs: config.notify.clone(),
-                env: Box::new(|name: &str| std::env::var(name).ok()),
-                transport: transport_for_notify.clone(),
-            }) as Box<dyn run::Notifier>
-        }),
-        notify_id: match config.notify.is_empty() {
-            true => None,
-            false => Some(crate::notify::new_message_id().map_err(Failure::Runtime)?),
+        Settings {
+            timing,
+            dry_run: args.dry_run,
+            force,
+            wait_lock,
+            concurrency: usize::from(args.concurrency),
         },
-    };
-
-    let jobs: Vec<Job<'_>> = specs
-        .iter()
-        .zip(&vault_urls)
-        .map(|(spec, url)| Job {
-            vault: &vaults[url],
-            spec,
-        })
-        .collect();
+    )?;
+    let jobs = runtime.jobs(&specs);
     let (outcomes, notified) = run::rotate_all(&context, &jobs).await;
     let mut report = RotationReport::new(run_id, args.dry_run, started_at, outcomes);
     report.notified = notified;
@@ -149,6 +89,134 @@ async fn execute(
             )))
         }
         _ => Ok(Outcome::GateFailed),
+    }
+}
+
+/// What every run of one process shares: the transport, the Azure credential, the Graph
+/// client and one client per vault. `keyrot rotate` builds one run's context from it;
+/// `keyrot serve` one per event.
+pub(super) struct Runtime {
+    pub transport: Arc<crate::transport::KeyrotTransport>,
+    pub auth_env: AuthEnv,
+    pub credential: Arc<dyn TokenCredential>,
+    pub graph: Option<GraphClient>,
+    pub vaults: BTreeMap<VaultUrl, Vault>,
+    pub notify: Vec<crate::rotate::config::NotifySpec>,
+}
+
+/// A run's own settings (flags).
+pub(super) struct Settings {
+    pub timing: LockTiming,
+    pub dry_run: bool,
+    pub force: bool,
+    pub wait_lock: Option<std::time::Duration>,
+    pub concurrency: usize,
+}
+
+impl Runtime {
+    pub fn new(
+        global: &GlobalArgs,
+        specs: &[&CredentialSpec],
+        config: &Config,
+    ) -> Result<Runtime, Failure> {
+        let vault_urls = specs
+            .iter()
+            .map(|spec| {
+                VaultUrl::parse(&spec.vault)
+                    .map_err(|e| Failure::Usage(format!("credential {:?}: {e}", spec.name)))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let transport = super::transport(global, None, crate::transport::BudgetScope::EachCall)?;
+        let auth_env = AuthEnv::from_process();
+        let credential: Arc<dyn TokenCredential> = Arc::new(KeyrotCredential::from_env(
+            &auth_env,
+            global.auth,
+            &transport,
+        ));
+        let needs_graph = specs
+            .iter()
+            .any(|s| matches!(s.generator, Generator::EntraAppPassword { .. }));
+        let graph = needs_graph
+            .then(|| GraphClient::new(&global.graph_url, credential.clone(), transport.clone()))
+            .transpose()
+            .map_err(|e| Failure::Usage(e.to_string()))?;
+        let mut vaults: BTreeMap<VaultUrl, Vault> = BTreeMap::new();
+        for url in vault_urls {
+            if let std::collections::btree_map::Entry::Vacant(slot) = vaults.entry(url) {
+                let vault =
+                    Vault::with_transport(slot.key().clone(), credential.clone(), &transport)
+                        .map_err(|e| Failure::Runtime(e.to_string()))?;
+                slot.insert(vault);
+            }
+        }
+        Ok(Runtime {
+            transport,
+            auth_env,
+            credential,
+            graph,
+            vaults,
+            notify: config.notify.clone(),
+        })
+    }
+
+    /// One run's context.
+    pub fn context(
+        &self,
+        run_id: String,
+        mode: Mode,
+        settings: Settings,
+    ) -> Result<Context, Failure> {
+        // Any app can get a Graph token with no roles: proof enough that the password works.
+        let verify_scope = self
+            .graph
+            .as_ref()
+            .map(|g| g.scope().to_string())
+            .unwrap_or_default();
+        let services = Services::new(
+            self.auth_env.clone(),
+            self.credential.clone(),
+            self.transport.clone(),
+        );
+        Ok(Context {
+            run_id,
+            graph: self.graph.clone(),
+            verify_scope,
+            auth_env: self.auth_env.clone(),
+            transport: self.transport.clone(),
+            timing: settings.timing,
+            dry_run: settings.dry_run,
+            force: settings.force,
+            wait_lock: settings.wait_lock,
+            concurrency: settings.concurrency,
+            app_object_ids: AppObjectIds::default(),
+            services,
+            mode,
+            notifier: (!self.notify.is_empty()).then(|| {
+                Box::new(super::notify::ChannelNotifier {
+                    specs: self.notify.clone(),
+                    env: Box::new(|name: &str| std::env::var(name).ok()),
+                    transport: self.transport.clone(),
+                }) as Box<dyn run::Notifier>
+            }),
+            notify_id: match self.notify.is_empty() {
+                true => None,
+                false => Some(crate::notify::new_message_id().map_err(Failure::Runtime)?),
+            },
+        })
+    }
+
+    /// Each credential with its vault's client.
+    pub fn jobs<'a>(&'a self, specs: &[&'a CredentialSpec]) -> Vec<Job<'a>> {
+        specs.iter().map(|spec| self.job(spec)).collect()
+    }
+
+    pub fn job<'a>(&'a self, spec: &'a CredentialSpec) -> Job<'a> {
+        let url = VaultUrl::parse(&spec.vault).expect("Runtime::new parsed every vault");
+        Job {
+            vault: &self.vaults[&url],
+            spec,
+            event_version: None,
+        }
     }
 }
 

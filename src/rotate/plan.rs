@@ -35,6 +35,9 @@ pub enum Reason {
     ExpiresSoon(OffsetDateTime),
     /// `--force`.
     Forced,
+    /// `keyrot serve`: Key Vault's `SecretNearExpiry` or `SecretExpired` event named the
+    /// served version.
+    Announced,
 }
 
 impl Reason {
@@ -47,6 +50,9 @@ impl Reason {
             Reason::Expired(at) => format!("it expired at {}", date(*at)),
             Reason::ExpiresSoon(at) => format!("it expires at {}", date(*at)),
             Reason::Forced => "--force".into(),
+            Reason::Announced => {
+                "Key Vault announced that its served version expires (event)".into()
+            }
         }
     }
 }

@@ -128,6 +128,31 @@ impl AppObjectIds {
 pub struct Job<'a> {
     pub vault: &'a Vault,
     pub spec: &'a CredentialSpec,
+    /// `keyrot serve`: the version a `SecretNearExpiry`/`SecretExpired` event named. While it is
+    /// the served one, the credential is due (Key Vault said so); once another version is
+    /// served, the event was already answered and nothing is written for it.
+    pub event_version: Option<&'a str>,
+}
+
+impl Job<'_> {
+    /// What is due, with an event's announcement counted.
+    fn work(&self, ctx: &Context, state: &State, now: OffsetDateTime) -> Work {
+        let mut work = state.work(self.spec, now, ctx.force, None);
+        if work.reason.is_none() && self.announced(state) {
+            work.reason = Some(Reason::Announced);
+        }
+        work
+    }
+
+    /// Whether the event's version is the served one.
+    fn announced(&self, state: &State) -> bool {
+        self.event_version.is_some_and(|v| {
+            state
+                .current
+                .version()
+                .is_some_and(|c| c.eq_ignore_ascii_case(v))
+        })
+    }
 }
 
 /// A failure of one credential's rotation, already worded for the report.
@@ -228,7 +253,20 @@ async fn plan_one(ctx: &Context, job: &Job<'_>) -> (CredentialOutcome, bool) {
     outcome.old_version = state.current.version().map(str::to_string);
     let consumers_due = match ctx.mode {
         Mode::Rotate => {
-            let work = state.work(spec, OffsetDateTime::now_utc(), ctx.force, None);
+            if job.event_version.is_some()
+                && !job.announced(&state)
+                && state.pending().is_none()
+                && unsent_notification(&state).is_none()
+            {
+                // An event for a version no longer served: already rotated; no write at all.
+                outcome.status = RotationStatus::UpToDate;
+                outcome.message = Some(format!(
+                    "already rotated: the event's version {} is no longer the served one",
+                    job.event_version.unwrap_or_default()
+                ));
+                return (outcome, false);
+            }
+            let work = job.work(ctx, &state, OffsetDateTime::now_utc());
             outcome.reason = work.reason.as_ref().map(Reason::describe);
             outcome.to_disable = work.disable.clone();
             outcome.to_remove = work.remove.iter().map(|(k, _)| k.clone()).collect();
@@ -511,7 +549,7 @@ async fn wait_then_work(
                 return None;
             }
         };
-        let work = state.work(job.spec, OffsetDateTime::now_utc(), ctx.force, None);
+        let work = job.work(ctx, &state, OffsetDateTime::now_utc());
         let changed = state.current.version() != planned_version.as_deref();
         // With --force it stays due, so a new served version is what says the other run did it.
         let rotated_elsewhere = planned_due && changed && (ctx.force || work.reason.is_none());
@@ -673,7 +711,7 @@ async fn locked(
         return Ok(finishing);
     }
     let now = OffsetDateTime::now_utc();
-    let work = state.work(spec, now, ctx.force, None);
+    let work = job.work(ctx, &state, now);
     let planned_version = outcome.old_version.clone();
     let planned_due = outcome.reason.is_some();
     outcome.old_version = state.current.version().map(str::to_string);
@@ -1388,7 +1426,7 @@ async fn remove_rotation_passwords(
     ctx: &Context,
     state: &State,
     rotation_id: &str,
-    still_held: Option<&dyn Fn() -> Result<(), String>>,
+    still_held: Option<&(dyn Fn() -> Result<(), String> + Sync)>,
 ) -> Result<(), Failed> {
     let (Some(graph), Some(app)) = (&ctx.graph, &state.app) else {
         return Ok(());

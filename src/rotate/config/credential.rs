@@ -70,6 +70,9 @@ pub struct CredentialSpec {
     pub propagate: Vec<PropagateTarget>,
     /// Runs started once every copy holds the new value, in file order.
     pub triggers: Vec<TriggerTarget>,
+    /// `on_new_version = "sync"`: under `keyrot serve`, a version written outside keyrot
+    /// (Key Vault's `SecretNewVersionCreated`) is pushed to the copies and its runs started.
+    pub sync_on_new_version: bool,
 }
 
 /// How a credential's next value is made.
@@ -135,6 +138,8 @@ pub(super) struct RawCredential {
     pub(super) propagate: Vec<Spanned<RawPropagate>>,
     #[serde(default)]
     pub(super) trigger: Vec<Spanned<RawTrigger>>,
+    // keyrot serve: what a version written outside keyrot sets off.
+    pub(super) on_new_version: Option<Spanned<String>>,
 }
 
 /// A duration as written: a string (`"30d"`) or an integer number of days (`30`).
@@ -382,6 +387,24 @@ pub(super) fn read_credential(
         triggers.push(trigger);
     }
 
+    let sync_on_new_version = match raw.on_new_version.as_ref() {
+        None => false,
+        Some(choice) => match choice.get_ref().as_str() {
+            "ignore" => false,
+            "sync" => true,
+            other => {
+                return Err(src.error_at(
+                    choice.span().start,
+                    format_args!(
+                        "{subject}: unknown on_new_version {other:?}: use \"sync\" (push a \
+                         version written outside keyrot to the copies and start the runs) or \
+                         \"ignore\""
+                    ),
+                ))
+            }
+        },
+    };
+
     Ok(CredentialSpec {
         name,
         vault,
@@ -394,6 +417,7 @@ pub(super) fn read_credential(
         generator,
         propagate,
         triggers,
+        sync_on_new_version,
     })
 }
 
