@@ -4,7 +4,6 @@
 mod common;
 
 use std::collections::VecDeque;
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -62,6 +61,8 @@ struct EpState {
     statuses: VecDeque<u16>,
     default_status: u16,
     delay: Duration,
+    /// Close the connection without answering notifications.
+    hang_up: bool,
     got: Vec<Got>,
 }
 
@@ -80,6 +81,7 @@ impl Endpoint {
             statuses: VecDeque::new(),
             default_status: 200,
             delay: Duration::ZERO,
+            hang_up: false,
             got: Vec::new(),
         }));
         let st = state.clone();
@@ -124,7 +126,7 @@ impl Endpoint {
 async fn answer(
     st: Arc<Mutex<EpState>>,
     req: Request<hyper::body::Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+) -> Result<Response<Full<Bytes>>, std::io::Error> {
     let (parts, body) = req.into_parts();
     let body = body
         .collect()
@@ -172,6 +174,9 @@ async fn answer(
             Validation::Status(s) => resp(s, String::new()),
             _ => resp(200, String::new()),
         }
+    } else if st.lock().unwrap().hang_up {
+        st.lock().unwrap().got.push(got);
+        return Err(std::io::Error::other("hang up"));
     } else {
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
@@ -764,6 +769,37 @@ async fn max_delivery_attempts_and_ttl_end_in_the_dead_letter() {
         serde_json::from_slice(&std::fs::read(files[0].as_ref().unwrap().path()).unwrap()).unwrap();
     assert_eq!(dl["deadLetterReason"], "TimeToLiveExceeded");
     assert!(dl["deliveryAttempts"].as_u64().unwrap() < 30);
+    env.emu.delete_event_subscription("ttl");
+
+    // A connection closed without an answer is retried like a 5xx.
+    let rude = Endpoint::start(Validation::Echo).await;
+    rude.state.lock().unwrap().hang_up = true;
+    let rude_dir = tempfile::tempdir().unwrap();
+    env.emu
+        .add_event_subscription(sub(
+            "hang-up",
+            &[&rude],
+            json!({"max_delivery_attempts": 2, "dead_letter_dir": rude_dir.path()}),
+        ))
+        .await
+        .unwrap();
+    env.emu.clear_event_deliveries();
+    env.emu
+        .publish_events(json!([event("h1", "T", "s")]))
+        .unwrap();
+    env.emu.wait_for_event_deliveries(WAIT).await.unwrap();
+    assert_eq!(rude.notifications().len(), 2);
+    let log = env.emu.event_deliveries();
+    assert_eq!(log.len(), 2);
+    assert!(
+        log.iter().all(|d| d.status.is_none() && d.error.is_some()),
+        "{log:?}"
+    );
+    let files: Vec<_> = std::fs::read_dir(rude_dir.path()).unwrap().collect();
+    let dl: Value =
+        serde_json::from_slice(&std::fs::read(files[0].as_ref().unwrap().path()).unwrap()).unwrap();
+    assert_eq!(dl["deadLetterReason"], "MaxDeliveryAttemptsExceeded");
+    assert_eq!(dl["lastHttpStatusCode"], Value::Null);
 }
 
 #[tokio::test]
@@ -1047,4 +1083,40 @@ async fn the_admin_api_reports_status_deliveries_and_deletes() {
     )
     .await;
     assert_eq!(s, 400, "{v}");
+}
+
+#[tokio::test]
+async fn five_hundred_events_go_out_concurrently_over_three_endpoints() {
+    let env = env().await;
+    let eps = [
+        Endpoint::start(Validation::Echo).await,
+        Endpoint::start(Validation::Echo).await,
+        Endpoint::start(Validation::Echo).await,
+    ];
+    // Each answer takes 50 ms: one at a time, 500 would take 25 s.
+    for ep in &eps {
+        ep.state.lock().unwrap().delay = Duration::from_millis(50);
+    }
+    env.emu
+        .add_event_subscription(sub("bench", &[&eps[0], &eps[1], &eps[2]], json!({})))
+        .await
+        .unwrap();
+    let events: Vec<Value> = (0..500)
+        .map(|i| event(&format!("b{i}"), "T", "s"))
+        .collect();
+    let started = std::time::Instant::now();
+    env.emu.publish_events(Value::Array(events)).unwrap();
+    let st = env.emu.wait_for_event_deliveries(WAIT).await.unwrap();
+    assert_eq!(st.delivered, 500);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    let counts: Vec<usize> = eps.iter().map(|e| e.notifications().len()).collect();
+    assert_eq!(counts.iter().sum::<usize>(), 500);
+    assert!(
+        counts.iter().all(|&c| (166..=167).contains(&c)),
+        "{counts:?}"
+    );
 }

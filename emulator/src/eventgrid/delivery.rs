@@ -346,7 +346,8 @@ impl Job {
             record.insert("deadLetterReason".into(), json!(reason));
             record.insert("deliveryAttempts".into(), json!(attempts));
             record.insert("lastDeliveryOutcome".into(), json!(outcome));
-            record.insert("lastHttpStatusCode".into(), json!(status.unwrap_or(0)));
+            // null when the last attempt had no HTTP answer (timeout, connection error).
+            record.insert("lastHttpStatusCode".into(), json!(status));
             record.insert("publishTime".into(), json!(publish_time));
             record.insert("lastDeliveryAttemptTime".into(), json!(last_attempt));
             let seq = {

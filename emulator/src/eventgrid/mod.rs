@@ -73,7 +73,7 @@
 //! as an `application/cloudevents-batch+json; charset=utf-8` array, with `Origin` and
 //! `WebHook-Request-Origin: eventgrid.azure.net`. Attempts go round robin over the endpoints.
 //! With `entra`, every request (handshake included) carries `Authorization: Bearer` with a
-//! token shaped like the emulator's Entra tokens ([`crate::jwt`]): `aud` = audience,
+//! token shaped like the emulator's Entra tokens (`jwt.rs`): `aud` = audience,
 //! `iss` = `https://login.localhost:{port}/{tenant}/v2.0` (the emulator's v2.0 issuer, as its
 //! OIDC discovery document names it), `tid`, `appid` = `azp` = [`EVENT_GRID_APP_ID`],
 //! `roles: ["AzureEventGridSecureWebhookSubscriber"]`, `iat`/`nbf`/`exp` (1 hour). The claim
@@ -89,7 +89,8 @@
 //! `dead_letter_dir` (written whole: temp file + rename) holding the event as delivered plus
 //! `deadLetterReason` (`MaxDeliveryAttemptsExceeded`, `TimeToLiveExceeded`,
 //! `NonRetryableHttpStatusCode`), `deliveryAttempts`, `lastDeliveryOutcome`,
-//! `lastHttpStatusCode`, `publishTime`, `lastDeliveryAttemptTime` (§5.4).
+//! `lastHttpStatusCode` (null when the last attempt got no HTTP answer), `publishTime`,
+//! `lastDeliveryAttemptTime` (§5.4).
 //!
 //! Deliveries run concurrently: every batch is its own task, one connection per attempt.
 //!
@@ -114,7 +115,7 @@
 //! - Batches are formed from events raised together (one scan, one `POST /events`), never by
 //!   waiting. `deliver_twice` redelivers each successfully delivered batch once more at once,
 //!   with the next `aeg-delivery-count` (Event Grid is at-least-once, §5.4).
-//! - Bearer tokens have a random signature like every emulator token ([`crate::jwt`]): a
+//! - Bearer tokens have a random signature like every emulator token (`jwt.rs`): a
 //!   handler can check claims, not the signature against the JWKS.
 //! - Endpoints are `http://` only.
 
@@ -344,7 +345,7 @@ struct Inner {
     dead_letter_seq: u64,
 }
 
-/// The publisher; lives in [`Shared`]. Lock order: the state lock may be held when this one is
+/// The publisher; lives in `Shared`. Lock order: the state lock may be held when this one is
 /// taken, never the other way round.
 pub struct Publisher {
     port: u16,
@@ -353,7 +354,7 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    pub fn new(port: u16, shutdown: watch::Receiver<bool>) -> Arc<Publisher> {
+    pub(crate) fn new(port: u16, shutdown: watch::Receiver<bool>) -> Arc<Publisher> {
         Arc::new(Publisher {
             port,
             inner: Mutex::new(Inner::default()),
@@ -533,7 +534,7 @@ struct SecretFacts {
 }
 
 /// `2019-07-25T01:08:33.1036736Z`: seven fractional digits, like Event Grid.
-pub fn format_time(t: OffsetDateTime) -> String {
+pub(crate) fn format_time(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:07}Z",
@@ -548,7 +549,7 @@ pub fn format_time(t: OffsetDateTime) -> String {
 }
 
 /// Called by Key Vault after a secret version is written (the state lock released).
-pub fn secret_version_written(
+pub(crate) fn secret_version_written(
     shared: &Shared,
     vault: &str,
     name: &str,
@@ -573,7 +574,7 @@ pub fn secret_version_written(
 
 /// Looks for current versions that entered the expiry window or expired, and raises their
 /// events.
-pub fn scan(shared: &Shared) {
+pub(crate) fn scan(shared: &Shared) {
     let publisher = &shared.eventgrid;
     publisher.expire_validations();
     if !publisher.has_active() {
@@ -603,7 +604,7 @@ pub fn scan(shared: &Shared) {
 }
 
 /// The periodic scan, until shutdown.
-pub async fn run_scans(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+pub(crate) async fn run_scans(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -762,7 +763,7 @@ async fn handshake(
 
 /// Creates (or replaces) a subscription after the handshakes; the subscription's JSON, or an
 /// ARM error (status, code, message).
-pub async fn create_subscription(
+pub(crate) async fn create_subscription(
     shared: &Shared,
     spec: Value,
 ) -> Result<Value, (u16, &'static str, String)> {
@@ -913,14 +914,14 @@ fn subscriptions(shared: &Shared) -> Vec<Value> {
 }
 
 /// Whether the admin host's request is Event Grid's (then [`handle`] answers it).
-pub fn is_eventgrid_path(path: &str) -> bool {
+pub(crate) fn is_eventgrid_path(path: &str) -> bool {
     path == "/_admin/eventgrid"
         || path.starts_with("/_admin/eventgrid/")
         || path.starts_with("/_eventgrid/")
 }
 
 /// The admin API and the validation URL.
-pub async fn handle(shared: &Shared, req: &Req) -> Resp {
+pub(crate) async fn handle(shared: &Shared, req: &Req) -> Resp {
     let path = req.path.trim_end_matches('/');
     let m = req.method.as_str();
     if path == "/_eventgrid/validate" {
