@@ -14,6 +14,7 @@
 //! | GET | `/_admin/requests` | the request log as a JSON array |
 //! | DELETE | `/_admin/requests` | clear the log |
 //! | GET, DELETE | `/_admin/hooks` | the webhook sink's deliveries (`hooks.localhost`), or forget them |
+//! | * | `/_admin/eventgrid/…` | Event Grid: subscriptions, the publisher's clock, injected events, delivery log and status (see [`crate::eventgrid`]) |
 
 use serde_json::json;
 

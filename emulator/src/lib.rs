@@ -20,7 +20,12 @@
 //! | `hooks.localhost:{port}` | a webhook sink for Teams, Slack and Standard Webhooks deliveries (see `hooks.rs`) |
 //! | `devops.localhost:{port}`, `vsrm.devops.localhost:{port}` | Azure DevOps (`dev.azure.com`, `vsrm.dev.azure.com`): variable groups, pipeline runs, releases; seed `[devops]`, routes `devops.*` (see the `devops` module) |
 //! | `api.github.localhost:{port}` | GitHub REST API: Actions secrets (`[github]` seed; see the `github` module) |
-//! | `localhost:{port}` | admin API under `/_admin` (see [`admin`]) |
+//! | `localhost:{port}` | admin API under `/_admin` (see [`admin`]); Event Grid's admin API under `/_admin/eventgrid` and its manual validation URL `/_eventgrid/validate` (see [`eventgrid`]) |
+//!
+//! Event Grid (see [`eventgrid`]) is a publisher, not a host: it raises Key Vault secret events
+//! (`SecretNewVersionCreated` on every `secrets.set`, `SecretNearExpiry`, `SecretExpired`) and
+//! POSTs them to the `http://` webhook endpoints of the subscriptions created through
+//! `POST /_admin/eventgrid/subscriptions`, with Azure's handshakes, headers and retry schedule.
 //!
 //! A vault host that is not in the seed answers 404 `VaultNotFound` naming the vault (real
 //! Azure would fail DNS resolution; a named 404 is easier to diagnose).
@@ -48,6 +53,7 @@
 //! | `graph.applications.list` | `GET /v1.0/applications[?$filter=…][&$select=…]` |
 //! | `graph.addPassword` | `POST /v1.0/applications/{object-id}/addPassword`, `…(appId='{appId}')/addPassword` |
 //! | `graph.removePassword` | `POST /v1.0/applications/{object-id}/removePassword`, `…(appId='{appId}')/removePassword` |
+//! | `eventgrid` (admin host, not faulted or logged) | `/_admin/eventgrid/…`, `GET /_eventgrid/validate?id=…` |
 //! | `hooks.teams` / `hooks.slack` / `hooks.webhook` | `POST /teams/{name}`, `/slack/{name}`, `/webhook/{name}` on `hooks.localhost` |
 //! | `vault-not-found`, `unknown`, `unknown-host`, `hooks.unknown` | everything else |
 //!
@@ -216,6 +222,7 @@
 pub mod admin;
 mod devops;
 mod entra;
+pub mod eventgrid;
 mod faults;
 mod github;
 mod graph;
@@ -423,12 +430,15 @@ impl Emulator {
             .with_context(|| format!("binding {}:{}", config.bind, config.port))?;
         let port = listener.local_addr()?.port();
         let start = state::now();
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let shared = Arc::new(state::Shared {
             port,
             tenant_id: config.seed.tenant_id.clone(),
             start,
             state: Mutex::new(state::State::from_seed(&config.seed, start)),
+            eventgrid: eventgrid::Publisher::new(port, shutdown_rx.clone()),
         });
+        tokio::spawn(eventgrid::run_scans(shared.clone(), shutdown_rx.clone()));
         let org_path = {
             let (org, project) = config
                 .seed
@@ -444,7 +454,6 @@ impl Emulator {
                 state::derived_guid("job")
             )
         };
-        let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let ctx = Arc::new(server::ServerCtx {
             shared: shared.clone(),
             ca_path: ca_path.display().to_string(),

@@ -175,6 +175,13 @@ async fn handle(
     let area = classify(&hostname);
     if let Area::Admin = area {
         // The admin API is not part of the emulated services: no faults, no recording.
+        if crate::eventgrid::is_eventgrid_path(&req.path) {
+            req.body = match read_body(body).await {
+                Ok(b) => b,
+                Err(r) => return Ok(to_hyper(r)),
+            };
+            return Ok(to_hyper(crate::eventgrid::handle(shared, &req).await));
+        }
         if !req.path.starts_with("/_admin") {
             return Ok(to_hyper(Resp::text(
                 404,

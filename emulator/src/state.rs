@@ -25,6 +25,8 @@ pub struct Shared {
     /// Unix seconds at start; relative seed times resolve against it.
     pub start: i64,
     pub state: Mutex<State>,
+    /// The Event Grid publisher (its own lock, taken after the state lock, never before).
+    pub eventgrid: std::sync::Arc<crate::eventgrid::Publisher>,
 }
 
 impl Shared {

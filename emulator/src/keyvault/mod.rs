@@ -390,7 +390,7 @@ pub fn handle(shared: &Shared, vault_name: &str, req: &Req) -> Resp {
         now: t,
         version_ids,
     };
-    match op {
+    let resp = match op {
         Op::CertList
         | Op::CertGet(..)
         | Op::CertVersions(_)
@@ -398,7 +398,32 @@ pub fn handle(shared: &Shared, vault_name: &str, req: &Req) -> Resp {
         | Op::KeyGet(..)
         | Op::KeyVersions(_) => objects::handle(&mut ctx, &op),
         _ => secrets::handle(&mut ctx, &op),
+    };
+    // Event Grid: a written version raises SecretNewVersionCreated once the write is committed
+    // (the state lock released).
+    let written = match (&op, resp.status) {
+        (Op::SecretSet(n), 200) => {
+            ctx.vault
+                .secrets
+                .get(&n.to_ascii_uppercase())
+                .and_then(|item| {
+                    let v = item.latest()?;
+                    Some((
+                        ctx.vault.name.clone(),
+                        item.name.clone(),
+                        v.id.clone(),
+                        v.nbf,
+                        v.exp,
+                    ))
+                })
+        }
+        _ => None,
+    };
+    drop(st);
+    if let Some((vault, name, version, nbf, exp)) = written {
+        crate::eventgrid::secret_version_written(shared, &vault, &name, &version, nbf, exp);
     }
+    resp
 }
 
 #[cfg(test)]
