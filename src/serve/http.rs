@@ -69,6 +69,7 @@ pub async fn serve<W: Worker>(
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .keep_alive(true)
+                        .timer(hyper_util::rt::TokioTimer::new())
                         .header_read_timeout(Duration::from_secs(30))
                         .serve_connection(TokioIo::new(tcp), service)
                         .await;

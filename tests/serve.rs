@@ -1,0 +1,783 @@
+//! `keyrot serve` end to end: the real binary listening on loopback, deliveries sent as Event
+//! Grid and the Functions host send them, the emulator's Key Vault as the record of what was
+//! written. (The emulator's own Event Grid publisher drives it in tests/serve_eventgrid.rs.)
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{keyrot_command, Harness};
+use serde_json::{json, Value};
+
+const KEY: &str = "serve-key-Hq2Lr8Vt5Wz1Xc4N";
+const OLD_DB: &str = "SRV-db-old-4k2j";
+const OLD_API: &str = "SRV-api-old-9x3m";
+const TWIN: &str = "SRV-twin-old-1p7q";
+
+fn seed() -> String {
+    format!(
+        r#"
+[[client]]
+client_id = "{id}"
+secrets = [{{ value = "{secret}" }}]
+
+[[vault]]
+name = "evt"
+
+[[vault.secret]]
+name = "db-password"
+value = "{OLD_DB}"
+exp = "+20d"
+
+[[vault.secret]]
+name = "api-key"
+value = "{OLD_API}"
+exp = "+20d"
+
+[[vault.secret]]
+name = "soon"
+value = "SRV-soon-old-2b8c"
+exp = "+3d"
+
+[[vault]]
+name = "evt2"
+
+# The same name in another vault: not keyrot's credential.
+[[vault.secret]]
+name = "db-password"
+value = "{TWIN}"
+exp = "+20d"
+"#,
+        id = common::CLIENT_ID,
+        secret = common::CLIENT_SECRET,
+    )
+}
+
+struct World {
+    harness: Harness,
+    _dir: tempfile::TempDir,
+    config: String,
+}
+
+impl World {
+    async fn start(extra_config: &str) -> World {
+        let harness = Harness::start(&seed()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("keyrot.toml");
+        std::fs::write(
+            &config,
+            format!(
+                r#"
+[defaults]
+vault = "{vault}"
+rotate_within = "7d"
+validity = "90d"
+grace = "1d"
+
+[[credential]]
+name = "db-password"
+generator = "random"
+
+[[credential]]
+name = "api-key"
+generator = "random"
+on_new_version = "sync"
+{extra_config}
+"#,
+                vault = harness.vault("evt")
+            ),
+        )
+        .unwrap();
+        World {
+            config: config.display().to_string(),
+            harness,
+            _dir: dir,
+        }
+    }
+
+    fn env(&self, key: bool) -> Vec<(String, String)> {
+        let mut env = self.harness.client_secret_env();
+        if key {
+            env.push(("KEYROT_SERVE_KEY".into(), KEY.into()));
+        }
+        env
+    }
+
+    fn serve(&self, env: Vec<(String, String)>, extra: &[&str]) -> Serve {
+        let mut args = vec!["serve", "--config", self.config.as_str()];
+        args.extend_from_slice(extra);
+        for (flag, default) in [
+            ("--listen", "127.0.0.1:0"),
+            ("--sweep-every", "0"),
+            ("--lock-settle", "2s"),
+            ("--lock-lease", "10s"),
+        ] {
+            if !extra.contains(&flag) {
+                args.extend([flag, default]);
+            }
+        }
+        Serve::start(env, &args)
+    }
+
+    fn versions(&self, vault: &str, name: &str) -> Vec<keyrot_emulator::SecretVersionView> {
+        self.harness.emulator.secret_versions(vault, name)
+    }
+
+    fn current(&self, name: &str) -> String {
+        self.versions("evt", name).last().unwrap().version.clone()
+    }
+
+    /// Requests that change something in a vault.
+    fn writes(&self) -> usize {
+        self.harness
+            .emulator
+            .requests()
+            .iter()
+            .filter(|r| r.host.contains(".vault.") && r.method != "GET")
+            .count()
+    }
+}
+
+/// A running `keyrot serve` and what it printed.
+struct Serve {
+    child: Child,
+    addr: String,
+    stdout: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<Vec<String>>>,
+}
+
+impl Serve {
+    fn start(env: Vec<(String, String)>, args: &[&str]) -> Serve {
+        let mut child = keyrot_command(&env)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("keyrot runs");
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        for (stream, lines) in [
+            (
+                Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+                stdout.clone(),
+            ),
+            (Box::new(child.stderr.take().unwrap()), stderr.clone()),
+        ] {
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    lines.lock().unwrap().push(line);
+                }
+            });
+        }
+        let mut serve = Serve {
+            child,
+            addr: String::new(),
+            stdout,
+            stderr,
+        };
+        let started = Instant::now();
+        loop {
+            if let Some(line) = serve.logs().into_iter().find(|l| l["msg"] == "listening") {
+                serve.addr = line["detail"]["address"].as_str().unwrap().to_string();
+                return serve;
+            }
+            if let Ok(Some(status)) = serve.child.try_wait() {
+                panic!(
+                    "keyrot serve exited {status}: {:?}",
+                    serve.stderr.lock().unwrap()
+                );
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "never listened"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn logs(&self) -> Vec<Value> {
+        self.stdout
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not a JSON line: {l}")))
+            .collect()
+    }
+
+    fn text(&self) -> String {
+        let mut all = self.stdout.lock().unwrap().join("\n");
+        all.push('\n');
+        all.push_str(&self.stderr.lock().unwrap().join("\n"));
+        all
+    }
+
+    fn event_log(&self, id: &str) -> Vec<Value> {
+        self.logs()
+            .into_iter()
+            .filter(|l| l["msg"] == "event" && l["event_id"] == id)
+            .collect()
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn event(id: &str, event_type: &str, vault: &str, name: &str, version: &str) -> Value {
+    json!({
+        "id": id,
+        "topic": format!("/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/{vault}"),
+        "subject": name,
+        "eventType": format!("Microsoft.KeyVault.{event_type}"),
+        "eventTime": "2026-12-05T10:00:00.0000000Z",
+        "data": {"Id": format!("https://{vault}.vault.azure.net/secrets/{name}/{version}"),
+            "VaultName": vault, "ObjectType": "Secret", "ObjectName": name, "Version": version,
+            "NBF": null, "EXP": 1_800_000_000},
+        "dataVersion": "1",
+        "metadataVersion": "1"
+    })
+}
+
+async fn post(url: &str, body: &Value) -> (u16, reqwest::header::HeaderMap, Value) {
+    let response = reqwest::Client::new()
+        .post(url)
+        .header("aeg-event-type", "Notification")
+        .json(body)
+        .timeout(Duration::from_secs(60))
+        .send()
+        .await
+        .expect("keyrot answers");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.json().await.unwrap_or(Value::Null);
+    (status, headers, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshakes_authentication_and_malformed_deliveries() {
+    let world = World::start("").await;
+    let serve = world.serve(world.env(true), &[]);
+    let events = serve.url(&format!("/events?key={KEY}"));
+    let client = reqwest::Client::new();
+
+    // Event Grid schema: the validation handshake answers the code.
+    let validation: Value = serde_json::from_str(include_str!(
+        "fixtures/eventgrid/subscription_validation_event.json"
+    ))
+    .unwrap();
+    let (status, _, body) = post(&events, &validation).await;
+    let expected: Value = serde_json::from_str(include_str!(
+        "fixtures/eventgrid/subscription_validation_response.json"
+    ))
+    .unwrap();
+    assert_eq!((status, body), (200, expected));
+
+    // CloudEvents: the abuse-protection handshake.
+    let answer = client
+        .request(reqwest::Method::OPTIONS, &events)
+        .header("WebHook-Request-Origin", "eventgrid.azure.net")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
+    assert_eq!(
+        answer.headers()["webhook-allowed-origin"],
+        "eventgrid.azure.net"
+    );
+    assert!(answer.headers().contains_key("webhook-allowed-rate"));
+
+    // /healthz needs no key.
+    let health = client.get(serve.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+
+    // Unauthenticated: 401, and nothing written.
+    let writes = world.writes();
+    let current = world.current("db-password");
+    let near = json!([event(
+        "u1",
+        "SecretNearExpiry",
+        "evt",
+        "db-password",
+        &current
+    )]);
+    for url in [
+        serve.url("/events"),
+        serve.url("/events?key=wrong"),
+        serve.url(&format!("/events?key={KEY}x")),
+        serve.url("/keyrot-events"),
+        serve.url("/keyrot-sweep"),
+    ] {
+        let (status, _, _) = post(&url, &near).await;
+        assert_eq!(status, 401, "{url}");
+    }
+    let options = client
+        .request(reqwest::Method::OPTIONS, serve.url("/events"))
+        .header("WebHook-Request-Origin", "eventgrid.azure.net")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(options.status().as_u16(), 401);
+
+    // Malformed: 400, and nothing written.
+    let malformed: Vec<Vec<u8>> = vec![
+        b"".to_vec(),
+        b"{".to_vec(),
+        b"[]".to_vec(),
+        b"[null]".to_vec(),
+        br#"[{"id": "m1"}]"#.to_vec(),
+        serde_json::to_vec(&json!([event(
+            "m2",
+            "SecretNearExpiry",
+            "evt",
+            "db/password",
+            &current
+        )]))
+        .unwrap(),
+        serde_json::to_vec(&json!([event(
+            "m3",
+            "SecretNearExpiry",
+            "evt",
+            "db-password",
+            "../../x"
+        )]))
+        .unwrap(),
+        // One bad event spoils the batch: the good one is not acted on either.
+        serde_json::to_vec(&json!([
+            event("m4", "SecretNearExpiry", "evt", "db-password", &current),
+            {"id": "m5", "eventType": "Microsoft.KeyVault.SecretExpired", "data": "x"}
+        ]))
+        .unwrap(),
+        vec![0xff, 0xfe, 0x00, 0x7b],
+    ];
+    for body in malformed {
+        let answer = client
+            .post(&events)
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            answer.status().as_u16(),
+            400,
+            "{}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    // Too large: 413.
+    let huge = vec![b' '; 2 * 1024 * 1024];
+    let answer = client.post(&events).body(huge).send().await.unwrap();
+    assert_eq!(answer.status().as_u16(), 413);
+    // Wrong methods and paths.
+    assert_eq!(
+        client.get(&events).send().await.unwrap().status().as_u16(),
+        405
+    );
+    assert_eq!(
+        client
+            .get(serve.url("/nope"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        404
+    );
+
+    assert_eq!(
+        world.writes(),
+        writes,
+        "a refused delivery wrote to Key Vault"
+    );
+    assert_eq!(world.versions("evt", "db-password").len(), 1);
+    assert!(!serve.text().contains(KEY), "the key reached the log");
+    assert!(!serve.text().contains(OLD_DB), "a value reached the log");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn near_expiry_rotates_once_and_duplicates_and_stale_events_write_nothing() {
+    let world = World::start("").await;
+    let serve = world.serve(world.env(true), &[]);
+    let events = serve.url(&format!("/events?key={KEY}"));
+    let old = world.current("db-password");
+
+    let (status, _, body) = post(
+        &events,
+        &json!([event("e1", "SecretNearExpiry", "evt", "db-password", &old)]),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["events"][0]["outcome"], "rotated", "{body}");
+    let versions = world.versions("evt", "db-password");
+    assert_eq!(versions.len(), 2);
+    let new = versions.last().unwrap();
+    assert_ne!(new.version, old);
+    assert!(new.enabled && new.exp.unwrap() > new.created + 80 * 86_400);
+    assert_ne!(new.value.as_ref().unwrap().expose(), OLD_DB);
+    let line = &serve.event_log("e1")[0];
+    assert_eq!(line["credential"], "db-password");
+    assert_eq!(line["outcome"], "rotated");
+    assert!(line["duration_ms"].is_u64());
+
+    // The same delivery again, and another event for the version no longer served: both are
+    // acknowledged without a single write.
+    let writes = world.writes();
+    let (status, _, body) = post(
+        &events,
+        &json!([event("e1", "SecretNearExpiry", "evt", "db-password", &old)]),
+    )
+    .await;
+    assert_eq!(
+        (status, body["events"][0]["outcome"].as_str()),
+        (200, Some("duplicate"))
+    );
+    for (id, kind) in [("e2", "SecretNearExpiry"), ("e3", "SecretExpired")] {
+        let (status, _, body) = post(
+            &events,
+            &json!([event(id, kind, "evt", "db-password", &old)]),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["events"][0]["outcome"], "up_to_date", "{body}");
+        assert!(body["events"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("already rotated"));
+    }
+    // Out of order: the NewVersionCreated of the old version arrives last (not opted in).
+    let (status, _, body) = post(
+        &events,
+        &json!([event(
+            "e4",
+            "SecretNewVersionCreated",
+            "evt",
+            "db-password",
+            &old
+        )]),
+    )
+    .await;
+    assert_eq!(
+        (status, body["events"][0]["outcome"].as_str()),
+        (200, Some("ignored"))
+    );
+    assert_eq!(world.writes(), writes, "stale events wrote to Key Vault");
+
+    // A same-named secret in another vault, and a secret keyrot does not manage.
+    let twin = world.versions("evt2", "db-password")[0].version.clone();
+    let soon = world.current("soon");
+    let (status, _, body) = post(
+        &events,
+        &json!([
+            event("e5", "SecretNearExpiry", "evt2", "db-password", &twin),
+            event("e6", "SecretNearExpiry", "evt", "soon", &soon),
+            {"id": "e7", "eventType": "Microsoft.Storage.BlobCreated", "subject": "x", "data": {}}
+        ]),
+    )
+    .await;
+    assert_eq!(status, 200);
+    for e in body["events"].as_array().unwrap() {
+        assert_eq!(e["outcome"], "ignored", "{body}");
+    }
+    assert_eq!(world.versions("evt2", "db-password").len(), 1);
+    assert_eq!(world.versions("evt", "soon").len(), 1);
+
+    // CloudEvents 1.0, one event per request.
+    let api = world.current("api-key");
+    let mut cloud = event("c1", "SecretExpired", "evt", "api-key", &api);
+    let object = cloud.as_object_mut().unwrap();
+    let topic = object.remove("topic").unwrap();
+    let kind = object.remove("eventType").unwrap();
+    object.insert("source".into(), topic);
+    object.insert("type".into(), kind);
+    object.insert("specversion".into(), json!("1.0"));
+    let answer = reqwest::Client::new()
+        .post(&events)
+        .header(
+            "content-type",
+            "application/cloudevents+json; charset=utf-8",
+        )
+        .body(cloud.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
+    assert_eq!(world.versions("evt", "api-key").len(), 2);
+
+    // keyrot's own new version: api-key opted in to syncs, but a rotation propagates itself.
+    let rotated = world.current("api-key");
+    let writes = world.writes();
+    let (status, _, body) = post(
+        &events,
+        &json!([event(
+            "c2",
+            "SecretNewVersionCreated",
+            "evt",
+            "api-key",
+            &rotated
+        )]),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["events"][0]["outcome"], "up_to_date", "{body}");
+    assert_eq!(world.writes(), writes);
+    assert!(!serve.text().contains(OLD_DB) && !serve.text().contains(OLD_API));
+    for v in world
+        .versions("evt", "db-password")
+        .iter()
+        .chain(&world.versions("evt", "api-key"))
+    {
+        assert!(
+            !serve.text().contains(v.value.as_ref().unwrap().expose()),
+            "a value was logged"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_one_rotation_the_loser_answers_503_then_200() {
+    let world = World::start("").await;
+    let a = world.serve(world.env(true), &[]);
+    let b = world.serve(world.env(true), &[]);
+    let old = world.current("db-password");
+    let (url_a, url_b) = (
+        a.url(&format!("/events?key={KEY}")),
+        b.url(&format!("/events?key={KEY}")),
+    );
+    let (ea, eb) = (
+        json!([event("x1", "SecretNearExpiry", "evt", "db-password", &old)]),
+        json!([event("x2", "SecretNearExpiry", "evt", "db-password", &old)]),
+    );
+    let (ra, rb) = tokio::join!(post(&url_a, &ea), post(&url_b, &eb));
+    let mut statuses = [ra.0, rb.0];
+    statuses.sort();
+    assert_eq!(statuses, [200, 503], "{:?} {:?}", ra.2, rb.2);
+    let loser = if ra.0 == 503 { &ra } else { &rb };
+    assert_eq!(loser.2["events"][0]["outcome"], "locked", "{}", loser.2);
+    let after: u64 = loser.1["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&after));
+    assert_eq!(world.versions("evt", "db-password").len(), 2);
+
+    // Event Grid delivers the loser's event again (to either instance): done, nothing new.
+    let id = if ra.0 == 503 { "x1" } else { "x2" };
+    let started = Instant::now();
+    loop {
+        let (status, _, body) = post(
+            &a.url(&format!("/events?key={KEY}")),
+            &json!([event(id, "SecretNearExpiry", "evt", "db-password", &old)]),
+        )
+        .await;
+        if status == 200 {
+            assert_eq!(body["events"][0]["outcome"], "up_to_date", "{body}");
+            break;
+        }
+        assert_eq!(status, 503);
+        assert!(started.elapsed() < Duration::from_secs(30));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(
+        world.versions("evt", "db-password").len(),
+        2,
+        "rotated twice"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_killed_mid_rotation_is_finished_by_another_from_the_journal() {
+    for step in ["verified", "committed"] {
+        let world = World::start("").await;
+        let old = world.current("db-password");
+        let delivery = json!([event("k1", "SecretNearExpiry", "evt", "db-password", &old)]);
+        let mut env = world.env(true);
+        env.push(("KEYROT_TEST_PAUSE_AT".into(), step.into()));
+        let mut a = world.serve(env, &["--answer-within", "1s"]);
+        let (status, headers, _) = post(&a.url(&format!("/events?key={KEY}")), &delivery).await;
+        // Still working when the answer is due: 503, the work goes on.
+        assert_eq!(status, 503, "{step}");
+        assert!(headers.contains_key("retry-after"));
+        let started = Instant::now();
+        while !a.text().contains("paused at") {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "{step}: never paused"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        a.child.kill().unwrap();
+        a.child.wait().unwrap();
+
+        let b = world.serve(world.env(true), &[]);
+        let started = Instant::now();
+        let body = loop {
+            let (status, _, body) = post(&b.url(&format!("/events?key={KEY}")), &delivery).await;
+            if status == 200 {
+                break body;
+            }
+            // Locked until the dead instance's lease runs out.
+            assert_eq!(status, 503, "{step}: {body}");
+            assert!(
+                started.elapsed() < Duration::from_secs(40),
+                "{step}: never finished"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        };
+        let versions = world.versions("evt", "db-password");
+        assert_eq!(versions.len(), 2, "{step}: {body}");
+        let latest = versions.last().unwrap();
+        assert!(latest.enabled, "{step}");
+        assert_ne!(latest.version, old, "{step}");
+        let journal = world.versions("evt", "keyrot-journal-db-password");
+        let entry: Value =
+            serde_json::from_str(journal.last().unwrap().value.as_ref().unwrap().expose()).unwrap();
+        assert_eq!(entry["step"], "done", "{step}: {entry}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_functions_host_envelopes() {
+    let world = World::start("").await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut env = world.env(false);
+    env.push(("FUNCTIONS_CUSTOMHANDLER_PORT".into(), port.to_string()));
+    let serve = world.serve(env, &["--listen", "0.0.0.0:1"]);
+    assert_eq!(
+        serve.addr,
+        format!("127.0.0.1:{port}"),
+        "loopback only, on the host's port"
+    );
+
+    // The recorded shapes the host posts (tests/fixtures/functions/), with this vault's version.
+    let old = world.current("db-password");
+    let template = include_str!("fixtures/functions/eventgrid-invocation.json");
+    let invocation: Value = serde_json::from_str(&template.replace("{VERSION}", &old)).unwrap();
+    let (status, _, body) = post(&serve.url("/keyrot-events"), &invocation).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["Outputs"].is_object() && body["Logs"].is_array(),
+        "{body}"
+    );
+    assert_eq!(
+        body["ReturnValue"]["events"][0]["outcome"], "rotated",
+        "{body}"
+    );
+    assert_eq!(world.versions("evt", "db-password").len(), 2);
+
+    // The event as a JSON string, for the version now stale: acknowledged, nothing written.
+    let mut as_string = invocation.clone();
+    let event = as_string["Data"]["event"].to_string();
+    as_string["Data"]["event"] = Value::String(event);
+    as_string["Data"]["event"] = Value::String(
+        as_string["Data"]["event"]
+            .as_str()
+            .unwrap()
+            .replace("\"id\":\"", "\"id\":\"s-"),
+    );
+    let (status, _, body) = post(&serve.url("/keyrot-events"), &as_string).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["ReturnValue"]["events"][0]["outcome"], "up_to_date",
+        "{body}"
+    );
+
+    // The timer: a sweep over the config (nothing due but "soon", which is not in it).
+    let timer: Value =
+        serde_json::from_str(include_str!("fixtures/functions/timer-invocation.json")).unwrap();
+    let (status, _, body) = post(&serve.url("/keyrot-sweep"), &timer).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["ReturnValue"]["counts"]["up_to_date"], 2, "{body}");
+    assert!(serve.logs().iter().any(|l| l["msg"] == "sweep"));
+
+    // A broken envelope is a 400 the host reports.
+    let (status, _, _) = post(&serve.url("/keyrot-events"), &json!({"Data": {}})).await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_at_start_rotates_what_is_due_and_sigterm_stops_cleanly() {
+    let world = World::start("\n[[credential]]\nname = \"soon\"\ngenerator = \"random\"\n").await;
+    let mut serve = world.serve(world.env(true), &["--sweep-every", "1h"]);
+    let started = Instant::now();
+    while !serve.logs().iter().any(|l| l["msg"] == "sweep") {
+        assert!(started.elapsed() < Duration::from_secs(60), "no sweep");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let sweep = serve
+        .logs()
+        .into_iter()
+        .find(|l| l["msg"] == "sweep")
+        .unwrap();
+    assert_eq!(sweep["summary"]["counts"]["rotated"], 1, "{sweep}");
+    assert_eq!(world.versions("evt", "soon").len(), 2);
+    assert_eq!(world.versions("evt", "db-password").len(), 1);
+
+    unsafe { libc::kill(serve.child.id() as i32, libc::SIGTERM) };
+    let status = serve.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(serve.logs().iter().any(|l| l["msg"] == "stopped"));
+}
+
+#[test]
+fn without_authentication_it_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("keyrot.toml");
+    std::fs::write(
+        &config,
+        "[[credential]]\nname = \"a\"\nvault = \"myvault\"\ngenerator = \"random\"\n",
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    for (env, args, needle) in [
+        (
+            vec![],
+            vec!["--listen", "127.0.0.1:0"],
+            "needs authentication",
+        ),
+        (
+            vec![],
+            vec!["--insecure-local", "--listen", "0.0.0.0:0"],
+            "loopback",
+        ),
+        (
+            vec![("KEYROT_SERVE_KEY".to_string(), "short".to_string())],
+            vec!["--listen", "127.0.0.1:0"],
+            "shorter than 16",
+        ),
+        (
+            vec![("KEYROT_SERVE_KEY".to_string(), KEY.to_string())],
+            vec!["--entra-audience", "api://x", "--listen", "127.0.0.1:0"],
+            "choose one",
+        ),
+        (
+            vec![],
+            vec!["--entra-audience", "api://x", "--listen", "127.0.0.1:0"],
+            "tenant",
+        ),
+        (
+            vec![],
+            vec!["--listen", "nowhere", "--insecure-local"],
+            "--listen",
+        ),
+    ] {
+        let mut full = vec!["serve", "--config", config.as_str()];
+        full.extend(args.iter().copied());
+        let output = keyrot_command(&env).args(&full).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{full:?}: {stderr}");
+        assert!(stderr.contains(needle), "{full:?}: {stderr}");
+        assert!(!stderr.contains(KEY));
+    }
+}
