@@ -1,6 +1,6 @@
 //! `keyrot serve` end to end: the real binary listening on loopback, deliveries sent as Event
 //! Grid and the Functions host send them, the emulator's Key Vault as the record of what was
-//! written. (The emulator's own Event Grid publisher drives it in tests/serve_eventgrid.rs.)
+//! written; and, at the end, driven by the emulator's Event Grid publisher as Azure drives it.
 
 mod common;
 
@@ -64,7 +64,11 @@ struct World {
 
 impl World {
     async fn start(extra_config: &str) -> World {
-        let harness = Harness::start(&seed()).await;
+        World::start_seeded(&seed(), extra_config).await
+    }
+
+    async fn start_seeded(seed: &str, extra_config: &str) -> World {
+        let harness = Harness::start(seed).await;
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("keyrot.toml");
         std::fs::write(
@@ -780,4 +784,282 @@ fn without_authentication_it_refuses_to_start() {
         assert!(stderr.contains(needle), "{full:?}: {stderr}");
         assert!(!stderr.contains(KEY));
     }
+}
+
+// ---- Driven by the emulator's Event Grid publisher ----------------------------------------
+
+/// The seed with every credential 40 days from expiry: outside Key Vault's 30-day NearExpiry
+/// window until the publisher's clock moves.
+fn far_seed() -> String {
+    seed()
+        .replace("exp = \"+20d\"", "exp = \"+40d\"")
+        .replace("exp = \"+3d\"", "exp = \"+45d\"")
+}
+
+fn subscription(name: &str, endpoints: &[String], extra: Value) -> Value {
+    let mut spec = json!({
+        "name": name,
+        "endpoints": endpoints,
+        "retry_time_scale": 0.02,
+        "max_delivery_attempts": 30,
+    });
+    spec.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    spec
+}
+
+async fn settle(world: &World) -> keyrot_emulator::eventgrid::EventStatus {
+    world
+        .harness
+        .emulator
+        .wait_for_event_deliveries(Duration::from_secs(90))
+        .await
+        .expect("every event delivered")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_grid_near_expiry_through_the_handshake_rotates_each_credential_once() {
+    let world = World::start_seeded(&far_seed(), "").await;
+    let a = world.serve(world.env(true), &[]);
+    let b = world.serve(world.env(true), &[]);
+    let emulator = &world.harness.emulator;
+    let endpoints = [
+        a.url(&format!("/events?key={KEY}")),
+        b.url(&format!("/events?key={KEY}")),
+    ];
+    // The Event Grid schema's validation handshake, against both instances.
+    let created = emulator
+        .add_event_subscription(subscription(
+            "keyrot",
+            &endpoints,
+            json!({"schema": "EventGridSchema", "deliver_twice": true}),
+        ))
+        .await
+        .expect("the handshake succeeds");
+    assert_eq!(created["provisioningState"], "Succeeded", "{created}");
+    let status = settle(&world).await;
+    assert_eq!(
+        world.versions("evt", "db-password").len(),
+        1,
+        "rotated before the window"
+    );
+
+    // 11 days on, both credentials are 29 days from expiry: Key Vault announces it.
+    emulator.advance_event_clock(11 * 86_400);
+    let status_after = settle(&world).await;
+    assert_eq!(
+        status_after.dead_lettered + status_after.dropped,
+        0,
+        "{status_after:?}"
+    );
+    assert!(status_after.delivered > status.delivered);
+    for name in ["db-password", "api-key"] {
+        assert_eq!(world.versions("evt", name).len(), 2, "{name} rotated once");
+    }
+    let deliveries = emulator.event_deliveries();
+    let near: Vec<_> = deliveries
+        .iter()
+        .filter(|d| d.event_type.ends_with("SecretNearExpiry") && d.subject == "db-password")
+        .collect();
+    assert!(
+        near.iter().any(|d| d.duplicate),
+        "deliver_twice sent a duplicate"
+    );
+    assert!(near.iter().any(|d| d.status == Some(200)));
+    // Keyrot's own writes raised NewVersionCreated for its lock, journal and new versions: all
+    // acknowledged.
+    assert!(deliveries
+        .iter()
+        .any(|d| d.event_type.ends_with("SecretNewVersionCreated")
+            && d.subject.starts_with("keyrot-lock-")));
+    // Both instances took deliveries (round robin).
+    for endpoint in &endpoints {
+        assert!(deliveries.iter().any(|d| &d.endpoint == endpoint));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_grid_cloud_events_and_lock_contention_redelivered_until_done() {
+    let world = World::start_seeded(&far_seed(), "").await;
+    let a = world.serve(world.env(true), &[]);
+    let b = world.serve(world.env(true), &[]);
+    let emulator = &world.harness.emulator;
+    let endpoints = [
+        a.url(&format!("/events?key={KEY}")),
+        b.url(&format!("/events?key={KEY}")),
+    ];
+    // The CloudEvents abuse-protection handshake (OPTIONS), against both instances.
+    emulator
+        .add_event_subscription(subscription(
+            "keyrot-ce",
+            &endpoints,
+            json!({"schema": "CloudEventSchemaV1_0", "included_event_types": ["Microsoft.KeyVault.SecretNearExpiry"]}),
+        ))
+        .await
+        .expect("the handshake succeeds");
+    // Two announcements of the same version at once, one to each instance: one rotates, the
+    // other is locked out (503), and Event Grid's retry finds it done.
+    let version = world.current("db-password");
+    let events: Vec<Value> = ["n1", "n2"]
+        .iter()
+        .map(|id| event(id, "SecretNearExpiry", "evt", "db-password", &version))
+        .collect();
+    emulator.publish_events(json!(events)).unwrap();
+    let status = settle(&world).await;
+    assert_eq!((status.dead_lettered, status.dropped), (0, 0), "{status:?}");
+    assert_eq!(
+        world.versions("evt", "db-password").len(),
+        2,
+        "rotated exactly once"
+    );
+    let deliveries = emulator.event_deliveries();
+    let attempts: Vec<_> = deliveries
+        .iter()
+        .filter(|d| d.event_id == "n1" || d.event_id == "n2")
+        .map(|d| (d.event_id.clone(), d.attempt, d.status))
+        .collect();
+    assert!(
+        attempts.iter().any(|(_, _, s)| *s == Some(503)),
+        "{attempts:?}"
+    );
+    for id in ["n1", "n2"] {
+        assert!(
+            attempts.iter().any(|(i, _, s)| i == id && *s == Some(200)),
+            "{attempts:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_grid_entra_protected_delivery_is_verified_and_a_wrong_audience_is_refused() {
+    let world = World::start_seeded(&far_seed(), "").await;
+    let emulator = &world.harness.emulator;
+    let audience = "api://keyrot-events";
+    let serve = world.serve(world.env(false), &["--entra-audience", audience]);
+    let dead = tempfile::tempdir().unwrap();
+    // A subscription whose tokens are for another app: refused (401), never retried.
+    let wrong = emulator
+        .add_event_subscription(subscription(
+            "wrong-audience",
+            &[serve.url("/events")],
+            json!({"entra": {"tenant_id": emulator.tenant_id(), "audience": "api://someone-else"},
+                   "dead_letter_dir": dead.path().display().to_string(),
+                   "included_event_types": ["Microsoft.KeyVault.SecretNearExpiry"]}),
+        ))
+        .await;
+    // The Event Grid schema handshake itself carries the token too: refused.
+    assert!(wrong.is_err(), "{wrong:?}");
+
+    emulator
+        .add_event_subscription(subscription(
+            "entra",
+            &[serve.url("/events")],
+            json!({"entra": {"tenant_id": emulator.tenant_id(), "audience": audience},
+                   "included_event_types": ["Microsoft.KeyVault.SecretNearExpiry"]}),
+        ))
+        .await
+        .expect("an Entra-protected handshake succeeds");
+    emulator.advance_event_clock(11 * 86_400);
+    let status = settle(&world).await;
+    assert_eq!((status.dead_lettered, status.dropped), (0, 0), "{status:?}");
+    assert_eq!(world.versions("evt", "db-password").len(), 2);
+
+    // Without a token, or with a forged one: 401, nothing written.
+    let writes = world.writes();
+    let version = world.current("db-password");
+    let delivery = json!([event(
+        "f1",
+        "SecretNearExpiry",
+        "evt",
+        "db-password",
+        &version
+    )]);
+    let forged = {
+        use base64::Engine as _;
+        let b64 =
+            |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        format!(
+            "{}.{}.{}",
+            b64(&json!({"alg": "RS256", "kid": "keyrot-emulator-rs256", "typ": "JWT"})),
+            b64(
+                &json!({"aud": audience, "iss": format!("{}/{}/v2.0", emulator.authority_host(), emulator.tenant_id()),
+                "tid": emulator.tenant_id(), "exp": now + 600, "roles": ["AzureEventGridSecureWebhookSubscriber"]})
+            ),
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([7u8; 256]),
+        )
+    };
+    for token in [None, Some(forged)] {
+        let mut request = reqwest::Client::new()
+            .post(serve.url("/events"))
+            .json(&delivery);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        assert_eq!(request.send().await.unwrap().status().as_u16(), 401);
+    }
+    assert_eq!(world.writes(), writes);
+}
+
+/// Property: a delivery with one field broken (gone, of the wrong type, or not a Key Vault
+/// name), in random places of a valid batch, is answered 400 and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_deliveries_are_400_with_no_side_effect_property() {
+    use proptest::prelude::*;
+    use proptest::strategy::ValueTree;
+    let world = World::start("").await;
+    let serve = world.serve(world.env(true), &[]);
+    let version = world.current("db-password");
+    let good = event("g1", "SecretNearExpiry", "evt", "db-password", &version);
+    let bad_value = prop_oneof![
+        Just(Value::Null),
+        Just(json!(7)),
+        Just(json!([1])),
+        Just(json!({"a": 1})),
+        "[a-z]{0,4}[/?#%. ]{1,2}[a-z]{0,4}".prop_map(Value::String),
+    ];
+    let fields = prop::sample::select(vec![
+        "id",
+        "eventType",
+        "data",
+        "VaultName",
+        "ObjectName",
+        "Version",
+    ]);
+    let strategy = (fields, bad_value, any::<bool>(), 0usize..3);
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let writes = world.writes();
+    let mut sent = 0;
+    for _ in 0..64 {
+        let (field, value, remove, position) = strategy.new_tree(&mut runner).unwrap().current();
+        let mut broken = good.clone();
+        broken["id"] = json!("broken");
+        // VaultName and ObjectName may be absent where the topic and subject (which Event Grid
+        // sets) say them: both are cleared so that the break counts.
+        broken["subject"] = json!("");
+        broken["topic"] = json!("");
+        let target = match field {
+            "id" | "eventType" | "data" => broken.as_object_mut().unwrap(),
+            _ => broken["data"].as_object_mut().unwrap(),
+        };
+        if remove {
+            target.remove(field);
+        } else {
+            target.insert(field.to_string(), value);
+        }
+        let mut batch = vec![good.clone(), good.clone()];
+        batch.insert(position, broken);
+        let (status, _, body) =
+            post(&serve.url(&format!("/events?key={KEY}")), &json!(batch)).await;
+        assert_eq!(status, 400, "{field} remove={remove}: {body}");
+        sent += 1;
+    }
+    assert_eq!(sent, 64);
+    assert_eq!(
+        world.writes(),
+        writes,
+        "a broken delivery changed something"
+    );
+    assert_eq!(world.versions("evt", "db-password").len(), 1);
 }

@@ -482,8 +482,11 @@ fn discovery(shared: &Shared, req: &Req) -> Resp {
     if segs.contains(&"keys") {
         return Resp::json(
             200,
-            &json!({"keys": [{"kty": "RSA", "use": "sig", "kid": jwt::KEY_ID, "x5t": jwt::KEY_ID,
-                "n": crate::state::random_b64url(256), "e": "AQAB", "issuer": format!("{login}/{t}/v2.0")}]}),
+            &json!({"keys": std::iter::once(json!({"kty": "RSA", "use": "sig", "kid": jwt::KEY_ID,
+                "x5t": jwt::KEY_ID, "n": crate::state::random_b64url(256), "e": "AQAB",
+                "issuer": format!("{login}/{t}/v2.0")}))
+                .chain(jwt::signing_jwk())
+                .collect::<Vec<_>>()}),
         );
     }
     let v2 = segs.get(1) == Some(&"v2.0");

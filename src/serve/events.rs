@@ -459,4 +459,90 @@ mod tests {
             );
         }
     }
+
+    /// A valid delivery with one thing broken: a required field gone, of the wrong type, or a
+    /// name that is not a Key Vault name.
+    pub(crate) fn broken_delivery() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let field = prop::sample::select(vec![
+            "id",
+            "eventType",
+            "data",
+            "VaultName",
+            "ObjectName",
+            "Version",
+            "NBF",
+            "EXP",
+        ]);
+        let bad = prop_oneof![
+            Just(Value::Null),
+            Just(json!(true)),
+            Just(json!([])),
+            Just(json!({})),
+            any::<i64>().prop_map(|n| json!(n)),
+            "[a-z]{0,3}[/?#. %]{1,3}[a-z]{0,3}".prop_map(Value::String),
+            Just(json!("")),
+        ];
+        (field, bad, any::<bool>()).prop_filter_map("still valid", |(field, bad, remove)| {
+            let mut event = json!({"id": "p1", "eventType": NEAR_EXPIRY, "subject": "db",
+                "data": {"VaultName": "kv1", "ObjectName": "db", "Version": "abc", "NBF": 1, "EXP": 2}});
+            let target = match field {
+                "id" | "eventType" | "data" => event.as_object_mut().unwrap(),
+                _ => event["data"].as_object_mut().unwrap(),
+            };
+            if remove {
+                target.remove(field);
+            } else {
+                target.insert(field.to_string(), bad);
+            }
+            let delivery = json!([event]);
+            parse(None, delivery.to_string().as_bytes()).is_err().then_some(delivery)
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config { cases: 512, ..Default::default() })]
+
+        #[test]
+        fn any_bytes_are_read_or_refused_never_acted_on_wrongly(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            if let Ok(Delivery::Events(events)) = parse(None, &body) {
+                for secret in events.iter().filter_map(|e| e.secret.as_ref()) {
+                    proptest::prop_assert!(valid_vault_name(&secret.vault));
+                    proptest::prop_assert!(valid_secret_name(&secret.name));
+                }
+            }
+        }
+
+        #[test]
+        fn a_broken_field_refuses_the_whole_delivery(delivery in broken_delivery()) {
+            // Filtered to the refused ones; what counts is that many are generated (below).
+            proptest::prop_assert!(parse(None, delivery.to_string().as_bytes()).is_err());
+        }
+    }
+
+    #[test]
+    fn most_broken_fields_are_refused() {
+        // The filter above must not hide a parser that accepts everything: count how often a
+        // break in a required field is refused.
+        let required = [
+            "id",
+            "eventType",
+            "data",
+            "VaultName",
+            "ObjectName",
+            "Version",
+        ];
+        for field in required {
+            let mut event = json!({"id": "p1", "eventType": NEAR_EXPIRY, "subject": "",
+                "data": {"VaultName": "kv1", "ObjectName": "db", "Version": "abc"}});
+            match field {
+                "id" | "eventType" | "data" => event.as_object_mut().unwrap().remove(field),
+                _ => event["data"].as_object_mut().unwrap().remove(field),
+            };
+            assert!(
+                parse(None, json!([event]).to_string().as_bytes()).is_err(),
+                "{field}"
+            );
+        }
+    }
 }

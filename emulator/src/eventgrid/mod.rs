@@ -661,7 +661,7 @@ fn bearer_header(publisher: &Publisher, spec: &SubscriptionSpec) -> Option<(&'st
     });
     Some((
         "Authorization",
-        format!("Bearer {}", crate::jwt::mint(&claims)),
+        format!("Bearer {}", crate::jwt::mint_signed(&claims)),
     ))
 }
 
