@@ -13,6 +13,7 @@ pub mod fetch;
 pub mod github;
 pub mod graph;
 pub mod hardening;
+pub mod keys;
 pub mod model;
 pub mod notify;
 pub mod outcome;
