@@ -677,6 +677,82 @@ mod tests {
     }
 
     #[test]
+    fn new_binds_to_the_arm_origin_and_refuses_bad_urls() {
+        let transport = Arc::new(
+            KeyrotTransport::new(&crate::transport::TransportConfig {
+                extra_roots: vec![],
+                budget: std::time::Duration::from_secs(5),
+                scope: crate::transport::BudgetScope::Command,
+            })
+            .unwrap(),
+        );
+        let client = ArmClient::new(
+            "https://management.usgovcloudapi.net/",
+            Arc::new(FixedToken),
+            transport.clone(),
+        )
+        .unwrap();
+        assert_eq!(
+            client.scope(),
+            "https://management.usgovcloudapi.net/.default"
+        );
+        assert_eq!(
+            client.origin().as_str(),
+            "https://management.usgovcloudapi.net/"
+        );
+        assert_eq!(client.cloud(), Ok(Cloud::UsGovernment));
+        let error = ArmClient::new(
+            "http://management.azure.com",
+            Arc::new(FixedToken),
+            transport,
+        )
+        .unwrap_err();
+        assert_eq!(error.kind(), ArmErrorKind::InvalidInput);
+        assert!(
+            error.to_string().contains("only reachable over https"),
+            "{error}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_real_transport_keeps_the_token_off_other_hosts() {
+        // A regional host gets a client bound to it; the ARM-bound one refuses it.
+        let transport = Arc::new(
+            KeyrotTransport::new(&crate::transport::TransportConfig {
+                extra_roots: vec![],
+                budget: std::time::Duration::from_secs(5),
+                scope: crate::transport::BudgetScope::Command,
+            })
+            .unwrap(),
+        );
+        let client = ArmClient::new(
+            "https://management.localhost:9",
+            Arc::new(FixedToken),
+            transport,
+        )
+        .unwrap();
+        let call = Call {
+            describe: "probing".into(),
+            resource: None,
+            role: "",
+        };
+        let elsewhere = Url::parse("https://evil.localhost:9/x").unwrap();
+        let error = client
+            .send(&call, Method::Get, elsewhere, None, false)
+            .await
+            .err()
+            .expect("refused");
+        assert_eq!(error.kind(), ArmErrorKind::Transport);
+        assert!(
+            error
+                .to_string()
+                .contains("refused to send a token to https://evil.localhost:9"),
+            "{error}"
+        );
+        assert!(!error.to_string().contains("arm-token-for"), "{error}");
+    }
+
+    #[test]
     fn the_client_knows_its_cloud() {
         let (client, _) = scripted("https://management.chinacloudapi.cn", vec![]);
         assert_eq!(client.cloud(), Ok(Cloud::China));
