@@ -102,6 +102,19 @@ pub struct GlobalArgs {
         value_name = "URL"
     )]
     pub graph_url: String,
+
+    /// Azure Resource Manager's base URL, for the keys of storage accounts, Service Bus, Event
+    /// Hubs and Cosmos DB (rotation). Change it for tests (an emulator) and sovereign clouds
+    /// (https://management.usgovcloudapi.net, https://management.chinacloudapi.cn); tokens are
+    /// requested for its origin + /.default, and the services' host names follow its cloud.
+    #[arg(
+        long,
+        global = true,
+        env = "KEYROT_ARM_URL",
+        default_value = crate::arm::DEFAULT_ARM_URL,
+        value_name = "URL"
+    )]
+    pub arm_url: String,
 }
 
 #[derive(Debug, Subcommand)]

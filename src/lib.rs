@@ -3,6 +3,7 @@
 //! The binary (`main.rs`) only parses flags, runs a command and maps the outcome to an exit
 //! code; everything else lives here so integration tests and later commands share it.
 
+pub mod arm;
 pub mod auth;
 pub mod check;
 pub mod ci;
@@ -13,6 +14,7 @@ pub mod fetch;
 pub mod github;
 pub mod graph;
 pub mod hardening;
+pub mod keys;
 pub mod model;
 pub mod notify;
 pub mod outcome;
