@@ -539,9 +539,21 @@ pub struct ServeArgs {
     )]
     pub answer_within: String,
 
-    /// Most credentials worked on at once by this instance.
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    /// Most credentials worked on at once by this instance (rotations wait on the network,
+    /// and a loser of a lock holds its place only while it waits).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
+
+    /// When another instance holds a credential's lock, wait up to this long for it (within
+    /// --answer-within) and answer 200 once it is done; 0 answers 503 at once, and Event Grid
+    /// delivers again on its own schedule (10 s, 30 s, 1 min, …).
+    #[arg(
+        long,
+        env = "KEYROT_WAIT_LOCK",
+        default_value = "10s",
+        value_name = "DURATION"
+    )]
+    pub wait_lock: String,
 
     /// Entra-protected delivery: the webhook's app registration (appId or App ID URI) the
     /// Event Grid token must be for.

@@ -550,8 +550,8 @@ async fn near_expiry_rotates_once_and_duplicates_and_stale_events_write_nothing(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_one_rotation_the_loser_answers_503_then_200() {
     let world = World::start("").await;
-    let a = world.serve(world.env(true), &[]);
-    let b = world.serve(world.env(true), &[]);
+    let a = world.serve(world.env(true), &["--wait-lock", "0"]);
+    let b = world.serve(world.env(true), &["--wait-lock", "0"]);
     let old = world.current("db-password");
     let (url_a, url_b) = (
         a.url(&format!("/events?key={KEY}")),
@@ -588,6 +588,35 @@ async fn two_instances_one_rotation_the_loser_answers_503_then_200() {
         assert!(started.elapsed() < Duration::from_secs(30));
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    assert_eq!(
+        world.versions("evt", "db-password").len(),
+        2,
+        "rotated twice"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_one_rotation_the_loser_waits_for_the_holder_and_answers_200() {
+    let world = World::start("").await;
+    let a = world.serve(world.env(true), &[]);
+    let b = world.serve(world.env(true), &[]);
+    let old = world.current("db-password");
+    let (url_a, url_b) = (
+        a.url(&format!("/events?key={KEY}")),
+        b.url(&format!("/events?key={KEY}")),
+    );
+    let (ea, eb) = (
+        json!([event("w1", "SecretNearExpiry", "evt", "db-password", &old)]),
+        json!([event("w2", "SecretNearExpiry", "evt", "db-password", &old)]),
+    );
+    let (ra, rb) = tokio::join!(post(&url_a, &ea), post(&url_b, &eb));
+    assert_eq!((ra.0, rb.0), (200, 200), "{} {}", ra.2, rb.2);
+    let mut outcomes = [
+        ra.2["events"][0]["outcome"].as_str().unwrap().to_string(),
+        rb.2["events"][0]["outcome"].as_str().unwrap().to_string(),
+    ];
+    outcomes.sort();
+    assert_eq!(outcomes, ["rotated", "rotated_elsewhere"]);
     assert_eq!(
         world.versions("evt", "db-password").len(),
         2,
@@ -882,8 +911,8 @@ async fn event_grid_near_expiry_through_the_handshake_rotates_each_credential_on
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn event_grid_cloud_events_and_lock_contention_redelivered_until_done() {
     let world = World::start_seeded(&far_seed(), "").await;
-    let a = world.serve(world.env(true), &[]);
-    let b = world.serve(world.env(true), &[]);
+    let a = world.serve(world.env(true), &["--wait-lock", "0"]);
+    let b = world.serve(world.env(true), &["--wait-lock", "0"]);
     let emulator = &world.harness.emulator;
     let endpoints = [
         a.url(&format!("/events?key={KEY}")),

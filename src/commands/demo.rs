@@ -232,6 +232,7 @@ async fn the_loop(
         dry_run: false,
         force: false,
         wait_lock: None,
+        wait_poll: run::WAIT_POLL,
         concurrency: 4,
         app_object_ids: AppObjectIds::default(),
         services: Services::new(services_env, credential.clone(), transport.clone()),

@@ -63,6 +63,7 @@ async fn execute(
             dry_run: args.dry_run,
             force,
             wait_lock,
+            wait_poll: run::WAIT_POLL,
             concurrency: usize::from(args.concurrency),
         },
     )?;
@@ -110,6 +111,7 @@ pub(super) struct Settings {
     pub dry_run: bool,
     pub force: bool,
     pub wait_lock: Option<std::time::Duration>,
+    pub wait_poll: std::time::Duration,
     pub concurrency: usize,
 }
 
@@ -187,6 +189,7 @@ impl Runtime {
             dry_run: settings.dry_run,
             force: settings.force,
             wait_lock: settings.wait_lock,
+            wait_poll: settings.wait_poll,
             concurrency: settings.concurrency,
             app_object_ids: AppObjectIds::default(),
             services,

@@ -26,6 +26,12 @@ use crate::vault::{Served, VaultUrl};
 /// Set by the Functions host for a custom handler: the loopback port to listen on.
 const FUNCTIONS_PORT: &str = "FUNCTIONS_CUSTOMHANDLER_PORT";
 
+/// How often an event waiting for another instance's lock lists the bids: its answer waits.
+const LOCK_POLL: Duration = Duration::from_millis(250);
+
+/// How long start-up may spend meeting each vault before it listens anyway.
+const WARM_UP: Duration = Duration::from_secs(10);
+
 /// Tag a synced version carries, so a second delivery of its event syncs nothing.
 const TAG_SYNCED: &str = "keyrot-synced";
 
@@ -37,6 +43,10 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<Outcome, Failu
         text => Some(duration("--sweep-every", text)?),
     };
     let answer_within = duration("--answer-within", &args.answer_within)?;
+    let wait_lock = match args.wait_lock.trim() {
+        "0" | "0s" => None,
+        text => Some(duration("--wait-lock", text)?.min(answer_within)),
+    };
     let shutdown_grace = duration("--shutdown-grace", &args.shutdown_grace)?;
     let lease = duration("--lock-lease", &args.lock_lease)?;
     let settle = duration("--lock-settle", &args.lock_settle)?;
@@ -66,7 +76,8 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<Outcome, Failu
     let runtime = Runtime::new(global, &specs, &config)?;
     let gate = gate(args, functions_port.is_some(), &listen, &runtime)?;
 
-    let worker = Arc::new(RotationWorker::new(runtime, config, timing));
+    warm_up(&runtime, &config).await;
+    let worker = Arc::new(RotationWorker::new(runtime, config, timing, wait_lock));
     let engine = Arc::new(Engine::new(
         worker.clone(),
         answer_within,
@@ -131,6 +142,32 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<Outcome, Failu
         json!({"drained": drained, "working": engine.tasks().count()}),
     );
     Ok(Outcome::Ok)
+}
+
+/// Meets every vault once before listening: the Key Vault client learns its challenge and
+/// the token is cached, so a burst of first deliveries does not race for it. A vault that
+/// does not answer is logged; events for it fail (500) and are delivered again.
+async fn warm_up(runtime: &Runtime, config: &Config) {
+    let firsts = runtime.vaults.iter().filter_map(|(url, vault)| {
+        let spec = config
+            .credentials
+            .iter()
+            .find(|s| VaultUrl::parse(&s.vault).ok().as_ref() == Some(url))?;
+        Some(async move {
+            match vault.secret_versions(&spec.name).await {
+                Ok(_) => None,
+                Err(e) => Some(json!({"vault": url.as_str(), "error": e.to_string()})),
+            }
+        })
+    });
+    let met = tokio::time::timeout(WARM_UP, futures::future::join_all(firsts)).await;
+    let failed: Vec<Value> = match met {
+        Ok(results) => results.into_iter().flatten().collect(),
+        Err(_) => vec![json!({"error": format!("no answer within {}s", WARM_UP.as_secs())})],
+    };
+    if !failed.is_empty() {
+        log::lifecycle("warm-up", json!({"failed": failed}));
+    }
 }
 
 /// Who may deliver: see `SERVE_HELP`.
@@ -226,12 +263,18 @@ struct RotationWorker {
     runtime: Runtime,
     config: Config,
     timing: LockTiming,
+    wait_lock: Option<Duration>,
     /// (vault name, secret name), lower-cased → index into `config.credentials`.
     index: HashMap<(String, String), usize>,
 }
 
 impl RotationWorker {
-    fn new(runtime: Runtime, config: Config, timing: LockTiming) -> RotationWorker {
+    fn new(
+        runtime: Runtime,
+        config: Config,
+        timing: LockTiming,
+        wait_lock: Option<Duration>,
+    ) -> RotationWorker {
         let index = config
             .credentials
             .iter()
@@ -251,6 +294,7 @@ impl RotationWorker {
             runtime,
             config,
             timing,
+            wait_lock,
             index,
         }
     }
@@ -272,7 +316,8 @@ impl RotationWorker {
                     timing: self.timing,
                     dry_run: false,
                     force: false,
-                    wait_lock: None,
+                    wait_lock: self.wait_lock,
+                    wait_poll: LOCK_POLL,
                     concurrency,
                 },
             )

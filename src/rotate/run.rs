@@ -36,7 +36,7 @@ use crate::vault::{NewVersion, Served, Vault};
 pub const JOURNAL_LIFETIME: Duration = Duration::days(90);
 
 /// How often a run waiting for another run's lock (`--wait-lock`) lists the bids.
-const WAIT_POLL: StdDuration = StdDuration::from_secs(2);
+pub const WAIT_POLL: StdDuration = StdDuration::from_secs(2);
 
 /// What every credential's rotation shares.
 pub struct Context {
@@ -51,6 +51,9 @@ pub struct Context {
     pub force: bool,
     /// `--wait-lock`: how long a locked-out credential waits for the other run.
     pub wait_lock: Option<StdDuration>,
+    /// How often a waiting credential lists the bids ([`WAIT_POLL`] for `rotate`; `serve`
+    /// polls faster, since an event's answer waits on it).
+    pub wait_poll: StdDuration,
     /// `--concurrency`: credentials read, bid for and worked on at once.
     pub concurrency: usize,
     /// Empty at the start of a run; see [`Context::application`].
@@ -540,7 +543,7 @@ async fn wait_then_work(
                 report_locked(outcome, holder);
                 return None;
             }
-            tokio::time::sleep(WAIT_POLL.min(deadline - now)).await;
+            tokio::time::sleep(ctx.wait_poll.min(deadline - now)).await;
         }
         let state = match State::read(ctx, job.vault, job.spec).await {
             Ok(state) => state,

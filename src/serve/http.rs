@@ -178,10 +178,17 @@ async fn read_body(
         .map(str::to_string);
     match Limited::new(req.into_body(), BODY_LIMIT).collect().await {
         Ok(body) => Ok((content_type, body.to_bytes())),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(json_response(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            &json!({"error": format!("a delivery is at most {BODY_LIMIT} bytes")}),
-        )),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            let mut response = json_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &json!({"error": format!("a delivery is at most {BODY_LIMIT} bytes")}),
+            );
+            // The rest of the body is not read: the connection cannot carry another request.
+            response
+                .headers_mut()
+                .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+            Err(response)
+        }
         Err(_) => Err(json_response(
             StatusCode::BAD_REQUEST,
             &json!({"error": "the body could not be read"}),

@@ -731,3 +731,24 @@ fn load_names_the_path_and_how_to_fix_it() {
     std::fs::write(&missing, FULL).unwrap();
     assert_eq!(Config::load(&missing).unwrap(), parse(FULL).unwrap());
 }
+
+#[test]
+fn on_new_version_is_sync_or_ignore() {
+    assert!(!parse(&one("")).unwrap().credentials[0].sync_on_new_version);
+    assert!(
+        !parse(&one("on_new_version = \"ignore\""))
+            .unwrap()
+            .credentials[0]
+            .sync_on_new_version
+    );
+    assert!(
+        parse(&one("on_new_version = \"sync\""))
+            .unwrap()
+            .credentials[0]
+            .sync_on_new_version
+    );
+    let bad = error(&one("on_new_version = \"rotate\""));
+    assert!(bad.starts_with("keyrot.toml:"), "{bad}");
+    assert!(bad.contains("unknown on_new_version \"rotate\""), "{bad}");
+    assert!(bad.contains("\"sync\""), "{bad}");
+}
