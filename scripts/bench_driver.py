@@ -1417,6 +1417,7 @@ def main() -> int:
             statuses = collections.Counter(str(d["status"] or d["error"]) for d in mid["deliveries"])
             first = collections.Counter(str(d["status"] or d["error"]) for d in mid["deliveries"] if d["attempt"] == 0)
             later_ms = sorted(d["elapsed_ms"] for d in mid["deliveries"] if d["attempt"] > 0)
+            all_failures = sum((r["failures"] for r in runs), collections.Counter())
             out_txt = ", ".join(f"{o} ({s}) {c}" for (o, s), c in sorted(mid["outcomes"].items(), key=lambda x: -x[1]))
             notes.append(
                 f"v) floor = the wall of `keyrot rotate --force --concurrency {EVENT_N} --format json` over a fresh "
@@ -1447,14 +1448,17 @@ def main() -> int:
                 f"showing nothing pending (polled every 20 ms); runs {', '.join(fmt_s(r['wall']) for r in runs)}"
             )
             notes.append(
-                f"v) median run: published {mid['published']}, status {mid['status']}; {len(mid['deliveries'])} "
-                f"delivery attempts for {len(mid['attempts'])} events (attempts per event: "
-                f"{', '.join(f'{k}× {v}' for k, v in sorted(per_event.items()))}); answers {dict(sorted(statuses.items()))}, "
-                f"first attempts {dict(sorted(first.items()))}; retries started "
+                f"v) median run: published {mid['published']}, the publisher's status "
+                f"{', '.join(f'{k} {v}' for k, v in mid['status'].items())}; {len(mid['deliveries'])} "
+                f"delivery attempts for {len(mid['attempts'])} events ("
+                f"{', '.join(f'{v} in {k} attempt' + ('s' if k > 1 else '') for k, v in sorted(per_event.items()))}); answers {', '.join(f'{k} × {v}' for k, v in sorted(statuses.items()))}, "
+                f"on the first attempt {', '.join(f'{k} × {v}' for k, v in sorted(first.items()))}; retries started "
                 f"{(later_ms[0] / 1000 if later_ms else 0):.2f}–{(later_ms[-1] / 1000 if later_ms else 0):.2f} s after "
                 f"publishing, last successful attempt started at {mid['last_ok_ms'] / 1000:.2f} s; serve's event log "
                 f"(outcome (status) count): {out_txt}"
                 + "".join(f" (failed: {c}× “{m}”)" for m, c in mid["failures"].most_common(2))
+                + (f"; deliveries answered 500 in all {rep} runs: " + ", ".join(
+                    f"{c}× “{m}”" for m, c in all_failures.most_common(3)) if all_failures else "")
                 + f"; {mid['bids']} lock bids for the {EVENT_N} credentials, each a settle (by 0.5 s after "
                 f"publishing: {', '.join(f'{t:g} s {n} on {d} credentials' for t, (n, d) in sorted(mid['bid_waves'].items()))}); "
                 f"last new version written {fmt_s(mid['last_commit'])} after publishing (runs "
