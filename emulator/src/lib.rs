@@ -220,6 +220,7 @@
 //! `OwnedBy` lets the caller read every application, as observed in Entra.
 
 pub mod admin;
+mod arm;
 mod devops;
 mod entra;
 pub mod eventgrid;
@@ -244,6 +245,10 @@ use anyhow::Context as _;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use arm::{
+    ArmSeed, CosmosAccountSeed, EntitySeed, LogicAppSeed, NamespaceSeed, RuleSeed, SiteSeed,
+    StorageAccountSeed, StorageKeyView, DEFAULT_SUBSCRIPTION_ID,
+};
 pub use devops::{DevopsGroupView, DevopsRunView, DevopsSeed, DevopsVariableView};
 pub use faults::{FaultBody, FaultRule};
 pub use github::{
