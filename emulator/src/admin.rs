@@ -6,6 +6,8 @@
 //! | GET | `/_admin` | emulator facts (port, tenant, authority, Graph and vault URLs, CA path) |
 //! | GET | `/_admin/applications` | every application's password and certificate metadata (never secret text) |
 //! | GET | `/_admin/devops` | every Azure DevOps variable group with its values |
+//! | GET | `/_admin/arm` | every emulated ARM resource with its keys, regenerations, reference refreshes and workflow PUTs |
+//! | PUT | `/_admin/arm/budget` | `{"reads_per_hour", "writes_per_hour"}`: a fresh ARM request budget |
 //! | POST | `/_admin/faults` | add a [`FaultRule`](crate::FaultRule) (JSON body) |
 //! | DELETE | `/_admin/faults` | remove every fault |
 //! | PUT | `/_admin/keyvault` | `{"version_ids": "random" \| "descending"}`: the `[keyvault]` seed setting, from now on |
@@ -44,6 +46,7 @@ pub fn handle(shared: &Shared, ca_path: &str, req: &Req) -> Resp {
                     "tenant_id": shared.tenant_id,
                     "authority_host": shared.login_base(),
                     "graph_url": shared.graph_base(),
+                    "arm_url": format!("https://management.localhost:{}", shared.port),
                     "vaults": vaults,
                     "ca_path": ca_path,
                 }),
@@ -51,6 +54,9 @@ pub fn handle(shared: &Shared, ca_path: &str, req: &Req) -> Resp {
         }
         ("GET", "/_admin/applications") => Resp::json(200, &applications(shared)),
         (_, "/_admin/devops") => crate::devops::admin(shared, req),
+        (_, p) if p == "/_admin/arm" || p.starts_with("/_admin/arm/") => {
+            crate::arm::admin(shared, req)
+        }
         (_, p) if p.starts_with("/_admin/github") => crate::github::admin(shared, req),
         ("POST", "/_admin/faults") => match serde_json::from_slice::<FaultRule>(&req.body) {
             Ok(rule) => {

@@ -143,7 +143,8 @@ fn tenant_not_found(shared: &Shared, req: &Req, tenant: &str) -> Resp {
 fn audience_for(resource: &str) -> Option<String> {
     let bare = resource.trim_end_matches('/');
     (KNOWN_RESOURCES.iter().any(|r| r.eq_ignore_ascii_case(bare))
-        || crate::graph::is_graph_audience(bare))
+        || crate::graph::is_graph_audience(bare)
+        || crate::arm::is_arm_audience(bare))
     .then(|| resource.to_owned())
 }
 

@@ -20,6 +20,8 @@
 //! | `hooks.localhost:{port}` | a webhook sink for Teams, Slack and Standard Webhooks deliveries (see `hooks.rs`) |
 //! | `devops.localhost:{port}`, `vsrm.devops.localhost:{port}` | Azure DevOps (`dev.azure.com`, `vsrm.dev.azure.com`): variable groups, pipeline runs, releases; seed `[devops]`, routes `devops.*` (see the `devops` module) |
 //! | `api.github.localhost:{port}` | GitHub REST API: Actions secrets (`[github]` seed; see the `github` module) |
+//! | `management.localhost:{port}` | Azure Resource Manager ([`Emulator::arm_url`]): storage accounts, Service Bus / Event Hubs rules, Cosmos DB accounts, App Service Key Vault references, Logic Apps (`[arm]` seed; see [Resource Manager](#azure-resource-manager)) |
+//! | `{account}.blob.localhost:{port}`, `{namespace}.servicebus.localhost:{port}`, `{account}.documents.localhost:{port}` | the data planes that judge ARM's keys: Blob (Shared Key), Service Bus and Event Hubs (SAS), Cosmos DB (master key) |
 //! | `localhost:{port}` | admin API under `/_admin` (see [`admin`]); Event Grid's admin API under `/_admin/eventgrid` and its manual validation URL `/_eventgrid/validate` (see [`eventgrid`]) |
 //!
 //! Event Grid (see [`eventgrid`]) is a publisher, not a host: it raises Key Vault secret events
@@ -55,7 +57,15 @@
 //! | `graph.removePassword` | `POST /v1.0/applications/{object-id}/removePassword`, `…(appId='{appId}')/removePassword` |
 //! | `eventgrid` (admin host, not faulted or logged) | `/_admin/eventgrid/…`, `GET /_eventgrid/validate?id=…` |
 //! | `hooks.teams` / `hooks.slack` / `hooks.webhook` | `POST /teams/{name}`, `/slack/{name}`, `/webhook/{name}` on `hooks.localhost` |
-//! | `vault-not-found`, `unknown`, `unknown-host`, `hooks.unknown` | everything else |
+//! | `arm.storage.get` / `arm.storage.listKeys` / `arm.storage.regenerateKey` | `GET …/Microsoft.Storage/storageAccounts/{a}`, `POST …/listKeys`, `POST …/regenerateKey` |
+//! | `arm.servicebus.listKeys` / `arm.servicebus.regenerateKeys` | `POST …/Microsoft.ServiceBus/namespaces/{ns}[/queues/{q}\|/topics/{t}]/authorizationRules/{r}/listKeys`, `…/regenerateKeys` |
+//! | `arm.eventhub.listKeys` / `arm.eventhub.regenerateKeys` | `POST …/Microsoft.EventHub/namespaces/{ns}[/eventhubs/{e}]/authorizationRules/{r}/listKeys`, `…/regenerateKeys` |
+//! | `arm.cosmos.get` / `arm.cosmos.listKeys` / `arm.cosmos.regenerateKey` | `GET …/Microsoft.DocumentDB/databaseAccounts/{a}`, `POST …/listKeys`, `POST …/regenerateKey` |
+//! | `arm.operation` | `GET /subscriptions/{s}/providers/Microsoft.DocumentDB/locations/{l}/operationsStatus/{id}` and `…/operationResults/{id}` |
+//! | `arm.web.configreferences` / `arm.web.refresh` | `GET …/Microsoft.Web/sites/{s}/config/configreferences/appsettings[/{name}]`, `POST …/appsettings/refresh` |
+//! | `arm.logic.get` / `arm.logic.put` | `GET` / `PUT …/Microsoft.Logic/workflows/{w}` |
+//! | `storage.blob.list`, `servicebus.data`, `cosmos.data` | `GET /?comp=list` on a blob host; `GET /{entity}`, `POST /{entity}/messages` on a namespace host; `GET /` on a Cosmos host |
+//! | `vault-not-found`, `unknown`, `unknown-host`, `hooks.unknown`, `arm.unknown`, `storage.blob.unknown` | everything else |
 //!
 //! # Seed
 //!
@@ -134,6 +144,38 @@
 //! name = "ops"
 //! secret = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
 //!
+//! [arm]                             # Azure Resource Manager (see below)
+//! subscription_id = "5f2c7a9e-3b1d-4c8e-9f60-7a1b2c3d4e5f"   # default DEFAULT_SUBSCRIPTION_ID
+//! reads_per_hour = 12000            # ARM's per-subscription request budget (token buckets)
+//! writes_per_hour = 1200
+//!
+//! [[arm.storage_account]]
+//! resource_group = "rg"
+//! name = "orders"
+//! key1_created = "-40d"             # also key1, key2, key2_created, key_expiration_period_days
+//!
+//! [[arm.servicebus_namespace]]      # [[arm.eventhubs_namespace]] takes `eventhubs` instead
+//! resource_group = "rg"
+//! name = "orders-bus"
+//! rules = [{ name = "RootManageSharedAccessKey", rights = ["Listen", "Manage", "Send"] }]
+//! queues = [{ name = "q1", rules = [{ name = "sender", rights = ["Send"] }] }]
+//!
+//! [[arm.cosmos_account]]
+//! resource_group = "rg"
+//! name = "orders-db"
+//! regenerate_seconds = 2            # how long regenerateKey's operation runs
+//!
+//! [[arm.site]]
+//! resource_group = "rg"
+//! name = "orders-api"
+//! app_settings = { DB_KEY = "@Microsoft.KeyVault(SecretUri=https://demo.vault.localhost/secrets/db-password/)" }
+//!
+//! [[arm.logic_app]]
+//! resource_group = "rg"
+//! name = "orders-flow"
+//! definition = '{"contentVersion": "1.0.0.0", "triggers": {}, "actions": {}}'
+//! parameters = '{"apiKey": {"value": "x"}}'
+//!
 //! [[fault]]
 //! route = "secrets.list"
 //! status = 429
@@ -167,6 +209,29 @@
 //! `created` (default start time), `valid_after_seconds` (replication delay after `created`).
 //! Certificate fields: `key_id`, `display_name`, `start` (default start time), `end` (default a
 //! year after `start`). Times are RFC 3339, Unix seconds or relative to start (`"+90d"`).
+//!
+//! # Azure Resource Manager
+//!
+//! `management.localhost` answers the ARM routes above for the one seeded subscription, with
+//! ARM's checks in ARM's order: bearer token (audience `https://management.azure.com`,
+//! `https://management.core.windows.net` or `https://management.localhost[:port]`; 401
+//! `AuthenticationFailed` / `InvalidAuthenticationToken` / `InvalidAuthenticationTokenAudience`
+//! / `ExpiredAuthenticationToken` with `WWW-Authenticate: Bearer authorization_uri=…`),
+//! `api-version` (400 `MissingApiVersionParameter`), subscription (404 `SubscriptionNotFound`),
+//! the request budget (429 `SubscriptionRequestsThrottled` + `Retry-After`; every answer
+//! carries `x-ms-ratelimit-remaining-subscription-reads` or `-writes`), the provider's
+//! api-versions (400 `InvalidApiVersionParameter` listing them), resource group (404
+//! `ResourceGroupNotFound`) and resource (404 `ResourceNotFound` with ARM's message). Every
+//! resource group a seeded resource names exists. Service Bus and Event Hubs connection strings
+//! point at `sb://{namespace}.servicebus.localhost:{port}/` (the service's host is
+//! `{namespace}.servicebus.windows.net`). Cosmos DB's `regenerateKey` is a long-running
+//! operation (202, `Azure-AsyncOperation`, `Location`; the key changes when it completes; a
+//! second one meanwhile is 412 `PreconditionFailed`). Tests read keys and history through
+//! [`Emulator::storage_keys`], [`Emulator::servicebus_rule_keys`], [`Emulator::cosmos_keys`],
+//! [`Emulator::site_refreshes`], [`Emulator::logic_app`] and friends, other languages through
+//! `GET /_admin/arm`; `PUT /_admin/arm/budget` or [`Emulator::set_arm_budget`] refill the
+//! budget. The module `arm` documents each provider's bodies, the data planes' signature rules
+//! and the known approximations.
 //!
 //! # Microsoft Graph
 //!
@@ -220,6 +285,7 @@
 //! `OwnedBy` lets the caller read every application, as observed in Entra.
 
 pub mod admin;
+mod arm;
 mod devops;
 mod entra;
 pub mod eventgrid;
@@ -244,6 +310,10 @@ use anyhow::Context as _;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use arm::{
+    ArmSeed, CosmosAccountSeed, EntitySeed, LogicAppSeed, NamespaceSeed, RuleSeed, SiteSeed,
+    StorageAccountSeed, StorageKeyView, DEFAULT_SUBSCRIPTION_ID,
+};
 pub use devops::{DevopsGroupView, DevopsRunView, DevopsSeed, DevopsVariableView};
 pub use faults::{FaultBody, FaultRule};
 pub use github::{

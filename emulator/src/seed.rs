@@ -147,6 +147,10 @@ pub struct Seed {
     /// The emulated GitHub API (`api.github.localhost`; see the `github` module).
     #[serde(default)]
     pub github: crate::github::GithubSeed,
+    /// Azure Resource Manager and the resources behind it (`management.localhost`; see the
+    /// `arm` module).
+    #[serde(default)]
+    pub arm: crate::arm::ArmSeed,
 }
 
 /// `[keyvault]`: how the emulated Key Vault behaves.
@@ -202,6 +206,7 @@ impl Default for Seed {
             hooks: crate::hooks::HooksSeed::default(),
             devops: Default::default(),
             github: crate::github::GithubSeed::default(),
+            arm: crate::arm::ArmSeed::default(),
         }
     }
 }
@@ -530,6 +535,7 @@ impl Seed {
     fn validate(&self) -> anyhow::Result<()> {
         self.validate_clients()?;
         self.devops.validate()?;
+        self.arm.validate()?;
         let mut names = std::collections::HashSet::new();
         for v in &self.vaults {
             let ok = (3..=24).contains(&v.name.len())

@@ -19,7 +19,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::faults::{FaultAction, FaultBody};
 use crate::http::{query_pairs, Req, Resp};
 use crate::state::Shared;
-use crate::{admin, devops, entra, github, graph, hooks, keyvault, RecordedRequest};
+use crate::{admin, arm, devops, entra, github, graph, hooks, keyvault, RecordedRequest};
 
 /// Largest request body read; Key Vault's own limit on a secret is 25 KiB.
 const MAX_BODY: usize = 1024 * 1024;
@@ -87,6 +87,8 @@ enum Area {
     Devops {
         vsrm: bool,
     },
+    /// Azure Resource Manager and the data planes of its resources (see `arm`).
+    Arm(arm::Host),
     Unknown,
 }
 
@@ -101,7 +103,7 @@ fn classify(host: &str) -> Area {
         "api.github.localhost" => Area::Github,
         h => match h.strip_suffix(".vault.localhost") {
             Some(v) if !v.is_empty() && !v.contains('.') => Area::Vault(v.to_owned()),
-            _ => Area::Unknown,
+            _ => arm::classify(h).map_or(Area::Unknown, Area::Arm),
         },
     }
 }
@@ -203,6 +205,7 @@ async fn handle(
         Area::Hooks => (hooks::route_of(&req.method, &req.path), None, None),
         Area::Devops { vsrm } => (devops::route_of(&req.method, &req.path, *vsrm), None, None),
         Area::Github => (github::route_of(&req.method, &req.path), None, None),
+        Area::Arm(h) => (arm::route_of(h, &req.method, &req), None, None),
         Area::Vault(v) => {
             let location = shared
                 .lock()
@@ -279,6 +282,7 @@ async fn handle(
                 Area::Hooks => hooks::fault_body(shared, &req, status),
                 Area::Devops { .. } => devops::fault_body(status),
                 Area::Github => github::fault_body(status),
+                Area::Arm(h) => arm::fault_body(h, status),
                 _ => entra::aad_error(
                     shared,
                     &req,
@@ -305,6 +309,7 @@ async fn handle(
                 Area::Hooks => hooks::handle(shared, &req),
                 Area::Devops { vsrm } => devops::handle(shared, &req, *vsrm),
                 Area::Github => github::handle(shared, &req),
+                Area::Arm(h) => arm::handle(shared, h, &req),
                 Area::Vault(v) => match route {
                     "vault-not-found" => keyvault::vault_not_found(v),
                     "challenge" => keyvault::challenge(shared),
@@ -344,6 +349,7 @@ async fn handle(
         Area::Graph => graph::decorate(resp, &req),
         Area::Devops { .. } => devops::decorate(resp),
         Area::Github => github::decorate(resp),
+        Area::Arm(h) => arm::decorate(resp, h, &req),
         _ => resp,
     };
     record(&req, resp.status);

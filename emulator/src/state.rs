@@ -69,6 +69,8 @@ pub struct State {
     pub devops: crate::devops::DevopsState,
     /// The emulated GitHub API.
     pub github_api: crate::github::GithubState,
+    /// The emulated Azure Resource Manager subscription.
+    pub arm: crate::arm::ArmState,
 }
 
 impl State {
@@ -294,7 +296,7 @@ impl State {
         for f in &seed.faults {
             faults.add(f.clone());
         }
-        State {
+        let mut st = State {
             clients,
             github: seed.github_oidc.clone(),
             pipelines: seed.azure_pipelines.clone(),
@@ -313,7 +315,10 @@ impl State {
             version_ids: seed.keyvault.version_ids,
             devops: crate::devops::DevopsState::from_seed(&seed.devops, start),
             github_api: crate::github::GithubState::from_seed(&seed.github, start),
-        }
+            arm: crate::arm::ArmState::from_seed(&seed.arm, start),
+        };
+        crate::arm::after_seed(&mut st);
+        st
     }
 }
 
