@@ -235,7 +235,10 @@ async fn the_loop(
         wait_poll: run::WAIT_POLL,
         concurrency: 4,
         app_object_ids: AppObjectIds::default(),
-        services: Services::new(services_env, credential.clone(), transport.clone()),
+        services: Services::new(services_env, credential.clone(), transport.clone()).with_arm(
+            crate::arm::ArmClient::new(&emulator.arm_url(), credential.clone(), transport.clone())
+                .map_err(|e| Failure::Runtime(e.to_string()))?,
+        ),
         mode: Mode::Rotate,
         notifier: Some(Box::new(super::notify::ChannelNotifier {
             specs: config.notify.clone(),

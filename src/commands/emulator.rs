@@ -137,6 +137,7 @@ fn client_env(
         emulator.ca_path().to_string_lossy().into_owned(),
     ));
     env.push(("KEYROT_GRAPH_URL", emulator.graph_url()));
+    env.push(("KEYROT_ARM_URL", emulator.arm_url()));
     if !vault_names.is_empty() {
         let urls: Vec<String> = vault_names.iter().map(|n| emulator.vault_url(n)).collect();
         env.push(("KEYROT_VAULTS", urls.join(",")));

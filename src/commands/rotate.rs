@@ -101,6 +101,8 @@ pub(super) struct Runtime {
     pub auth_env: AuthEnv,
     pub credential: Arc<dyn TokenCredential>,
     pub graph: Option<GraphClient>,
+    /// `--arm-url`: built always (no I/O until used), used by resource keys and ARM copies.
+    pub arm: crate::arm::ArmClient,
     pub vaults: BTreeMap<VaultUrl, Vault>,
     pub notify: Vec<crate::rotate::config::NotifySpec>,
 }
@@ -142,6 +144,8 @@ impl Runtime {
             .then(|| GraphClient::new(&global.graph_url, credential.clone(), transport.clone()))
             .transpose()
             .map_err(|e| Failure::Usage(e.to_string()))?;
+        let arm = crate::arm::ArmClient::new(&global.arm_url, credential.clone(), transport.clone())
+            .map_err(|e| Failure::Usage(e.to_string()))?;
         let mut vaults: BTreeMap<VaultUrl, Vault> = BTreeMap::new();
         for url in vault_urls {
             if let std::collections::btree_map::Entry::Vacant(slot) = vaults.entry(url) {
@@ -156,6 +160,7 @@ impl Runtime {
             auth_env,
             credential,
             graph,
+            arm,
             vaults,
             notify: config.notify.clone(),
         })
@@ -178,7 +183,8 @@ impl Runtime {
             self.auth_env.clone(),
             self.credential.clone(),
             self.transport.clone(),
-        );
+        )
+        .with_arm(self.arm.clone());
         Ok(Context {
             run_id,
             graph: self.graph.clone(),

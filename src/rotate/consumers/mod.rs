@@ -42,6 +42,8 @@ pub struct Services {
     group_ids: Mutex<HashMap<String, u32>>,
     /// The wait between a variable group write and its re-read.
     devops_settle: Option<std::time::Duration>,
+    /// Azure Resource Manager (`--arm-url`): resource keys and the consumers that cache them.
+    arm: Option<crate::arm::ArmClient>,
 }
 
 impl Services {
@@ -61,7 +63,31 @@ impl Services {
             resolved: Mutex::default(),
             group_ids: Mutex::default(),
             devops_settle: None,
+            arm: None,
         }
+    }
+
+    /// The ARM client (`--arm-url`) for resource keys and ARM-hosted copies.
+    pub fn with_arm(mut self, arm: crate::arm::ArmClient) -> Services {
+        self.arm = Some(arm);
+        self
+    }
+
+    /// The ARM client; `Err` only where a run was built without one (a bug, said plainly).
+    pub fn arm(&self) -> Result<&crate::arm::ArmClient, String> {
+        self.arm
+            .as_ref()
+            .ok_or_else(|| "keyrot was started without an Azure Resource Manager client".into())
+    }
+
+    /// The Azure credential every Azure service here is reached with.
+    pub fn azure_credential(&self) -> Arc<dyn TokenCredential> {
+        self.azure.clone()
+    }
+
+    /// The shared transport (timeouts, retries, `--ca-cert`).
+    pub fn transport(&self) -> &Arc<KeyrotTransport> {
+        &self.transport
     }
 
     /// The wait between a variable group write and its re-read (the client's default else).
