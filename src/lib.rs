@@ -9,6 +9,7 @@ pub mod check;
 pub mod ci;
 pub mod cli;
 pub mod commands;
+pub mod dataplane;
 pub mod devops;
 pub mod fetch;
 pub mod github;

@@ -158,12 +158,20 @@ pub fn render_config(config: &Config) -> String {
         key("name", toml_string(&c.name));
         key("vault", toml_string(&c.vault));
         key("generator", toml_string(c.generator.name()));
+        // A resource key's validity written in keyrot.toml outranks its secret's tag, so it is
+        // written only where it was.
+        let validity_written = match &c.generator {
+            Generator::ResourceKey(k) => k.validity_configured,
+            _ => true,
+        };
         for (k, d) in [
-            ("rotate_within", c.rotate_within),
-            ("validity", c.validity),
-            ("grace", c.grace),
+            ("rotate_within", Some(c.rotate_within)),
+            ("validity", validity_written.then_some(c.validity)),
+            ("grace", Some(c.grace)),
         ] {
-            key(k, format!("\"{}s\"", d.whole_seconds()));
+            if let Some(d) = d {
+                key(k, format!("\"{}s\"", d.whole_seconds()));
+            }
         }
         if let Some(content_type) = &c.content_type {
             key("content_type", toml_string(content_type));
@@ -204,6 +212,23 @@ pub fn render_config(config: &Config) -> String {
             } => {
                 key("application", toml_string(application));
                 key("remove_foreign", remove_foreign.to_string());
+                key(
+                    "verify_timeout",
+                    format!("\"{}s\"", c.verify_timeout.as_secs()),
+                );
+            }
+            Generator::ResourceKey(k) => {
+                key("resource", toml_string(&k.resource.to_string()));
+                key(
+                    "value",
+                    toml_string(match k.value {
+                        keyrot::rotate::config::KeyForm::Key => "key",
+                        keyrot::rotate::config::KeyForm::ConnectionString => "connection-string",
+                    }),
+                );
+                if k.service == keyrot::keys::alternation::Service::Cosmos {
+                    key("lro_timeout", format!("\"{}s\"", k.lro_timeout.as_secs()));
+                }
                 key(
                     "verify_timeout",
                     format!("\"{}s\"", c.verify_timeout.as_secs()),

@@ -144,8 +144,9 @@ impl Runtime {
             .then(|| GraphClient::new(&global.graph_url, credential.clone(), transport.clone()))
             .transpose()
             .map_err(|e| Failure::Usage(e.to_string()))?;
-        let arm = crate::arm::ArmClient::new(&global.arm_url, credential.clone(), transport.clone())
-            .map_err(|e| Failure::Usage(e.to_string()))?;
+        let arm =
+            crate::arm::ArmClient::new(&global.arm_url, credential.clone(), transport.clone())
+                .map_err(|e| Failure::Usage(e.to_string()))?;
         let mut vaults: BTreeMap<VaultUrl, Vault> = BTreeMap::new();
         for url in vault_urls {
             if let std::collections::btree_map::Entry::Vacant(slot) = vaults.entry(url) {

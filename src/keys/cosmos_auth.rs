@@ -9,8 +9,9 @@
 //! ```
 //!
 //! `date` is the request's `x-ms-date` (RFC 1123), lower-cased only inside the payload;
-//! `resourceLink` keeps its case. The verification request keyrot signs lists the account's
-//! databases: `GET {endpoint}dbs` (resource type `dbs`, empty resource link).
+//! `resourceLink` keeps its case. The verification request keyrot signs reads the account:
+//! `GET {endpoint}` (empty resource type and link), which any of the four keys may do and which
+//! changes nothing.
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use time::OffsetDateTime;
@@ -64,17 +65,17 @@ pub fn authorization(
     ))
 }
 
-/// The signed request that proves `key` works for `account`: list its databases.
+/// The signed request that proves `key` works for `account`: read the account.
 pub fn verification_request(
     cloud: Cloud,
     account: &str,
     key: &SecretValue,
     now: OffsetDateTime,
 ) -> Result<SignedRequest, KeyError> {
-    let url = Url::parse(&format!("{}dbs", cloud.cosmos_endpoint(account)))
+    let url = Url::parse(&cloud.cosmos_endpoint(account))
         .map_err(|e| KeyError(format!("no Cosmos DB URL for account {account:?}: {e}")))?;
     let date = http_date(now);
-    let authorization = authorization("GET", "dbs", "", &date, key)?;
+    let authorization = authorization("GET", "", "", &date, key)?;
     Ok(SignedRequest {
         method: "GET",
         url,
@@ -129,9 +130,9 @@ mod tests {
     }
 
     #[test]
-    fn verification_request_lists_databases() {
-        // The signature re-computed with Python's hmac over "get\ndbs\n\nthu, 27 apr 2017
-        // 00:51:12 gmt\n\n" with the docs' key.
+    fn verification_request_reads_the_account() {
+        // The signature computed with Python's hmac over "get\n\n\nthu, 27 apr 2017
+        // 00:51:12 gmt\n\n" with the docs' key, then urllib.parse.quote(…, safe="-_.!~*'()").
         let key = SecretValue::new(DOC_KEY.to_owned());
         let request = verification_request(
             Cloud::Public,
@@ -140,7 +141,7 @@ mod tests {
             datetime!(2017-04-27 0:51:12 UTC),
         )
         .unwrap();
-        assert_eq!(request.url.as_str(), "https://db1.documents.azure.com/dbs");
+        assert_eq!(request.url.as_str(), "https://db1.documents.azure.com/");
         assert_eq!(
             request.headers[0],
             (
@@ -150,7 +151,7 @@ mod tests {
         );
         assert_eq!(
             request.authorization().expose(),
-            "type%3Dmaster%26ver%3D1.0%26sig%3DoMt68ghyVEcS70kOZOWyTYEgUkWNd441wEjKJu6kvcA%3D"
+            "type%3Dmaster%26ver%3D1.0%26sig%3Drp533%2Fe%2BAfAi87cI2Vg1QmCqQY1Ki3ryYkABWMvF9xw%3D"
         );
         let emulator = verification_request(
             Cloud::Emulator { port: 8443 },
@@ -161,9 +162,9 @@ mod tests {
         .unwrap();
         assert_eq!(
             emulator.url.as_str(),
-            "https://db1.documents.localhost:8443/dbs"
+            "https://db1.documents.localhost:8443/"
         );
-        assert!(!format!("{emulator:?}").contains("oMt68"));
+        assert!(!format!("{emulator:?}").contains("rp533"));
     }
 
     #[test]

@@ -62,6 +62,20 @@ pub struct SignedRequest {
 }
 
 impl SignedRequest {
+    pub fn new(
+        method: &'static str,
+        url: Url,
+        headers: Vec<(String, String)>,
+        authorization: SecretValue,
+    ) -> SignedRequest {
+        SignedRequest {
+            method,
+            url,
+            headers,
+            authorization,
+        }
+    }
+
     /// The `authorization` header's value.
     pub fn authorization(&self) -> &SecretValue {
         &self.authorization

@@ -78,6 +78,15 @@ pub struct Entry {
     pub display_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
+    /// Resource keys: the key this rotation regenerates, a fingerprint of its value before
+    /// (so a rerun can tell whether the regeneration happened), and Cosmos DB's long-running
+    /// operation once started (a rerun polls it rather than regenerating again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_slot: Option<crate::keys::alternation::Slot>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_before: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<crate::arm::lro::Operation>,
     /// The Key Vault version this rotation wrote, once committed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub new_version: Option<String>,
@@ -162,6 +171,9 @@ mod tests {
             application: Some("app".into()),
             display_name: Some(password_display_name("r-1")),
             key_id: Some("k".into()),
+            key_slot: Some(crate::keys::alternation::Slot::Second),
+            key_before: Some("00112233445566778899aabbccddeeff".into()),
+            operation: None,
             new_version: None,
             propagated_at: None,
             triggers: vec![TriggerMark {

@@ -57,6 +57,7 @@ pub mod journal;
 pub mod lock;
 pub mod plan;
 pub mod report;
+pub mod resource_key;
 pub mod run;
 pub mod verify;
 

@@ -658,6 +658,7 @@ async fn locked(
     }
     // An earlier rotation first: its copies and runs before anything new.
     let mut finishing = None;
+    let mut resume = None;
     if let Some(pending) = state.pending().cloned() {
         outcome.recovered = Some(pending.rotation_id.clone());
         match pending.step {
@@ -703,7 +704,7 @@ async fn locked(
                     return Ok(None);
                 }
             }
-            _ => recover(ctx, job, i, leases, &state, &pending).await?,
+            _ => resume = recover(ctx, job, i, leases, &state, &pending).await?,
         }
         state = State::read(ctx, vault, spec).await?;
     }
@@ -731,7 +732,8 @@ async fn locked(
         ));
     } else if work.reason.is_some() {
         outcome.reason = work.reason.as_ref().map(Reason::describe);
-        let (entry, committed) = rotate(ctx, job, i, leases, &state, outcome).await?;
+        let (entry, committed) =
+            rotate(ctx, job, i, leases, &state, outcome, resume.as_ref()).await?;
         if has_consumers(spec) {
             finishing =
                 propagate(ctx, job, i, leases, Some(&entry), committed, false, outcome).await?;
@@ -740,6 +742,12 @@ async fn locked(
             }
         }
         state = State::read(ctx, vault, spec).await?;
+    } else if let Some(stale) = &resume {
+        // No longer due (it was forced, or rotated since): its regenerated key is unused.
+        leases
+            .may_change(i, OffsetDateTime::now_utc(), ctx.timing)
+            .map_err(|why| Failed(format!("the lock was lost during recovery ({why})")))?;
+        write_journal(vault, &spec.name, &stale.at_step(Step::Aborted, now)).await?;
     } else if planned_due && state.current.version() != planned_version.as_deref() {
         // Due when planned, rotated by another run by the time the lock was ours.
         outcome.status = RotationStatus::RotatedElsewhere;
@@ -1143,7 +1151,9 @@ async fn notify_and_release(
     notified
 }
 
-/// Steps 4 to 7: journal, create, verify, commit.
+/// Steps 4 to 7: journal, create, verify, commit. `resume`: a resource key rotation that an
+/// earlier run journaled but did not commit, carried on under its own rotation id (its key may
+/// already be regenerated: it is not regenerated twice).
 async fn rotate(
     ctx: &Context,
     job: &Job<'_>,
@@ -1151,22 +1161,52 @@ async fn rotate(
     leases: &Leases,
     state: &State,
     outcome: &mut CredentialOutcome,
+    resume: Option<&Entry>,
 ) -> Result<(Entry, Committed), Failed> {
     let (vault, spec) = (job.vault, job.spec);
-    let rotation_id = new_id().map_err(Failed)?;
-    outcome.rotation_id = Some(rotation_id.clone());
     let now = OffsetDateTime::now_utc();
-    let mut entry = new_entry(spec, rotation_id.clone(), now);
-    entry.previous_version = state.current.version().map(str::to_string);
-    entry.application = state.app.as_ref().map(|a| a.object_id.clone());
+    let mut entry = match resume {
+        Some(pending) => pending.at_step(pending.step, now),
+        None => {
+            let mut entry = new_entry(spec, new_id().map_err(Failed)?, now);
+            entry.previous_version = state.current.version().map(str::to_string);
+            entry.application = state.app.as_ref().map(|a| a.object_id.clone());
+            entry
+        }
+    };
+    let rotation_id = entry.rotation_id.clone();
+    outcome.rotation_id = Some(rotation_id.clone());
+    // Resource keys: which key, decided (and a key still in use refused) before the journal.
+    let served_tags = match &spec.generator {
+        Generator::ResourceKey(key) => {
+            prepare_key(ctx, job, i, leases, state, key, &mut entry, outcome).await?
+        }
+        _ => None,
+    };
     write_journal(vault, &spec.name, &entry).await?;
     pause_at("started");
 
-    // Create.
-    let (value, not_before, expires, key_id) = match &spec.generator {
+    // Create. `proof` is what verification uses: the value, or a resource's raw key.
+    let (value, proof, not_before, expires, key_id) = match &spec.generator {
         Generator::Random(random) => {
             let value = super::generate::random_value(random).map_err(Failed)?;
-            (value, now, now + spec.validity, None)
+            (value.clone(), value, now, now + spec.validity, None)
+        }
+        Generator::ResourceKey(key) => {
+            let new_key = create_key(ctx, vault, spec, key, &mut entry).await?;
+            let slot = entry
+                .key_slot
+                .ok_or_else(|| Failed("no key chosen".into()))?;
+            let cloud = ctx
+                .services
+                .arm()
+                .map_err(Failed)?
+                .cloud()
+                .map_err(Failed)?;
+            let value = super::resource_key::secret_value(cloud, key, slot, &new_key);
+            let expires =
+                super::resource_key::expires(key, spec.validity, served_tags.as_ref(), now);
+            (value, new_key, now, expires, None)
         }
         Generator::EntraAppPassword { .. } => {
             let graph = ctx
@@ -1187,13 +1227,19 @@ async fn rotate(
             entry.key_id = Some(created.credential.key_id.clone());
             entry = entry.at_step(Step::Created, OffsetDateTime::now_utc());
             write_journal(vault, &spec.name, &entry).await?;
-            (created.secret, start, end, Some(created.credential.key_id))
+            (
+                created.secret.clone(),
+                created.secret,
+                start,
+                end,
+                Some(created.credential.key_id),
+            )
         }
     };
     pause_at("created");
 
     // Verify, before anyone can see it.
-    if let Err(why) = verify(ctx, spec, state, &value).await {
+    if let Err(why) = verify(ctx, spec, state, &proof).await {
         undo(ctx, vault, spec, state, &entry).await;
         return Err(Failed(format!(
             "the new credential did not verify, so it was not stored and was removed: {why}"
@@ -1218,7 +1264,10 @@ async fn rotate(
         )));
     }
     let committed_at = OffsetDateTime::now_utc();
-    let tags = commit_tags(spec, state, &rotation_id, key_id.as_deref(), committed_at);
+    let mut tags = commit_tags(spec, state, &rotation_id, key_id.as_deref(), committed_at);
+    if let (Generator::ResourceKey(key), Some(slot)) = (&spec.generator, entry.key_slot) {
+        tags = super::resource_key::tags(&tags, key, slot);
+    }
     let written = vault
         .set_secret(
             &spec.name,
@@ -1282,6 +1331,165 @@ async fn rotate(
     ))
 }
 
+/// Resource keys, before the journal: lists the keys, decides which one to regenerate (the
+/// journal's choice when resuming), and makes sure no other enabled version holds it: one
+/// whose grace has ended is disabled now, one within its grace stops the rotation. Answers the
+/// served version's tags (the new version's expiry may come from them).
+#[allow(clippy::too_many_arguments)]
+async fn prepare_key(
+    ctx: &Context,
+    job: &Job<'_>,
+    i: usize,
+    leases: &Leases,
+    state: &State,
+    key: &super::config::ResourceKeySpec,
+    entry: &mut Entry,
+    outcome: &mut CredentialOutcome,
+) -> Result<Option<BTreeMap<String, String>>, Failed> {
+    use super::resource_key::{decide, fingerprint, held_by_tag, list};
+    let (vault, spec) = (job.vault, job.spec);
+    let arm = ctx.services.arm().map_err(Failed)?;
+    let keys = list(arm, key).await.map_err(Failed)?;
+    let served = match vault.served_secret(&spec.name).await? {
+        Served::Version(served) => Some(served),
+        Served::Disabled | Served::Missing => None,
+    };
+    let served_tags = served.as_ref().map(|s| s.record.tags.clone());
+    if entry.key_slot.is_some() {
+        return Ok(served_tags);
+    }
+    let alternation = decide(served.as_ref().map(|s| (&s.value, &s.record.tags)), &keys)
+        .map_err(|e| Failed(format!("the secret's tags cannot be read: {e}")))?;
+    let slot = alternation.regenerate;
+    let key_name = slot.key_name(key.service);
+    if alternation.tag_disagreed {
+        tracing::warn!(
+            "{}: the CredentialId tag names the other key than the one the secret holds; the value wins, so {key_name} is regenerated",
+            spec.name
+        );
+    }
+    let served_version = served.as_ref().and_then(|s| s.record.version.clone());
+    let now = OffsetDateTime::now_utc();
+    let retirable = plan::versions_to_disable(&state.versions, &state.current, spec.grace, now);
+    for version in state
+        .versions
+        .iter()
+        .filter(|v| v.enabled && v.version != served_version && held_by_tag(&v.tags) == Some(slot))
+    {
+        let id = version.version.clone().unwrap_or_default();
+        if retirable.contains(&id) {
+            leases
+                .may_change(i, OffsetDateTime::now_utc(), ctx.timing)
+                .map_err(|why| Failed(format!("the lock was lost ({why})")))?;
+            vault.set_version_enabled(&spec.name, &id, false).await?;
+            outcome.disabled.push(id);
+            continue;
+        }
+        let until = state
+            .current
+            .served()
+            .and_then(|c| plan::grace_end(c, spec.grace))
+            .map_or_else(
+                || "its copies are all updated".to_string(),
+                crate::check::dates::rfc3339_utc,
+            );
+        return Err(Failed(format!(
+            "version {id} still holds {key_name} and stays enabled until the grace ends \
+             ({until}): regenerating {key_name} now would cut off whoever still uses it; rotate \
+             after that (or shorten grace)"
+        )));
+    }
+    entry.key_slot = Some(slot);
+    entry.key_before = Some(fingerprint(keys.get(slot)));
+    Ok(served_tags)
+}
+
+/// Resource keys, step 5: regenerates the chosen key unless the listing shows it already was
+/// (a resumed rotation), Cosmos DB's through its journaled operation; journals `created`;
+/// answers the new key.
+async fn create_key(
+    ctx: &Context,
+    vault: &Vault,
+    spec: &CredentialSpec,
+    key: &super::config::ResourceKeySpec,
+    entry: &mut Entry,
+) -> Result<SecretValue, Failed> {
+    use super::resource_key::{fingerprint, list, regenerate};
+    use crate::arm::lro::Waited;
+    use crate::keys::alternation::Service;
+    let arm = ctx.services.arm().map_err(Failed)?;
+    let slot = entry
+        .key_slot
+        .ok_or_else(|| Failed("no key chosen".into()))?;
+    let before = entry.key_before.clone();
+    let key_name = slot.key_name(key.service);
+    let what = format!("{key_name} of {}", key.resource.describe());
+    let listed = list(arm, key).await.map_err(Failed)?;
+    let done_before = before.as_deref() != Some(fingerprint(listed.get(slot)).as_str());
+    if done_before {
+        tracing::info!(
+            "{}: {what} was already regenerated by rotation {}",
+            spec.name,
+            entry.rotation_id
+        );
+    } else if key.service == Service::Cosmos {
+        let operation = match &entry.operation {
+            Some(operation) => operation.clone(),
+            None => {
+                let operation = arm
+                    .cosmos()
+                    .begin_regenerate_key(&key.resource, slot.into())
+                    .await
+                    .map_err(|e| Failed(e.to_string()))?;
+                entry.operation = Some(operation.clone());
+                write_journal(vault, &spec.name, entry).await?;
+                pause_at("operation");
+                operation
+            }
+        };
+        let deadline = std::time::Instant::now() + key.lro_timeout;
+        match arm
+            .cosmos()
+            .wait(&operation, deadline)
+            .await
+            .map_err(|e| Failed(e.to_string()))?
+        {
+            Waited::Succeeded => {}
+            Waited::Failed(why) => {
+                // Ended: the next run starts a new one.
+                entry.operation = None;
+                write_journal(vault, &spec.name, entry).await?;
+                return Err(Failed(format!(
+                    "Cosmos DB could not regenerate {what}: {why}; the next run tries again"
+                )));
+            }
+            Waited::TimedOut => {
+                return Err(Failed(format!(
+                    "regenerating {what} was still running after lro_timeout ({}s); the next \
+                     run goes on waiting for the same operation rather than starting another",
+                    key.lro_timeout.as_secs()
+                )))
+            }
+        }
+    } else {
+        regenerate(arm, key, slot).await.map_err(Failed)?;
+    }
+    let new_key = if done_before {
+        listed.get(slot).clone()
+    } else {
+        list(arm, key).await.map_err(Failed)?.get(slot).clone()
+    };
+    if before.as_deref() == Some(fingerprint(&new_key).as_str()) {
+        return Err(Failed(format!(
+            "the service said {what} was regenerated, but it lists the same key as before"
+        )));
+    }
+    *entry = entry.at_step(Step::Created, OffsetDateTime::now_utc());
+    entry.operation = None;
+    write_journal(vault, &spec.name, entry).await?;
+    Ok(new_key)
+}
+
 /// A journal entry for a new rotation (or a sync's runs) of `spec`, at `started`.
 fn new_entry(spec: &CredentialSpec, rotation_id: String, at: OffsetDateTime) -> Entry {
     Entry {
@@ -1295,6 +1503,9 @@ fn new_entry(spec: &CredentialSpec, rotation_id: String, at: OffsetDateTime) -> 
         application: None,
         display_name: None,
         key_id: None,
+        key_slot: None,
+        key_before: None,
+        operation: None,
         new_version: None,
         propagated_at: None,
         triggers: Vec::new(),
@@ -1361,7 +1572,9 @@ async fn retire(
     Ok(None)
 }
 
-/// Finishes or undoes a rotation the journal says was interrupted.
+/// Finishes or undoes a rotation the journal says was interrupted. A resource key rotation
+/// that had chosen its key is not undone (a regenerated key cannot be un-regenerated, and it
+/// is one no version holds): it is answered, to be carried on by [`rotate`] if still due.
 async fn recover(
     ctx: &Context,
     job: &Job<'_>,
@@ -1369,7 +1582,7 @@ async fn recover(
     leases: &Leases,
     state: &State,
     pending: &Entry,
-) -> Result<(), Failed> {
+) -> Result<Option<Entry>, Failed> {
     let (vault, spec) = (job.vault, job.spec);
     leases
         .may_change(i, OffsetDateTime::now_utc(), ctx.timing)
@@ -1383,6 +1596,18 @@ async fn recover(
                 pending.rotation_id
             );
             write_journal(vault, &spec.name, &pending.at_step(Step::Done, now)).await?;
+        }
+        Recovery::Undo
+            if matches!(spec.generator, Generator::ResourceKey(_))
+                && pending.key_slot.is_some() =>
+        {
+            tracing::info!(
+                "{}: rotation {} stopped at step {} before committing; carrying it on",
+                spec.name,
+                pending.rotation_id,
+                pending.step.as_str()
+            );
+            return Ok(Some(pending.clone()));
         }
         Recovery::Undo => {
             tracing::info!(
@@ -1398,7 +1623,7 @@ async fn recover(
             write_journal(vault, &spec.name, &pending.at_step(Step::Aborted, now)).await?;
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Best effort after a failure before commit: remove what was created, journal `aborted`.
@@ -1469,6 +1694,19 @@ async fn verify(
             }
             None => Ok(()),
         },
+        Generator::ResourceKey(key) => {
+            let arm = ctx.services.arm()?;
+            let target = super::resource_key::target(&key.resource)
+                .ok_or("the resource has no keys to prove")?;
+            crate::dataplane::prove(
+                &ctx.transport,
+                arm.cloud()?,
+                &target,
+                value,
+                spec.verify_timeout,
+            )
+            .await
+        }
         Generator::EntraAppPassword { .. } => {
             let app = state.app.as_ref().ok_or("no application")?;
             let deadline = std::time::Instant::now() + spec.verify_timeout;
@@ -1576,7 +1814,7 @@ impl State {
             Generator::EntraAppPassword { application, .. } => {
                 Some(ctx.application(application).await?)
             }
-            Generator::Random(_) => None,
+            Generator::Random(_) | Generator::ResourceKey(_) => None,
         };
         Ok(State {
             versions,

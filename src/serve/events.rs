@@ -467,7 +467,8 @@ mod tests {
 
     /// A valid delivery with one thing broken, each break one the parser must refuse: a required
     /// field not a string, a name or version that is not one, a date that is not epoch seconds.
-    /// (No subject or topic: they would stand in for a missing name or vault.)
+    /// (No subject or topic: they would stand in for a missing name or vault; no spaces in a
+    /// bad name: surrounding ones are trimmed, as Event Grid's own may carry them.)
     fn broken_delivery() -> impl proptest::strategy::Strategy<Value = Value> {
         use proptest::prelude::*;
         let not_text = prop_oneof![
@@ -476,7 +477,7 @@ mod tests {
             Just(json!({})),
             any::<i64>().prop_map(|n| json!(n)),
         ];
-        let bad_name = "[a-z]{0,3}[/?#. %]{1,3}[a-z]{0,3}".prop_map(Value::String);
+        let bad_name = "[a-z]{0,3}[/?#.%]{1,3}[a-z]{0,3}".prop_map(Value::String);
         let required_text = (
             prop::sample::select(vec!["id", "eventType"]),
             prop_oneof![not_text.clone(), Just(Value::Null), Just(json!(""))],

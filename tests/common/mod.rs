@@ -250,16 +250,28 @@ pub async fn kill_when_paused(mut command: Command, step: &str) {
     let stderr = child.stderr.take().expect("piped stderr");
     let announced = tokio::task::spawn_blocking(move || {
         use std::io::BufRead;
-        std::io::BufReader::new(stderr)
+        let mut seen = Vec::new();
+        for line in std::io::BufReader::new(stderr)
             .lines()
             .map_while(Result::ok)
-            .any(|l| l.contains("paused at"))
+        {
+            if line.contains("paused at") {
+                return (true, seen);
+            }
+            seen.push(line);
+        }
+        (false, seen)
     });
     let announced = tokio::time::timeout(std::time::Duration::from_secs(60), announced)
         .await
         .expect("the run reached the step")
         .expect("stderr reader");
-    assert!(announced, "{step}: never paused");
+    let (announced, stderr) = announced;
+    assert!(
+        announced,
+        "{step}: never paused; stderr:\n{}",
+        stderr.join("\n")
+    );
     child.kill().expect("SIGKILL");
     child.wait().expect("reaped");
 }

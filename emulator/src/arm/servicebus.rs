@@ -402,6 +402,10 @@ pub fn data(shared: &Shared, ns: &str, req: &Req) -> Resp {
         .collect();
     let (entity, action) = match (req.method.as_str(), segs.as_slice()) {
         ("GET", [e]) if !e.is_empty() => (e.clone(), "Manage"),
+        // The namespace's entity listing (`$Resources/queues`, `/topics`, `/eventhubs`).
+        ("GET", [r, kind]) if r.eq_ignore_ascii_case("$Resources") => {
+            (format!("$Resources/{kind}"), "Manage")
+        }
         ("POST", [e, m]) if m.eq_ignore_ascii_case("messages") => (e.clone(), "Send"),
         _ => {
             return data_error(
@@ -500,6 +504,9 @@ pub fn data(shared: &Shared, ns: &str, req: &Req) -> Resp {
             &format!("Unauthorized access. '{action}' claim(s) are required to perform this operation. Resource: 'sb://{}.servicebus.localhost/{}'", n.name, entity.to_ascii_lowercase()),
         );
     }
+    if let Some(kind) = entity.strip_prefix("$Resources/") {
+        return resources_feed(shared.port, n, kind);
+    }
     let Some(ent) = ent else {
         return data_error(
             404,
@@ -526,5 +533,32 @@ pub fn data(shared: &Shared, ns: &str, req: &Req) -> Resp {
         desc = ent.kind.description(),
     );
     Resp::text(200, "application/atom+xml;type=entry;charset=utf-8", body)
+        .header("Server", "Microsoft-HTTPAPI/2.0")
+}
+
+/// `GET /$Resources/{queues|topics|eventhubs}`: the namespace's entities of that kind, as an
+/// Atom feed of titles (the service's feed carries each full description; no client of the
+/// emulator reads more than the titles).
+fn resources_feed(port: u16, n: &Namespace, kind: &str) -> Resp {
+    let url = format!(
+        "https://{}.servicebus.localhost:{port}/$Resources/{kind}",
+        n.name
+    );
+    let entries: String = n
+        .entities
+        .iter()
+        .filter(|e| e.kind.segment().eq_ignore_ascii_case(kind))
+        .map(|e| {
+            format!(
+                "<entry><title type=\"text\">{}</title></entry>",
+                super::storage::xml_escape(&e.name)
+            )
+        })
+        .collect();
+    let body = format!(
+        "<feed xmlns=\"http://www.w3.org/2005/Atom\"><title type=\"text\">{kind}</title><id>{url}</id><updated>{}</updated>{entries}</feed>",
+        arm_time(now_ms())
+    );
+    Resp::text(200, "application/atom+xml;type=feed;charset=utf-8", body)
         .header("Server", "Microsoft-HTTPAPI/2.0")
 }

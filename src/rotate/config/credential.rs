@@ -11,6 +11,7 @@ use toml::Spanned;
 
 use super::propagate::{read_propagate, PropagateTarget, RawPropagate};
 use super::random::{read_random, RandomSpec};
+use super::resource_key::{read_resource_key, ResourceKeySpec, GENERATORS};
 use super::source::{Place, Setting, Source, Subject};
 use super::trigger::{read_trigger, RawTrigger, TriggerTarget};
 use crate::check::duration::describe_window;
@@ -87,6 +88,9 @@ pub enum Generator {
         /// Also remove superseded passwords that keyrot did not create.
         remove_foreign: bool,
     },
+    /// One of a resource's two keys, alternating (`generator = "storage-account-key"`,
+    /// `"service-bus-key"`, `"event-hubs-key"`, `"cosmos-db-key"`).
+    ResourceKey(ResourceKeySpec),
 }
 
 impl Generator {
@@ -95,6 +99,7 @@ impl Generator {
         match self {
             Generator::Random(_) => "random",
             Generator::EntraAppPassword { .. } => "entra-app-password",
+            Generator::ResourceKey(key) => key.generator_name(),
         }
     }
 }
@@ -134,6 +139,10 @@ pub(super) struct RawCredential {
     // generator = "entra-app-password" only.
     pub(super) application: Option<Spanned<String>>,
     pub(super) remove_foreign: Option<Spanned<bool>>,
+    // The resource key generators only.
+    pub(super) resource: Option<Spanned<String>>,
+    pub(super) value: Option<Spanned<String>>,
+    pub(super) lro_timeout: Option<Spanned<DurationText>>,
     #[serde(default)]
     pub(super) propagate: Vec<Spanned<RawPropagate>>,
     #[serde(default)]
@@ -297,20 +306,68 @@ pub(super) fn read_credential(
         return Err(src.error_at(
             at,
             format_args!(
-                "{subject}: no generator: set generator = \"random\" or \"entra-app-password\""
+                "{subject}: no generator: set generator = \"random\", \"entra-app-password\" \
+                 or a resource key generator (\"storage-account-key\", \"service-bus-key\", \
+                 \"event-hubs-key\", \"cosmos-db-key\")"
             ),
         ));
     };
-    let generator = match generator.get_ref().as_str() {
-        "random" => {
-            let misplaced = [
-                ("application", raw.application.as_ref().map(|s| s.span())),
+    const RANDOM: &str = "random";
+    const ENTRA: &str = "entra-app-password";
+    const KEYS: &str = "a resource key generator (storage-account-key, service-bus-key, event-hubs-key, cosmos-db-key)";
+    let span = |s: Option<std::ops::Range<usize>>| s;
+    let keys_of =
+        |raw: &RawCredential| -> Vec<(&'static str, &'static str, Option<std::ops::Range<usize>>)> {
+            vec![
+                (
+                    "length",
+                    RANDOM,
+                    span(raw.length.as_ref().map(|s| s.span())),
+                ),
+                ("charset", RANDOM, raw.charset.as_ref().map(|s| s.span())),
+                ("template", RANDOM, raw.template.as_ref().map(|s| s.span())),
+                (
+                    "verify_command",
+                    RANDOM,
+                    raw.verify_command.as_ref().map(|s| s.span()),
+                ),
+                (
+                    "verify_env",
+                    RANDOM,
+                    raw.verify_env.as_ref().map(|s| s.span()),
+                ),
+                (
+                    "application",
+                    ENTRA,
+                    raw.application.as_ref().map(|s| s.span()),
+                ),
                 (
                     "remove_foreign",
+                    ENTRA,
                     raw.remove_foreign.as_ref().map(|s| s.span()),
                 ),
-            ];
-            refuse_keys(src, &subject, "random", &misplaced)?;
+                ("resource", KEYS, raw.resource.as_ref().map(|s| s.span())),
+                ("value", KEYS, raw.value.as_ref().map(|s| s.span())),
+                (
+                    "lro_timeout",
+                    KEYS,
+                    raw.lro_timeout.as_ref().map(|s| s.span()),
+                ),
+            ]
+        };
+    let misplaced = |own: &str| {
+        keys_of(&raw)
+            .into_iter()
+            .filter(|(_, belongs, _)| *belongs != own)
+            .collect::<Vec<_>>()
+    };
+    let key_service = GENERATORS
+        .iter()
+        .find(|(name, _)| *name == generator.get_ref().as_str())
+        .map(|(_, service)| *service);
+    let generator = match generator.get_ref().as_str() {
+        "random" => {
+            refuse_keys(src, &subject, RANDOM, &misplaced(RANDOM))?;
             if let (Some(timeout), None) = (&raw.verify_timeout, &raw.verify_command) {
                 return Err(src.error_at(
                     timeout.span().start,
@@ -329,17 +386,7 @@ pub(super) fn read_credential(
             Generator::Random(read_random(src, &subject, &raw)?)
         }
         "entra-app-password" => {
-            let misplaced = [
-                ("length", raw.length.as_ref().map(|s| s.span())),
-                ("charset", raw.charset.as_ref().map(|s| s.span())),
-                ("template", raw.template.as_ref().map(|s| s.span())),
-                (
-                    "verify_command",
-                    raw.verify_command.as_ref().map(|s| s.span()),
-                ),
-                ("verify_env", raw.verify_env.as_ref().map(|s| s.span())),
-            ];
-            refuse_keys(src, &subject, "entra-app-password", &misplaced)?;
+            refuse_keys(src, &subject, ENTRA, &misplaced(ENTRA))?;
             let Some(application) = &raw.application else {
                 return Err(src.error_at(
                     at,
@@ -354,12 +401,24 @@ pub(super) fn read_credential(
                 remove_foreign: raw.remove_foreign.is_some_and(|flag| flag.into_inner()),
             }
         }
+        name if key_service.is_some() => {
+            refuse_keys(src, &subject, name, &misplaced(KEYS))?;
+            Generator::ResourceKey(read_resource_key(
+                src,
+                &subject,
+                at,
+                key_service.expect("matched"),
+                &raw,
+                validity.from,
+            )?)
+        }
         other => {
             return Err(src.error_at(
                 generator.span().start,
                 format_args!(
-                    "{subject}: unknown generator {other:?}: use \"random\" or \
-                     \"entra-app-password\""
+                    "{subject}: unknown generator {other:?}: use \"random\", \
+                     \"entra-app-password\", \"storage-account-key\", \"service-bus-key\", \
+                     \"event-hubs-key\" or \"cosmos-db-key\""
                 ),
             ))
         }
@@ -427,6 +486,7 @@ pub(super) enum Key {
     Validity,
     Grace,
     VerifyTimeout,
+    LroTimeout,
 }
 
 impl Key {
@@ -436,6 +496,7 @@ impl Key {
             Key::Validity => "validity",
             Key::Grace => "grace",
             Key::VerifyTimeout => "verify_timeout",
+            Key::LroTimeout => "lro_timeout",
         }
     }
 
@@ -453,6 +514,7 @@ impl Key {
                 "verification would give up before its first attempt (Entra takes a while \
                  to replicate a new password)",
             ),
+            Key::LroTimeout => Some("keyrot would stop waiting before the service could finish"),
         }
     }
 }
@@ -471,7 +533,7 @@ pub(super) fn read_duration(
     let name = key.as_str();
     // A bare number is days in the windows, but ambiguous for a timeout.
     let parse = match key {
-        Key::VerifyTimeout => parse_duration_with_unit,
+        Key::VerifyTimeout | Key::LroTimeout => parse_duration_with_unit,
         Key::RotateWithin | Key::Validity | Key::Grace => parse_duration,
     };
     let value = parse(&raw.get_ref().0)
@@ -536,30 +598,31 @@ pub(super) fn check_windows(
     Ok(())
 }
 
-/// Refuses keys that belong to another generator, naming the first one written.
+/// Refuses keys that belong to another generator, naming the first one written: each entry is
+/// (key, the generator(s) it belongs to, where it was written).
 pub(super) fn refuse_keys(
     src: &Source<'_>,
     subject: &Subject,
     generator: &str,
-    keys: &[(&str, Option<std::ops::Range<usize>>)],
+    keys: &[(&str, &str, Option<std::ops::Range<usize>>)],
 ) -> Result<(), String> {
     let first = keys
         .iter()
-        .filter_map(|(key, span)| span.as_ref().map(|span| (key, span.start)))
-        .min_by_key(|(_, start)| *start);
+        .filter_map(|(key, belongs, span)| span.as_ref().map(|span| (key, belongs, span.start)))
+        .min_by_key(|(_, _, start)| *start);
     match first {
         None => Ok(()),
-        Some((key, start)) => {
-            let belongs = if generator == "random" {
-                "entra-app-password"
+        Some((key, belongs, start)) => {
+            let belongs = if belongs.starts_with('a') {
+                (*belongs).to_string()
             } else {
-                "random"
+                format!("generator = \"{belongs}\"")
             };
             Err(src.error_at(
                 start,
                 format_args!(
-                    "{subject}: {key} applies only to generator = \"{belongs}\", and this \
-                     credential's generator is \"{generator}\""
+                    "{subject}: {key} applies only to {belongs}, and this credential's \
+                     generator is \"{generator}\""
                 ),
             ))
         }

@@ -47,6 +47,9 @@ mod notify;
 mod pipeline_tests;
 mod propagate;
 mod random;
+mod resource_key;
+#[cfg(test)]
+mod resource_key_tests;
 mod source;
 #[cfg(test)]
 mod tests;
@@ -66,6 +69,7 @@ use notify::{channel, read_notify, RawNotify};
 pub use notify::{NotifyEvent, NotifySpec, NotifyTarget};
 pub use propagate::{GithubSecretScope, PropagateTarget, Visibility};
 pub use random::{Charset, RandomSpec, DEFAULT_LENGTH, MAX_LENGTH, MIN_LENGTH, RANDOM_PLACEHOLDER};
+pub use resource_key::{KeyForm, ResourceKeySpec, DEFAULT_LRO_TIMEOUT};
 use source::{Source, Subject};
 pub use trigger::TriggerTarget;
 
@@ -139,7 +143,8 @@ fn build(src: &Source<'_>, raw: RawFile) -> Result<Config, String> {
     if raw.credential.is_empty() {
         return Err(format!(
             "{}: no [[credential]]: add at least one [[credential]] table with a name and a \
-             generator (\"random\" or \"entra-app-password\")",
+             generator (\"random\", \"entra-app-password\", \"storage-account-key\", \
+             \"service-bus-key\", \"event-hubs-key\" or \"cosmos-db-key\")",
             src.origin
         ));
     }

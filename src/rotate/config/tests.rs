@@ -380,7 +380,10 @@ fn missing_vault_name_and_generator_are_errors() {
     assert!(e.contains("credential #1: no name"), "{e}");
     let e = error("[defaults]\nvault = \"myvault\"\n[[credential]]\nname = \"x\"\n");
     assert!(e.contains("credential \"x\": no generator"), "{e}");
-    assert!(e.contains("\"random\" or \"entra-app-password\""), "{e}");
+    assert!(
+        e.contains("\"random\", \"entra-app-password\" or a resource key generator"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -405,7 +408,7 @@ fn unknown_generator_and_charset_are_errors() {
         "[defaults]\nvault = \"myvault\"\n[[credential]]\nname = \"x\"\ngenerator = \"uuid\"\n",
     );
     assert!(
-        e.starts_with("keyrot.toml:5:13: credential \"x\": unknown generator \"uuid\": use \"random\" or \"entra-app-password\""),
+        e.starts_with("keyrot.toml:5:13: credential \"x\": unknown generator \"uuid\": use \"random\", \"entra-app-password\", \"storage-account-key\""),
         "{e}"
     );
     let e = error(&one("charset = \"base64\""));

@@ -1,0 +1,464 @@
+//! Resource keys rotated by alternation, end to end: the real binary against the emulator's
+//! Key Vault and Resource Manager (storage accounts, Service Bus and Event Hubs rules, Cosmos DB
+//! accounts) and their data planes, which judge every key keyrot proves.
+//!
+//! Each rotation regenerates exactly one key, the one the served version does not hold; the
+//! secret always holds a key the service accepts; a kill at any step boundary (Cosmos DB's
+//! long-running operation included) is finished by the rerun without a second regeneration;
+//! a key another enabled version still holds is not regenerated; a secret written by the Azure
+//! samples (their tags) is adopted as it is; a fault at each ARM call fails the run cleanly
+//! and the next run completes; and no key appears in any output or URL.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use base64::Engine as _;
+use common::{keyrot_command, kill_when_paused, Harness, Run, CLIENT_ID, CLIENT_SECRET};
+use keyrot_emulator::{FaultRule, DEFAULT_SUBSCRIPTION_ID};
+
+const VAULT: &str = "keys";
+
+fn b64(text: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(text.as_bytes())
+}
+
+/// Seeded keys: base64 like the services' (the storage and Cosmos signatures decode them).
+fn st_key1() -> String {
+    b64("RK-storage-key1-planted-0123456789abcdef0123456789abcdef0123456789")
+}
+fn st_key2() -> String {
+    b64("RK-storage-key2-planted-0123456789abcdef0123456789abcdef0123456789")
+}
+fn sb_primary() -> String {
+    b64("RK-bus-primary-planted-0123456789abcdef")
+}
+
+fn id(provider_path: &str) -> String {
+    format!("/subscriptions/{DEFAULT_SUBSCRIPTION_ID}/resourceGroups/rg/providers/{provider_path}")
+}
+
+fn storage_id() -> String {
+    id("Microsoft.Storage/storageAccounts/orders")
+}
+
+fn seed(extra_secrets: &str) -> String {
+    format!(
+        r#"
+[[client]]
+client_id = "{CLIENT_ID}"
+secrets = [{{ value = "{CLIENT_SECRET}" }}]
+
+[[vault]]
+name = "{VAULT}"
+{extra_secrets}
+
+[arm]
+
+[[arm.storage_account]]
+resource_group = "rg"
+name = "orders"
+key1 = "{key1}"
+key2 = "{key2}"
+key1_created = "-40d"
+key_expiration_period_days = 90
+
+[[arm.servicebus_namespace]]
+resource_group = "rg"
+name = "orders-bus"
+queues = [{{ name = "q1", rules = [{{ name = "sender", rights = ["Send"], primary_key = "{sb}" }}] }}]
+
+[[arm.eventhubs_namespace]]
+resource_group = "rg"
+name = "telemetry"
+
+[[arm.cosmos_account]]
+resource_group = "rg"
+name = "orders-db"
+regenerate_seconds = 1
+"#,
+        key1 = st_key1(),
+        key2 = st_key2(),
+        sb = sb_primary(),
+    )
+}
+
+fn env(h: &Harness) -> Vec<(String, String)> {
+    let mut env = h.client_secret_env();
+    env.push(("KEYROT_ARM_URL".into(), h.emulator.arm_url()));
+    env
+}
+
+fn write_config(h: &Harness, dir: &Path, credentials: &str) -> String {
+    let path = dir.join("keyrot.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[defaults]\nvault = \"{}\"\nverify_timeout = \"20s\"\n\n{credentials}",
+            h.vault(VAULT)
+        ),
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
+fn storage_credential(grace: &str) -> String {
+    format!(
+        "[[credential]]\nname = \"orders-storage\"\ngenerator = \"storage-account-key\"\nresource = \"{}\"\nvalue = \"connection-string\"\ngrace = \"{grace}\"\n",
+        storage_id()
+    )
+}
+
+async fn rotate(h: &Harness, config: &str, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "rotate",
+        "--config",
+        config,
+        "--lock-settle",
+        "1s",
+        "--format",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    h.run(env(h), &args).await
+}
+
+fn credential<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["credentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("{name} not in {report:#}"))
+}
+
+/// The served version: enabled, and its value (a key or a connection string) holds the key
+/// the service now has in the slot its `CredentialId` names.
+fn served(h: &Harness, name: &str) -> (String, std::collections::BTreeMap<String, String>) {
+    let versions = h.emulator.secret_versions(VAULT, name);
+    let served = versions.last().expect("a version");
+    assert!(served.enabled, "the served {name} is disabled");
+    (
+        served.value.as_ref().unwrap().expose().to_string(),
+        served.tags.clone(),
+    )
+}
+
+fn assert_storage_secret_works(h: &Harness, when: &str) {
+    let (value, tags) = served(h, "orders-storage");
+    let (key1, key2) = h.emulator.storage_keys("orders");
+    let held = match tags.get("CredentialId").map(String::as_str) {
+        Some("key1") => key1,
+        Some("key2") => key2,
+        other => panic!("{when}: CredentialId {other:?}"),
+    };
+    assert!(
+        value.contains(&format!("AccountKey={held};")),
+        "{when}: the served connection string does not hold the key its tag names"
+    );
+    assert!(value.starts_with("DefaultEndpointsProtocol=https;AccountName=orders;"));
+}
+
+fn assert_no_key_in(h: &Harness, outputs: &[&str]) {
+    let (key1, key2) = h.emulator.storage_keys("orders");
+    let cosmos = h.emulator.cosmos_keys("orders-db");
+    let (p, s) = h
+        .emulator
+        .servicebus_rule_keys("orders-bus", Some("q1"), "sender");
+    let mut keys = vec![key1, key2, p, s, st_key1(), st_key2(), sb_primary()];
+    keys.extend(cosmos);
+    for key in keys.iter().filter(|k| !k.is_empty()) {
+        for (i, out) in outputs.iter().enumerate() {
+            assert!(!out.contains(key.as_str()), "a key leaked into output #{i}");
+        }
+        for request in h.emulator.requests() {
+            assert!(
+                !request.path_and_query.contains(key.as_str()),
+                "a key in a URL: {}",
+                request.path_and_query
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn storage_keys_alternate_and_the_key_in_use_is_never_regenerated() {
+    let h = Harness::start(&seed("")).await;
+    let dir = tempfile::tempdir().unwrap();
+    // grace 0: each rotation may retire the version before it at once.
+    let config = write_config(&h, dir.path(), &storage_credential("0d"));
+    let mut outputs = Vec::new();
+    for round in 0..5 {
+        let before = h.emulator.storage_keys("orders");
+        let run = rotate(&h, &config, &["--force"]).await;
+        run.expect_code(0);
+        let c = credential(&run.json(), "orders-storage").clone();
+        assert_eq!(c["status"], "rotated", "round {round}: {c:#}");
+        assert_storage_secret_works(&h, &format!("round {round}"));
+        // Exactly one key changed, and it is the one the secret now holds.
+        let after = h.emulator.storage_keys("orders");
+        let changed = [(before.0 != after.0), (before.1 != after.1)];
+        assert_eq!(
+            changed.iter().filter(|c| **c).count(),
+            1,
+            "round {round}: {changed:?}"
+        );
+        outputs.push(run.stdout);
+        outputs.push(run.stderr);
+    }
+    // First rotation: no secret yet, key1 assumed held, key2 regenerated; then alternating.
+    assert_eq!(
+        h.emulator.storage_regenerations("orders"),
+        ["key2", "key1", "key2", "key1", "key2"]
+    );
+    let refs: Vec<&str> = outputs.iter().map(String::as_str).collect();
+    assert_no_key_in(&h, &refs);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_an_enabled_version_still_holds_is_not_regenerated() {
+    let h = Harness::start(&seed("")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(&h, dir.path(), &storage_credential("7d"));
+    rotate(&h, &config, &["--force"]).await.expect_code(0);
+    rotate(&h, &config, &["--force"]).await.expect_code(0);
+    // Now the version before the served one holds key2 and is within its grace.
+    let run = rotate(&h, &config, &["--force"]).await;
+    run.expect_code(1);
+    let c = credential(&run.json(), "orders-storage").clone();
+    let message = c["message"].as_str().unwrap();
+    assert!(
+        message.contains("still holds key2") && message.contains("grace"),
+        "{message}"
+    );
+    assert_eq!(h.emulator.storage_regenerations("orders"), ["key2", "key1"]);
+    assert_storage_secret_works(&h, "after the refusal");
+}
+
+/// The rotation's lease: keyrot's shortest, so the rerun after a kill waits least.
+const LEASE: &str = "10s";
+const AFTER_LEASE: Duration = Duration::from_secs(11);
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kill_at_every_step_is_finished_with_one_regeneration() {
+    // Each step on its own emulator, all at once: the lease wait is paid once.
+    let steps = ["started", "created", "verified", "committed", "retired"];
+    futures::future::join_all(steps.iter().map(|step| async move {
+        let h = Harness::start(&seed("")).await;
+        let dir = tempfile::tempdir().unwrap();
+        let config = write_config(&h, dir.path(), &storage_credential("0d"));
+        let mut command = keyrot_command(&env(&h));
+        command.args([
+            "rotate",
+            "--config",
+            &config,
+            "--lock-settle",
+            "1s",
+            "--lock-lease",
+            LEASE,
+            "--force",
+        ]);
+        kill_when_paused(command, step).await;
+        tokio::time::sleep(AFTER_LEASE).await;
+        let run = rotate(&h, &config, &[]).await;
+        run.expect_code(0);
+        assert_eq!(
+            h.emulator.storage_regenerations("orders"),
+            ["key2"],
+            "killed at {step}: {}",
+            run.stdout
+        );
+        assert_storage_secret_works(&h, step);
+        let (_, tags) = served(&h, "orders-storage");
+        assert_eq!(tags["CredentialId"], "key2", "killed at {step}");
+        assert_no_key_in(&h, &[&run.stdout, &run.stderr]);
+    }))
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cosmos_regeneration_is_journaled_and_resumed_not_repeated() {
+    let h = Harness::start(&seed("")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        &h,
+        dir.path(),
+        &format!(
+            "[[credential]]\nname = \"orders-db-key\"\ngenerator = \"cosmos-db-key\"\nresource = \"{}\"\nvalue = \"connection-string\"\nlro_timeout = \"60s\"\ngrace = \"0d\"\n",
+            id("Microsoft.DocumentDB/databaseAccounts/orders-db")
+        ),
+    );
+    let mut command = keyrot_command(&env(&h));
+    command.args([
+        "rotate",
+        "--config",
+        &config,
+        "--lock-settle",
+        "1s",
+        "--lock-lease",
+        LEASE,
+    ]);
+    kill_when_paused(command, "operation").await;
+    tokio::time::sleep(AFTER_LEASE).await;
+    let run = rotate(&h, &config, &[]).await;
+    run.expect_code(0);
+    let c = credential(&run.json(), "orders-db-key").clone();
+    assert_eq!(c["status"], "rotated", "{c:#}");
+    // One operation, started by the killed run, awaited by the rerun.
+    assert_eq!(h.emulator.cosmos_regenerations("orders-db"), ["secondary"]);
+    let (value, tags) = served(&h, "orders-db-key");
+    let keys = h.emulator.cosmos_keys("orders-db");
+    assert_eq!(tags["CredentialId"], "secondary");
+    assert!(value.starts_with("AccountEndpoint=https://orders-db.documents.localhost:"));
+    assert!(value.contains(&format!("AccountKey={};", keys[1])));
+    assert_no_key_in(&h, &[&run.stdout, &run.stderr]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn service_bus_and_event_hubs_rules_rotate_with_their_connection_strings() {
+    let h = Harness::start(&seed("")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        &h,
+        dir.path(),
+        &format!(
+            "[[credential]]\nname = \"orders-sender\"\ngenerator = \"service-bus-key\"\nresource = \"{}\"\nvalue = \"connection-string\"\n\n[[credential]]\nname = \"telemetry-key\"\ngenerator = \"event-hubs-key\"\nresource = \"{}\"\nvalue = \"key\"\n",
+            id("Microsoft.ServiceBus/namespaces/orders-bus/queues/q1/authorizationRules/sender"),
+            id("Microsoft.EventHub/namespaces/telemetry/authorizationRules/RootManageSharedAccessKey"),
+        ),
+    );
+    let run = rotate(&h, &config, &[]).await;
+    run.expect_code(0);
+    let report = run.json();
+    for name in ["orders-sender", "telemetry-key"] {
+        assert_eq!(credential(&report, name)["status"], "rotated", "{report:#}");
+    }
+    // The send-only rule's key is proven by its signature (the service then refuses the read
+    // for want of the Manage right); the connection string carries the entity.
+    assert_eq!(
+        h.emulator
+            .servicebus_regenerations("orders-bus", Some("q1"), "sender"),
+        ["SecondaryKey"]
+    );
+    let (value, tags) = served(&h, "orders-sender");
+    let (_, secondary) = h
+        .emulator
+        .servicebus_rule_keys("orders-bus", Some("q1"), "sender");
+    assert_eq!(tags["CredentialId"], "SecondaryKey");
+    assert!(value.starts_with("Endpoint=sb://orders-bus.servicebus.localhost:"));
+    assert!(value.ends_with(&format!(
+        ";SharedAccessKeyName=sender;SharedAccessKey={secondary};EntityPath=q1"
+    )));
+    let (value, tags) = served(&h, "telemetry-key");
+    assert_eq!(tags["CredentialId"], "SecondaryKey");
+    assert_eq!(
+        h.emulator
+            .eventhub_regenerations("telemetry", None, "RootManageSharedAccessKey"),
+        ["SecondaryKey"]
+    );
+    let (_, eh_secondary) =
+        h.emulator
+            .eventhub_rule_keys("telemetry", None, "RootManageSharedAccessKey");
+    assert_eq!(value, eh_secondary);
+    assert_no_key_in(&h, &[&run.stdout, &run.stderr]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_secret_written_by_the_azure_samples_is_adopted_as_it_is() {
+    // The samples' secret: key2's connection string, their tags in their spelling.
+    let secret = format!(
+        r#"
+[[vault.secret]]
+name = "orders-storage"
+value = "DefaultEndpointsProtocol=https;AccountName=orders;AccountKey={key2};EndpointSuffix=core.windows.net"
+exp = "+3d"
+tags = {{ CredentialId = "key2", ProviderAddress = "{id}", ValidityPeriodDays = "60" }}
+"#,
+        key2 = st_key2(),
+        id = storage_id()
+    );
+    let h = Harness::start(&seed(&secret)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        &h,
+        dir.path(),
+        &format!(
+            "[[credential]]\nname = \"orders-storage\"\ngenerator = \"storage-account-key\"\nresource = \"{}\"\nvalue = \"connection-string\"\ngrace = \"0d\"\n",
+            storage_id()
+        ),
+    );
+    let started = time::OffsetDateTime::now_utc();
+    let run = rotate(&h, &config, &[]).await;
+    run.expect_code(0);
+    // It held key2, so key1 is regenerated, and the old key2 still works meanwhile.
+    assert_eq!(h.emulator.storage_regenerations("orders"), ["key1"]);
+    assert_eq!(h.emulator.storage_keys("orders").1, st_key2());
+    let versions = h.emulator.secret_versions(VAULT, "orders-storage");
+    let new = versions.last().unwrap();
+    assert_eq!(new.tags["CredentialId"], "key1");
+    assert_eq!(new.tags["ProviderAddress"], storage_id());
+    assert_eq!(new.tags["ValidityPeriodDays"], "60");
+    // No validity in keyrot.toml: the samples' ValidityPeriodDays decides the expiry.
+    let exp = new.exp.expect("an expiry");
+    let days = (exp - started.unix_timestamp()) as f64 / 86_400.0;
+    assert!((59.9..60.1).contains(&days), "{days} days");
+    assert_storage_secret_works(&h, "adopted");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fault_at_each_arm_call_fails_cleanly_and_the_next_run_completes() {
+    for route in [
+        "arm.storage.listKeys",
+        "arm.storage.regenerateKey",
+        "storage.blob.list",
+    ] {
+        let h = Harness::start(&seed("")).await;
+        let dir = tempfile::tempdir().unwrap();
+        let config = write_config(
+            &h,
+            dir.path(),
+            &format!(
+                "[[credential]]\nname = \"orders-storage\"\ngenerator = \"storage-account-key\"\nresource = \"{}\"\nvalue = \"key\"\ngrace = \"0d\"\nverify_timeout = \"3s\"\n",
+                storage_id()
+            ),
+        );
+        h.emulator.add_fault(FaultRule {
+            status: Some(403),
+            count: Some(50),
+            ..FaultRule::new(route)
+        });
+        let failed = rotate(&h, &config, &[]).await;
+        assert_eq!(
+            failed.code, 1,
+            "{route}: {}\n{}",
+            failed.stdout, failed.stderr
+        );
+        // Nothing reached Key Vault.
+        assert!(
+            h.emulator
+                .secret_versions(VAULT, "orders-storage")
+                .is_empty(),
+            "{route}: a version was written"
+        );
+        h.emulator.clear_faults();
+        let run = rotate(&h, &config, &[]).await;
+        run.expect_code(0);
+        let regenerations = h.emulator.storage_regenerations("orders");
+        // A failed proof regenerated key2 once (unused by any version); the rerun regenerates
+        // it again, since it still is the key no version holds.
+        let expected: &[&str] = if route == "storage.blob.list" {
+            &["key2", "key2"]
+        } else {
+            &["key2"]
+        };
+        assert_eq!(regenerations, expected, "{route}");
+        let (value, tags) = served(&h, "orders-storage");
+        assert_eq!(tags["CredentialId"], "key2");
+        assert_eq!(value, h.emulator.storage_keys("orders").1);
+        assert_no_key_in(
+            &h,
+            &[&failed.stdout, &failed.stderr, &run.stdout, &run.stderr],
+        );
+    }
+}
