@@ -820,6 +820,7 @@ impl Application {
                 key_id: key_id.to_owned(),
                 held: None,
             }),
+            resource_key: None,
         };
         // Once keyrot has rotated an app, its older passwords are superseded: they stay valid
         // only for the grace period, so they are reported as stale rather than as failing.

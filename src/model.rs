@@ -117,6 +117,9 @@ pub struct CredentialRecord {
     /// Key Vault secret whose `keyrot-app` / `keyrot-key-id` tags say it holds an application's
     /// password (see `check --app` and `graph::TAG_APP`).
     pub entra: Option<EntraLink>,
+    /// A Key Vault secret that keyrot.toml says holds a resource key (`check --config`): the
+    /// key's age as the resource reports it.
+    pub resource_key: Option<ResourceKeyLink>,
 }
 
 /// An Entra application, as reports name it.
@@ -148,6 +151,23 @@ pub struct EntraLink {
     pub key_id: String,
     /// Key Vault secrets only: how the password the secret holds compares in Graph.
     pub held: Option<HeldPassword>,
+}
+
+/// The resource key a Key Vault secret holds, as the resource reports it (storage accounts
+/// expose each key's creation time and the account's key expiration policy).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceKeyLink {
+    /// `key2 of storage account orders` (or `key1 or key2 of …` when the secret does not say).
+    pub key: String,
+    /// When the key was last (re)generated.
+    pub created: Option<OffsetDateTime>,
+    /// The account's key expiration policy, in days.
+    pub policy_days: Option<u32>,
+    /// The key passes its policy before the secret's own `exp` (or the secret has none): the
+    /// record's `expires` is `created + policy`, and this is the Key Vault `exp` it replaced.
+    pub replaced_vault_expires: Option<Option<OffsetDateTime>>,
+    /// The resource could not be read: why, in one sentence.
+    pub unchecked: Option<String>,
 }
 
 /// What Graph says about the Entra password a Key Vault secret holds.

@@ -713,6 +713,7 @@ fn record_of(url: &VaultUrl, kind: Kind, facts: &Facts) -> Option<CredentialReco
             .collect(),
         superseded: None,
         entra: None,
+        resource_key: None,
     })
 }
 

@@ -64,6 +64,13 @@ key2 = "{key2}"
 key1_created = "-40d"
 key_expiration_period_days = 90
 
+[[arm.storage_account]]
+resource_group = "rg"
+name = "legacy"
+key1_created = "-120d"
+key2_created = "-10d"
+key_expiration_period_days = 90
+
 [[arm.servicebus_namespace]]
 resource_group = "rg"
 name = "orders-bus"
@@ -461,4 +468,67 @@ async fn a_fault_at_each_arm_call_fails_cleanly_and_the_next_run_completes() {
             &[&failed.stdout, &failed.stderr, &run.stdout, &run.stderr],
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_gate_fails_a_key_past_its_accounts_policy_though_the_secret_looks_fine() {
+    let legacy = id("Microsoft.Storage/storageAccounts/legacy");
+    let secrets = format!(
+        r#"
+[[vault.secret]]
+name = "legacy-storage"
+value = "held-elsewhere"
+exp = "+60d"
+tags = {{ CredentialId = "key1" }}
+
+[[vault.secret]]
+name = "orders-storage"
+value = "held-elsewhere"
+exp = "+60d"
+tags = {{ CredentialId = "key1" }}
+"#
+    );
+    let h = Harness::start(&seed(&secrets)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        &h,
+        dir.path(),
+        &format!(
+            "[[credential]]\nname = \"legacy-storage\"\ngenerator = \"storage-account-key\"\nresource = \"{legacy}\"\nvalue = \"key\"\n\n{}",
+            storage_credential("7d")
+        ),
+    );
+    let run = h
+        .run(env(&h), &["check", "--config", &config, "--format", "json"])
+        .await;
+    run.expect_code(1);
+    let report = run.json();
+    let find = |name: &str| {
+        report["credentials"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("{name} not in {report:#}"))
+            .clone()
+    };
+    // legacy's key1 is 120 days old under a 90-day policy: expired 30 days ago.
+    let legacy = find("legacy-storage");
+    assert_eq!(legacy["severity"], "fail", "{legacy:#}");
+    let message = legacy["message"].as_str().unwrap();
+    assert!(
+        message.contains("key1 of storage account legacy was generated 120 days ago")
+            && message.contains("key expiration policy (90 days)"),
+        "{message}"
+    );
+    // orders' key1 is 40 days old: its policy ends in 50 days, before the secret's 60, so
+    // that is its date, and it passes.
+    let orders = find("orders-storage");
+    assert_eq!(orders["severity"], "ok", "{orders:#}");
+    let days = orders["expires_in_seconds"].as_i64().unwrap() / 86_400;
+    assert!((49..=50).contains(&days), "{orders:#}");
+    assert!(orders["message"]
+        .as_str()
+        .unwrap()
+        .contains("earlier than Key Vault's"));
 }

@@ -1080,6 +1080,7 @@ pub fn check_reports(name: &str, tag: &str, message: &str) {
         tags: BTreeMap::from([(tag.to_owned(), message.to_owned())]),
         superseded: None,
         entra: None,
+        resource_key: None,
     };
     let password = CredentialRecord {
         source: Source::Entra,
@@ -1103,6 +1104,7 @@ pub fn check_reports(name: &str, tag: &str, message: &str) {
             key_id: message.to_owned(),
             held: None,
         }),
+        resource_key: None,
     };
     let error = ReadError {
         source: Source::KeyVault,

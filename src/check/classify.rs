@@ -221,6 +221,56 @@ fn superseded_password(
 }
 
 fn current(record: &CredentialRecord, policy: &Policy, now: OffsetDateTime) -> Judgement {
+    with_resource_key(record, held(record, policy, now), now)
+}
+
+/// A secret that holds a resource key: what the resource says about the key's age is added to
+/// the message, and when its expiration policy decided the date (see [`crate::model::ResourceKeyLink`]), so.
+fn with_resource_key(
+    record: &CredentialRecord,
+    judgement: Judgement,
+    now: OffsetDateTime,
+) -> Judgement {
+    let Some(link) = &record.resource_key else {
+        return judgement;
+    };
+    let mut notes = Vec::new();
+    if let Some(created) = link.created {
+        notes.push(format!(
+            "{} was generated {} ago ({})",
+            link.key,
+            describe_span(now - created),
+            utc_date(created)
+        ));
+    }
+    match (&link.replaced_vault_expires, link.policy_days) {
+        (Some(vault), Some(days)) => {
+            let vault = match vault {
+                Some(exp) => format!("the Key Vault exp is later ({})", utc_date(*exp)),
+                None => "the secret has no Key Vault exp".to_owned(),
+            };
+            notes.push(format!(
+                "the date is when it passes the account's key expiration policy ({days} days), earlier than Key Vault's: {vault}"
+            ));
+        }
+        (None, Some(days)) => notes.push(format!(
+            "the account's key expiration policy ({days} days) ends no earlier than the secret"
+        )),
+        _ => {}
+    }
+    if let Some(why) = &link.unchecked {
+        notes.push(format!("the key's age was not checked: {why}"));
+    }
+    if notes.is_empty() {
+        return judgement;
+    }
+    Judgement {
+        message: format!("{}; {}", judgement.message, notes.join("; ")),
+        ..judgement
+    }
+}
+
+fn held(record: &CredentialRecord, policy: &Policy, now: OffsetDateTime) -> Judgement {
     let judgement = by_dates(record, policy, now);
     match held_password(record) {
         None | Some((_, HeldPassword::EndsLater)) => judgement,

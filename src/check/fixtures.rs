@@ -28,6 +28,7 @@ pub fn record(name: &str) -> CredentialRecord {
         tags: BTreeMap::new(),
         superseded: None,
         entra: None,
+        resource_key: None,
     }
 }
 

@@ -34,18 +34,34 @@ use crate::vault::{Vault, VaultError, VaultUrl};
 pub async fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<Outcome, Failure> {
     // Validate everything the user typed before any network call.
     let policy = policy(&args.gate, args.versions)?;
-    let vaults = if args.vaults.iter().any(|v| !v.trim().is_empty()) {
+    let mut vaults = if args.vaults.iter().any(|v| !v.trim().is_empty()) {
         vault_urls(&args.vaults)?
     } else {
         Vec::new()
     };
     let apps = app_ids(args)?;
+    // keyrot.toml's resource keys: their vaults are read, and their keys' ages linked.
+    let resource_keys = match &args.config {
+        Some(path) => {
+            let config = crate::rotate::config::Config::load(path).map_err(Failure::Usage)?;
+            super::key_ages::of_config(&config).map_err(Failure::Usage)?
+        }
+        None => Vec::new(),
+    };
+    for key in &resource_keys {
+        if !vaults.contains(&key.vault) {
+            vaults.push(key.vault.clone());
+        }
+    }
     if vaults.is_empty() && apps.is_empty() {
         return Err(Failure::Usage(
-            "nothing to check: pass --vault NAME|URL (KEYROT_VAULTS), --app APPID (KEYROT_APPS), or --config FILE naming Entra applications".into(),
+            "nothing to check: pass --vault NAME|URL (KEYROT_VAULTS), --app APPID (KEYROT_APPS), or --config FILE naming Entra applications or resource keys".into(),
         ));
     }
     graph::parse_graph_url(&global.graph_url).map_err(Failure::Usage)?;
+    let arm = (!resource_keys.is_empty())
+        .then(|| crate::arm::parse_arm_url(&global.arm_url).map_err(Failure::Usage))
+        .transpose()?;
     let filter = Filter::new(&args.names, &args.tags).map_err(Failure::Usage)?;
     let kinds: BTreeSet<Kind> = args.kinds.iter().map(|&k| k.into()).collect();
     let transport = super::transport(global, None, crate::transport::BudgetScope::Command)?;
@@ -86,6 +102,15 @@ pub async fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<Outcome, Failu
         return Err(Failure::Runtime(errors.swap_remove(0).message));
     }
     link_entra_passwords(&mut records, &applications, &graph).await;
+    if arm.is_some() {
+        let arm = crate::arm::ArmClient::new(
+            &global.arm_url,
+            credential_for_notify.clone(),
+            transport.clone(),
+        )
+        .map_err(|e| Failure::Usage(e.to_string()))?;
+        super::key_ages::link(&mut records, &resource_keys, &arm).await;
+    }
     records.extend(applications.iter().flat_map(Application::records));
     // A filter that selects nothing is a typo until proven otherwise; when a source could not
     // be read, it may have held the match, and that error (exit 3) is the one to report.

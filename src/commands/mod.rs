@@ -4,6 +4,7 @@ mod check;
 mod demo;
 mod emulator;
 mod fetch;
+mod key_ages;
 mod notify;
 mod rotate;
 mod serve;

@@ -98,6 +98,7 @@ mod tests {
             tags: Default::default(),
             superseded: None,
             entra: None,
+            resource_key: None,
         }
     }
 

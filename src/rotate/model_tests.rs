@@ -124,6 +124,7 @@ impl World {
             tags: v.tags.clone(),
             superseded: None,
             entra: None,
+            resource_key: None,
         }
     }
 

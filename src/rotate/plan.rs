@@ -315,6 +315,7 @@ mod tests {
             tags,
             superseded: None,
             entra: None,
+            resource_key: None,
         }
     }
 
