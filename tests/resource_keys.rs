@@ -473,22 +473,20 @@ async fn a_fault_at_each_arm_call_fails_cleanly_and_the_next_run_completes() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_gate_fails_a_key_past_its_accounts_policy_though_the_secret_looks_fine() {
     let legacy = id("Microsoft.Storage/storageAccounts/legacy");
-    let secrets = format!(
-        r#"
+    let secrets = r#"
 [[vault.secret]]
 name = "legacy-storage"
 value = "held-elsewhere"
 exp = "+60d"
-tags = {{ CredentialId = "key1" }}
+tags = { CredentialId = "key1" }
 
 [[vault.secret]]
 name = "orders-storage"
 value = "held-elsewhere"
 exp = "+60d"
-tags = {{ CredentialId = "key1" }}
-"#
-    );
-    let h = Harness::start(&seed(&secrets)).await;
+tags = { CredentialId = "key1" }
+"#;
+    let h = Harness::start(&seed(secrets)).await;
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(
         &h,
