@@ -222,11 +222,21 @@ impl Serve {
         all
     }
 
+    /// The log lines of event `id`, waiting (up to 10 s) for the first: keyrot writes them
+    /// before it answers, but the thread that reads its stdout may not have got there yet.
     fn event_log(&self, id: &str) -> Vec<Value> {
-        self.logs()
-            .into_iter()
-            .filter(|l| l["msg"] == "event" && l["event_id"] == id)
-            .collect()
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let lines: Vec<Value> = self
+                .logs()
+                .into_iter()
+                .filter(|l| l["msg"] == "event" && l["event_id"] == id)
+                .collect();
+            if !lines.is_empty() || Instant::now() > deadline {
+                return lines;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
