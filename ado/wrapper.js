@@ -9,6 +9,9 @@
 // inherited. On exit 0 the task result is left alone (keyrot may have set SucceededWithIssues);
 // any other exit fails the task with the meaning of the code.
 //
+// The connection's cloud reaches keyrot too: its authority (AZURE_AUTHORITY_HOST) and its
+// Resource Manager (KEYROT_ARM_URL, unless the step's environment sets it), for resource keys.
+//
 // Secrets (a service principal's key, the job's access token) reach keyrot through its
 // environment only, never its command line, and are registered with tl.setSecret first.
 
@@ -286,6 +289,64 @@ function connectionAuth(tl, connection) {
   return { auth, env, unset, secrets };
 }
 
+/**
+ * Where an AzureRM service connection names its cloud's Resource Manager, in the order read:
+ * the endpoint data's environmentUrl (documented for AzureRM connections) and resourceManagerUrl,
+ * then the endpoint's own URL, which Microsoft's tasks use as Resource Manager's base
+ * (azure-pipelines-tasks' AzureRMEndpoint: `url: tl.getEndpointUrl(…)`).
+ */
+const ARM_URL_SOURCES = ['environmentUrl', 'resourceManagerUrl'];
+
+/**
+ * An https origin (scheme, host, port) from outside text, or null: no credentials, path (a lone
+ * `/` aside), query, fragment, whitespace or control characters. What keyrot receives is the
+ * URL's serialized origin, never the text as given.
+ */
+function httpsOrigin(text) {
+  const value = String(text || '').trim();
+  if (!value || /[\s\u0000-\u001f\u007f]/.test(value)) return null;
+  let url;
+  try {
+    url = new URL(value);
+  } catch {
+    return null;
+  }
+  if (url.protocol !== 'https:' || !url.hostname || url.username || url.password) return null;
+  if (url.pathname !== '/' || url.search || url.hash || value.includes('?') || value.includes('#')) return null;
+  return url.origin;
+}
+
+/**
+ * keyrot's KEYROT_ARM_URL from the service connection, for resource keys (storage accounts,
+ * Service Bus, Event Hubs, Cosmos DB) in the connection's cloud: { value, message }. `value` is
+ * the origin to set, undefined when nothing is to be set: the step's environment already sets
+ * KEYROT_ARM_URL (the pipeline's explicit choice wins), or the connection names no usable URL
+ * (keyrot's default, the public cloud, applies). `message` says why a URL was not used; it never
+ * repeats the connection's text.
+ */
+function armUrlFor(tl, connection, stepEnv = process.env) {
+  if (String(stepEnv.KEYROT_ARM_URL || '').trim()) {
+    return { value: undefined, message: undefined };
+  }
+  const candidates = ARM_URL_SOURCES.map((key) => [
+    `data ${key}`,
+    tl.getEndpointDataParameter(connection, key, true),
+  ]);
+  if (typeof tl.getEndpointUrl === 'function') candidates.push(['URL', tl.getEndpointUrl(connection, true)]);
+  for (const [where, raw] of candidates) {
+    if (!String(raw || '').trim()) continue;
+    const origin = httpsOrigin(raw);
+    if (origin) return { value: origin, message: undefined };
+    return {
+      value: undefined,
+      message:
+        `keyrot: the ${where} of service connection ${connection} is not an https URL of ` +
+        "Resource Manager's origin; KEYROT_ARM_URL not set from it (set it in the step's env for another cloud)",
+    };
+  }
+  return { value: undefined, message: undefined };
+}
+
 /** What keyrot's exit code means, as the task's failure message. */
 function exitMessage(command, code, signal) {
   if (signal) return `keyrot was stopped by ${signal}`;
@@ -391,6 +452,10 @@ async function run(tl, taskDir = __dirname) {
 
     const childEnv = { ...process.env, ...env };
     for (const name of unset) delete childEnv[name];
+    // Resource Manager of the connection's cloud (resource keys); the step's own setting wins.
+    const arm = armUrlFor(tl, connection, process.env);
+    if (arm.value) childEnv.KEYROT_ARM_URL = arm.value;
+    if (arm.message) console.log(arm.message);
     if (isRotation(inputs.command)) {
       // Azure DevOps targets (variable groups, pipelines, releases) with the job's own identity:
       // keyrot uses AZURE_DEVOPS_EXT_PAT when the pipeline sets it, else SYSTEM_ACCESSTOKEN,
@@ -433,6 +498,8 @@ module.exports = {
   buildArgs,
   isRotation,
   connectionAuth,
+  httpsOrigin,
+  armUrlFor,
   exitMessage,
   displayCommand,
   readInputs,

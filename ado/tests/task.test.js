@@ -45,7 +45,12 @@ const PLANTED = {
   'stale-copy': 'PLANTED-ado-stale-copy-81d3',
   'kept-secret': 'PLANTED-ado-kept-secret-c05e',
 };
-const SECRETS = [CLIENT_SECRET, ACCESS_TOKEN, MSI_HEADER, PAT, ...Object.values(PLANTED)];
+// The storage account's seeded keys (base64, like the service's; its data plane decodes them).
+const STORAGE_KEYS = {
+  key1: Buffer.from('ADO-storage-key1-planted-0123456789abcdef0123456789abcdef01234567').toString('base64'),
+  key2: Buffer.from('ADO-storage-key2-planted-0123456789abcdef0123456789abcdef01234567').toString('base64'),
+};
+const SECRETS = [CLIENT_SECRET, ACCESS_TOKEN, MSI_HEADER, PAT, ...Object.values(PLANTED), ...Object.values(STORAGE_KEYS)];
 
 const SEED = `
 [[client]]
@@ -150,6 +155,19 @@ variables = { ROTATE_ME = { value = "${PLANTED['rotate-me']}", secret = true }, 
 id = 12
 name = "billing-deploy"
 variable_groups = ["billing-prod"]
+
+# Resource keys (rotate): the storage account orders, whose connection string keyrot keeps in
+# the vault resources, through the emulator's Resource Manager.
+[[vault]]
+name = "resources"
+
+[arm]
+
+[[arm.storage_account]]
+resource_group = "rg"
+name = "orders"
+key1 = "${STORAGE_KEYS.key1}"
+key2 = "${STORAGE_KEYS.key2}"
 `;
 
 let work;
@@ -947,4 +965,102 @@ test('sync, real keyrot, AZURE_DEVOPS_EXT_PAT in the step env: the stale copy ge
     assert.ok(Array.isArray(runs) && runs.length === 1, `KEYROT_RUNS: ${JSON.stringify(runs)}`);
     assert.deepEqual(runs[0].credentials, ['synced-token']);
   });
+});
+
+// --- rotate: resource keys through the service connection's Resource Manager -------------------
+
+/** keyrot.toml with the storage account key of orders, as a connection string in resources. */
+async function storageKeyConfig() {
+  const { subscription_id: subscription } = await emulator.arm();
+  const dir = fs.mkdtempSync(path.join(work, 'storage-key-'));
+  const file = path.join(dir, 'keyrot.toml');
+  fs.writeFileSync(
+    file,
+    `[defaults]
+vault = "${vaultUrl('resources')}"
+
+[[credential]]
+name = "orders-storage"
+generator = "storage-account-key"
+resource = "/subscriptions/${subscription}/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/orders"
+value = "connection-string"
+grace = "0d"
+`
+  );
+  return { file, variables: { 'Build.SourcesDirectory': dir } };
+}
+
+/** The storage account orders as the emulator's admin API shows it: { key1, key2, regenerations }. */
+async function ordersAccount() {
+  const account = (await emulator.arm()).storage_accounts.find((a) => a.name === 'orders');
+  const keys = Object.fromEntries(account.keys.map((k) => [k.keyName, k.value]));
+  return { key1: keys.key1, key2: keys.key2, regenerations: account.regenerations };
+}
+
+/**
+ * One rotation of orders-storage through the task: exactly one key regenerated (`expected`),
+ * at the emulator's Resource Manager; the vault's new version holds that key's connection string
+ * and names it in CredentialId; no key, old or new, and no connection string in the task's output.
+ */
+async function assertStorageKeyRotated(result, before, expected) {
+  assertSucceeded(result);
+  assertNoLeaks(result);
+  const after = await ordersAccount();
+  assert.deepEqual(after.regenerations, [...before.regenerations, expected], `regenerations:\n${result.transcript}`);
+  const changed = ['key1', 'key2'].filter((k) => after[k] !== before[k]);
+  assert.deepEqual(changed, [expected], 'exactly the regenerated key changed');
+
+  const armHost = new URL(info().env.KEYROT_ARM_URL).host;
+  const regenerations = result.routes('arm.storage.regenerateKey');
+  assert.equal(regenerations.length, 1, `one regenerateKey call:\n${result.transcript}`);
+  assert.equal(regenerations[0].host, armHost, "keyrot called the connection's Resource Manager");
+
+  const secret = await emulator.vaultSecret(vaultUrl('resources'), 'orders-storage', { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET });
+  assert.equal(secret.tags.CredentialId, expected, 'CredentialId names the key the version holds');
+  assert.ok(secret.value.startsWith('DefaultEndpointsProtocol=https;AccountName=orders;'), 'the value is the connection string');
+  assert.ok(secret.value.includes(`AccountKey=${after[expected]};`), 'the connection string holds the regenerated key');
+  for (const text of [result.stdout, result.stderr]) {
+    for (const value of [before.key1, before.key2, after.key1, after.key2, secret.value]) {
+      assert.ok(!text.includes(value), `a key or the connection string appeared in the task output:\n${result.transcript}`);
+    }
+  }
+  assert.equal(result.variable('KEYROT_ROTATED')?.message, '1', result.transcript);
+  assert.equal(result.variable('KEYROT_FAILED')?.message, '0', result.transcript);
+  return secret;
+}
+
+test('rotate, real keyrot: a storage account key, through the Resource Manager the service connection names (environmentUrl)', async () => {
+  const config = await storageKeyConfig();
+  const connection = connections.sp();
+  // The emulator's Resource Manager, as an AzureRM connection's data gives its cloud's (trailing /).
+  connection.data.environmentUrl = `${info().env.KEYROT_ARM_URL}/`;
+  const before = await ordersAccount();
+  const result = await runTask({
+    connection,
+    inputs: { command: 'rotate', configFile: config.file, names: 'orders-storage' },
+    variables: config.variables,
+  });
+  // The first rotation: no secret yet, key1 taken as the one in use, key2 regenerated.
+  const secret = await assertStorageKeyRotated(result, before, 'key2');
+  assert.equal(secret.versions.length, 1, 'one version written');
+});
+
+test('rotate, real keyrot: KEYROT_ARM_URL in the step\'s environment wins over the service connection\'s', async () => {
+  const config = await storageKeyConfig();
+  const connection = connections.sp();
+  // Another cloud's Resource Manager, which the emulated Entra would refuse a token for.
+  connection.data.environmentUrl = 'https://management.usgovcloudapi.net/';
+  const before = await ordersAccount();
+  const served = await emulator.vaultSecret(vaultUrl('resources'), 'orders-storage', { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET });
+  const held = served.tags.CredentialId; // the earlier scenario's rotation
+  const expected = held === 'key1' ? 'key2' : 'key1';
+  const result = await runTask({
+    connection,
+    inputs: { command: 'rotate', configFile: config.file, names: 'orders-storage', force: 'true' },
+    variables: config.variables,
+    env: { KEYROT_ARM_URL: info().env.KEYROT_ARM_URL },
+  });
+  // Alternation: the key the served version does not hold.
+  const secret = await assertStorageKeyRotated(result, before, expected);
+  assert.equal(secret.versions.length, served.versions.length + 1, 'one version written');
 });

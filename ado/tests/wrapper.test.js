@@ -274,7 +274,7 @@ test('displayCommand: quotes what a reader would misread', () => {
 });
 
 /** A stand-in for azure-pipelines-task-lib's endpoint functions. */
-function fakeTl({ scheme, auth = {}, data = {}, variables = {}, accessToken }) {
+function fakeTl({ scheme, auth = {}, data = {}, variables = {}, accessToken, url }) {
   const lower = (o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k.toLowerCase(), v]));
   const a = lower(auth);
   const d = lower(data);
@@ -287,6 +287,7 @@ function fakeTl({ scheme, auth = {}, data = {}, variables = {}, accessToken }) {
     },
     getEndpointDataParameter: (id, key) => (id === 'conn' ? d[key.toLowerCase()] : undefined),
     getVariable: (name) => v[name.toLowerCase()],
+    getEndpointUrl: (id) => (id === 'conn' ? url : undefined),
   };
 }
 
@@ -373,4 +374,80 @@ test('connectionAuth: managed identity, system- or user-assigned', () => {
   );
   assert.equal(user.env.AZURE_CLIENT_ID, 'uami');
   assert.ok(!user.unset.includes('AZURE_CLIENT_ID'));
+});
+
+test('httpsOrigin: an https origin only, serialized; anything else is null', () => {
+  const ok = {
+    'https://management.azure.com/': 'https://management.azure.com',
+    'https://management.usgovcloudapi.net': 'https://management.usgovcloudapi.net',
+    ' https://MANAGEMENT.chinacloudapi.cn:443/ ': 'https://management.chinacloudapi.cn',
+    'https://management.localhost:8443': 'https://management.localhost:8443',
+    // Surrounding whitespace (a pasted line end) is trimmed; inside, it is refused.
+    'https://management.azure.com/\r\n': 'https://management.azure.com',
+  };
+  for (const [input, origin] of Object.entries(ok)) assert.equal(wrapper.httpsOrigin(input), origin, input);
+  for (const bad of [
+    '',
+    undefined,
+    'management.azure.com',
+    'http://management.azure.com/',
+    'ftp://management.azure.com/',
+    'https://user:pw@management.azure.com/',
+    'https://management.azure.com/subscriptions',
+    'https://management.azure.com/?api-version=1',
+    'https://management.azure.com/?',
+    'https://management.azure.com/#x',
+    'https://management.azure.com/\n##vso[task.setvariable variable=X]y',
+    'https://management.azure.com/ ##vso[task.complete result=Succeeded]',
+    'https://evil\u0000.example/',
+    'javascript:alert(1)',
+  ]) {
+    assert.equal(wrapper.httpsOrigin(bad), null, JSON.stringify(bad));
+  }
+});
+
+test('armUrlFor: the connection\'s Resource Manager becomes KEYROT_ARM_URL (environmentUrl, resourceManagerUrl, then the endpoint URL)', () => {
+  const sp = { scheme: 'ServicePrincipal' };
+  const of = (options, env = {}) => wrapper.armUrlFor(fakeTl({ ...sp, ...options }), 'conn', env);
+  assert.deepEqual(of({ data: { environmentUrl: 'https://management.usgovcloudapi.net/' } }), {
+    value: 'https://management.usgovcloudapi.net',
+    message: undefined,
+  });
+  // environmentUrl first; resourceManagerUrl, then the endpoint's URL, when it is absent.
+  assert.equal(
+    of({ data: { environmentUrl: 'https://management.chinacloudapi.cn/', resourceManagerUrl: 'https://management.azure.com/' } }).value,
+    'https://management.chinacloudapi.cn'
+  );
+  assert.equal(of({ data: { resourceManagerUrl: 'https://management.chinacloudapi.cn/' } }).value, 'https://management.chinacloudapi.cn');
+  assert.equal(of({ url: 'https://management.azure.com/' }).value, 'https://management.azure.com');
+  assert.equal(of({ data: { environmentUrl: '  ' }, url: 'https://management.azure.com/' }).value, 'https://management.azure.com');
+  // Nothing named: nothing set (keyrot's default, the public cloud).
+  assert.deepEqual(of({}), { value: undefined, message: undefined });
+});
+
+test('armUrlFor: the step\'s KEYROT_ARM_URL wins over the connection', () => {
+  const tl = fakeTl({ scheme: 'ServicePrincipal', data: { environmentUrl: 'https://management.usgovcloudapi.net/' } });
+  assert.deepEqual(wrapper.armUrlFor(tl, 'conn', { KEYROT_ARM_URL: 'https://management.localhost:8443' }), {
+    value: undefined,
+    message: undefined,
+  });
+  // Even a bad connection URL is then not reported: it is not used.
+  const bad = fakeTl({ scheme: 'ServicePrincipal', data: { environmentUrl: 'http://x/' } });
+  assert.deepEqual(wrapper.armUrlFor(bad, 'conn', { KEYROT_ARM_URL: 'https://management.azure.com' }), { value: undefined, message: undefined });
+  // An empty or blank step value is no choice.
+  assert.equal(wrapper.armUrlFor(tl, 'conn', { KEYROT_ARM_URL: ' ' }).value, 'https://management.usgovcloudapi.net');
+});
+
+test('armUrlFor: a URL that is not an https origin is not used, and the message never repeats it', () => {
+  const injected = 'https://management.azure.com/\n##vso[task.setvariable variable=KEYROT_ARM_URL]https://attacker.example';
+  for (const raw of ['http://management.azure.com/', 'https://management.azure.com/subscriptions/x', injected, 'not a url']) {
+    const result = wrapper.armUrlFor(fakeTl({ scheme: 'ServicePrincipal', data: { environmentUrl: raw }, url: 'https://management.azure.com/' }), 'conn', {});
+    assert.equal(result.value, undefined, raw);
+    assert.match(result.message, /data environmentUrl of service connection conn is not an https URL/, raw);
+    assert.ok(!result.message.includes('##vso') && !result.message.includes('\n'), result.message);
+    assert.ok(!result.message.includes(raw), result.message);
+  }
+  const url = wrapper.armUrlFor(fakeTl({ scheme: 'ServicePrincipal', url: 'http://management.azure.com/' }), 'conn', {});
+  assert.equal(url.value, undefined);
+  assert.match(url.message, /the URL of service connection conn/);
 });

@@ -13,6 +13,8 @@ import {
   PIN_MARKER,
   actionInputs,
   cleanEnv,
+  emulatorAdmin,
+  emulatorRequest,
   evaluateEnv,
   fakeRunner,
   findStep,
@@ -23,12 +25,15 @@ import {
   runBashStep,
   startEmulator,
   tempDir,
+  vaultSecret,
 } from "./lib.mjs";
 
 const action = loadYaml(ACTION_YML);
 const actionText = fs.readFileSync(ACTION_YML, "utf8");
 const CLIENT_ID = "6a1f0c2e-4b3d-4e5f-8a9b-0c1d2e3f4a5b";
 const OIDC_REQUEST_TOKEN = "action-test-request-token";
+// The seed's second client: only the tests read the vault with it, never the action.
+const READER = { clientId: "0d7e5b3a-8c2f-4a1e-9b6d-3f5a7c9e1b20", clientSecret: "action-test-reader-secret" };
 
 describe("action.yml's shape", () => {
   test("a composite action whose steps all run in bash", () => {
@@ -598,6 +603,68 @@ describe("the action's steps against keyrot and its emulator", () => {
       assert.equal(second.failed, "0");
       const planned = outputsOf(dry);
       assert.notEqual(planned.rotated, "1", "a dry run reports nothing rotated");
+    });
+  });
+
+  test("rotate against the real keyrot: a storage account key, through the Resource Manager in the job's env (KEYROT_ARM_URL)", async (t) => {
+    const armUrl = emu.env.KEYROT_ARM_URL;
+    assert.match(armUrl, /^https:\/\/management\.localhost:\d+$/, "keyrot emulator exports its Resource Manager");
+    const arm = await emulatorAdmin(emu, "/arm");
+    const dir = tempDir(t);
+    const config = path.join(dir, "keyrot.toml");
+    fs.writeFileSync(
+      config,
+      [
+        "[defaults]",
+        `vault = "${emu.vaults.res}"`,
+        "",
+        "[[credential]]",
+        'name = "orders-storage"',
+        'generator = "storage-account-key"',
+        `resource = "/subscriptions/${arm.subscription_id}/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/orders"`,
+        'value = "connection-string"',
+        "",
+      ].join("\n"),
+    );
+    const account = async () => {
+      const found = (await emulatorAdmin(emu, "/arm")).storage_accounts.find((a) => a.name === "orders");
+      return { ...Object.fromEntries(found.keys.map((k) => [k.keyName, k.value])), regenerations: found.regenerations };
+    };
+    const before = await account();
+    await emulatorRequest(emu, "DELETE", `${emu.admin_url}/requests`);
+
+    // As a workflow sets it: `env: KEYROT_ARM_URL: …` on the job or the step (no action input).
+    const r = runAction(t, { "binary-path": keyrotBin(), command: "rotate", config, ...creds() }, job({ KEYROT_ARM_URL: armUrl }));
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    assert.match(r.stderr, /GitHub Actions OIDC/, "signed in through GitHub OIDC");
+
+    // Exactly one key regenerated, at the emulator's Resource Manager: key2 (no secret yet, so
+    // key1 is taken as the one in use).
+    const after = await account();
+    assert.deepEqual(after.regenerations, [...before.regenerations, "key2"]);
+    assert.equal(after.key1, before.key1, "key1 is untouched");
+    assert.notEqual(after.key2, before.key2, "key2 is regenerated");
+    const requests = await emulatorAdmin(emu, "/requests");
+    const regenerations = requests.filter((q) => q.route === "arm.storage.regenerateKey");
+    assert.equal(regenerations.length, 1);
+    assert.equal(regenerations[0].host, new URL(armUrl).host);
+
+    // The vault's new version: the connection string with the regenerated key, named by its tag.
+    const secret = await vaultSecret(emu, emu.vaults.res, "orders-storage", READER);
+    assert.equal(secret.versions.length, 1, "one version written");
+    assert.equal(secret.tags.CredentialId, "key2");
+    assert.ok(secret.value.startsWith("DefaultEndpointsProtocol=https;AccountName=orders;"), "a connection string");
+    assert.ok(secret.value.includes(`AccountKey=${after.key2};`), "it holds the regenerated key");
+
+    // No key, old or new, nor the connection string, in anything the job shows or keeps.
+    const shown = [r.stdout, r.stderr, r.install.stdout, r.install.stderr, JSON.stringify(r.outputs)];
+    for (const value of [before.key1, before.key2, after.key2, secret.value]) {
+      for (const text of shown) assert.ok(!text.includes(value), "a key or the connection string appeared in the job's output");
+    }
+
+    await t.test("(keyrot contract) outputs rotated=1, failed=0", () => {
+      assert.equal(r.outputs.rotated, "1", r.stdout);
+      assert.equal(r.outputs.failed, "0", r.stdout);
     });
   });
 

@@ -1,6 +1,7 @@
 // Shared helpers of the GitHub Action tests: paths, clean environments, processes, the runner's
 // file commands, and running a step of action.yml or a workflow the way the runner does.
 import { spawn, spawnSync } from "node:child_process";
+import https from "node:https";
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
@@ -252,4 +253,65 @@ export function allRunScripts() {
 export function workflowFiles() {
   const dir = path.join(ROOT, ".github", "workflows");
   return ["ci.yml", "release.yml"].map((f) => path.join(dir, f));
+}
+
+/**
+ * A request to one of the emulator's hosts (localhost for its admin API, vault.localhost,
+ * login.localhost, …) on its port, trusting its CA; resolves to the JSON answer. A failure names
+ * the method and path only (an answer may hold a secret).
+ */
+export function emulatorRequest(emu, method, url, { headers = {}, body } = {}) {
+  const target = new URL(url);
+  return new Promise((resolve, reject) => {
+    const request = https.request(
+      {
+        host: "127.0.0.1",
+        port: emu.port,
+        servername: target.hostname,
+        headers: { host: target.host, ...headers },
+        path: `${target.pathname}${target.search}`,
+        method,
+        ca: fs.readFileSync(emu.ca_path),
+      },
+      (response) => {
+        const chunks = [];
+        response.on("data", (c) => chunks.push(c));
+        response.on("end", () => {
+          const text = Buffer.concat(chunks).toString("utf8");
+          if (response.statusCode >= 300) reject(new Error(`${method} ${target.pathname}: HTTP ${response.statusCode}`));
+          else resolve(text ? JSON.parse(text) : null);
+        });
+      },
+    );
+    request.on("error", reject);
+    if (body) request.write(body);
+    request.end();
+  });
+}
+
+/** The emulator's admin API: GET {admin_url}{route} (holds keys and secrets: never print it). */
+export function emulatorAdmin(emu, route) {
+  return emulatorRequest(emu, "GET", `${emu.admin_url}${route}`);
+}
+
+/**
+ * A secret as the emulator's Key Vault serves it ({ value, tags, … }) with its versions, read
+ * as a client with a secret (client credentials). Holds the value: never print it.
+ */
+export async function vaultSecret(emu, vaultUrl, name, { clientId, clientSecret }) {
+  const form = new URLSearchParams({
+    grant_type: "client_credentials",
+    client_id: clientId,
+    client_secret: clientSecret,
+    scope: "https://vault.localhost/.default",
+  }).toString();
+  const token = await emulatorRequest(emu, "POST", `${emu.authority_host}/${emu.tenant_id}/oauth2/v2.0/token`, {
+    headers: { "content-type": "application/x-www-form-urlencoded", "content-length": Buffer.byteLength(form) },
+    body: form,
+  });
+  const headers = { authorization: `Bearer ${token.access_token}` };
+  const base = `${vaultUrl.replace(/\/+$/, "")}/secrets/${encodeURIComponent(name)}`;
+  const current = await emulatorRequest(emu, "GET", `${base}?api-version=7.4`, { headers });
+  const versions = await emulatorRequest(emu, "GET", `${base}/versions?api-version=7.4`, { headers });
+  return { ...current, versions: versions.value };
 }

@@ -63,6 +63,49 @@ function startEmulator(seed, dir) {
 
 function emulatorHandle(child, info) {
   const ca = fs.readFileSync(info.ca_path);
+  /** A request to one of the emulator's hosts (vault.localhost, login.localhost, …) on its port. */
+  const call = (method, url, { headers = {}, body } = {}) =>
+    new Promise((resolve, reject) => {
+      const target = new URL(url);
+      const request = https.request(
+        {
+          host: '127.0.0.1',
+          port: info.port,
+          servername: target.hostname,
+          headers: { host: target.host, ...headers },
+          path: `${target.pathname}${target.search}`,
+          method,
+          ca,
+        },
+        (response) => {
+          const chunks = [];
+          response.on('data', (c) => chunks.push(c));
+          response.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            // The route only: the body may hold a secret.
+            if (response.statusCode >= 300) reject(new Error(`${method} ${target.pathname}: HTTP ${response.statusCode}`));
+            else resolve(text ? JSON.parse(text) : null);
+          });
+        }
+      );
+      request.on('error', reject);
+      if (body) request.write(body);
+      request.end();
+    });
+  /** A Key Vault token for a client with a secret (client credentials at the emulator's Entra). */
+  const vaultToken = async (clientId, clientSecret) => {
+    const body = new URLSearchParams({
+      grant_type: 'client_credentials',
+      client_id: clientId,
+      client_secret: clientSecret,
+      scope: 'https://vault.localhost/.default',
+    }).toString();
+    const answer = await call('POST', `${info.authority_host}/${info.tenant_id}/oauth2/v2.0/token`, {
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) },
+      body,
+    });
+    return answer.access_token;
+  };
   const admin = (method, route) =>
     new Promise((resolve, reject) => {
       const request = https.request(
@@ -98,6 +141,19 @@ function emulatorHandle(child, info) {
     clearRequests: () => admin('DELETE', '/requests'),
     /** Every Azure DevOps variable group with its values (holds secrets: never print it). */
     devops: () => admin('GET', '/devops'),
+    /** Every emulated ARM resource with its keys and regenerations (holds keys: never print it). */
+    arm: () => admin('GET', '/arm'),
+    /**
+     * A secret as Key Vault serves it ({ value, tags, id, … }) and its versions, read with the
+     * given client's secret (holds the value: never print it).
+     */
+    vaultSecret: async (vaultUrl, name, { clientId, clientSecret }) => {
+      const headers = { authorization: `Bearer ${await vaultToken(clientId, clientSecret)}` };
+      const base = `${vaultUrl.replace(/\/+$/, '')}/secrets/${encodeURIComponent(name)}`;
+      const current = await call('GET', `${base}?api-version=7.4`, { headers });
+      const versions = await call('GET', `${base}/versions?api-version=7.4`, { headers });
+      return { ...current, versions: versions.value };
+    },
     stop: () =>
       new Promise((resolve) => {
         if (child.exitCode !== null || child.signalCode !== null) return resolve();
