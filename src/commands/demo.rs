@@ -92,8 +92,8 @@ pub async fn run(global: &GlobalArgs, args: &DemoArgs) -> Result<Outcome, Failur
     result.map(|()| Outcome::Ok)
 }
 
-/// keyrot.toml of the loop: two due credentials, their copies, the runs that deploy them and a
-/// Teams webhook. `{demo}` and `{payments}` are the vaults' URLs.
+/// keyrot.toml of the loop: three due credentials (two random values, a storage account key),
+/// their copies, the runs that deploy them and a Teams webhook. `{demo}` and `{payments}` are the vaults' URLs.
 const LOOP_CONFIG: &str = r#"
 [defaults]
 rotate_within = "30d"
@@ -153,6 +153,19 @@ generator = "random"
   project = "payments"
   definition = "payments-cd"
 
+[[credential]]
+name = "payments-storage"
+vault = "{payments}"
+generator = "storage-account-key"
+resource = "/subscriptions/5f2c7a9e-3b1d-4c8e-9f60-7a1b2c3d4e5f/resourceGroups/payments-rg/providers/Microsoft.Storage/storageAccounts/contosopayments"
+value = "connection-string"
+
+  [[credential.trigger]]
+  to = "azure-devops-pipeline"
+  organization = "contoso"
+  project = "payments"
+  pipeline = "payments-deploy"
+
 [[notify]]
 to = "teams"
 url_env = "KEYROT_DEMO_TEAMS_WEBHOOK_URL"
@@ -187,7 +200,7 @@ async fn the_loop(
             args,
         )
     };
-    gate_on_loop("The loop. keyrot.toml rotates two of these; the gate on them fails:").await?;
+    gate_on_loop("The loop. keyrot.toml rotates three of these; the gate on them fails:").await?;
 
     // The demo seed's own logins for the emulated Azure DevOps and GitHub, and its webhook.
     let seed_tokens = super::emulator::ServiceTokens::of(&Seed::demo());
