@@ -530,3 +530,137 @@ tags = { CredentialId = "key1" }
         .unwrap()
         .contains("earlier than Key Vault's"));
 }
+
+/// A regeneration whose answer is lost (the service did it; keyrot cannot know): the run fails,
+/// and the rerun sees from the journaled fingerprint that the key changed, so it carries on
+/// with that key instead of regenerating a second time.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_regeneration_answer_is_not_followed_by_a_second_regeneration() {
+    let cases = [
+        (
+            "arm.storage.regenerateKey",
+            storage_credential("0d"),
+            "orders-storage",
+        ),
+        (
+            "arm.servicebus.regenerateKeys",
+            format!(
+                "[[credential]]\nname = \"orders-sender\"\ngenerator = \"service-bus-key\"\nresource = \"{}\"\nvalue = \"connection-string\"\ngrace = \"0d\"\n",
+                id("Microsoft.ServiceBus/namespaces/orders-bus/queues/q1/authorizationRules/sender")
+            ),
+            "orders-sender",
+        ),
+        (
+            "arm.cosmos.regenerateKey",
+            format!(
+                "[[credential]]\nname = \"orders-db-key\"\ngenerator = \"cosmos-db-key\"\nresource = \"{}\"\nvalue = \"key\"\ngrace = \"0d\"\n",
+                id("Microsoft.DocumentDB/databaseAccounts/orders-db")
+            ),
+            "orders-db-key",
+        ),
+    ];
+    futures::future::join_all(cases.iter().map(|(route, credential, name)| async move {
+        let h = Harness::start(&seed("")).await;
+        let dir = tempfile::tempdir().unwrap();
+        let config = write_config(&h, dir.path(), credential);
+        h.emulator.add_fault(FaultRule {
+            drop_after: true,
+            count: Some(1),
+            ..FaultRule::new(*route)
+        });
+        let failed = rotate(&h, &config, &["--lock-lease", LEASE]).await;
+        let regenerations = || match *name {
+            "orders-storage" => h.emulator.storage_regenerations("orders"),
+            "orders-sender" => {
+                h.emulator
+                    .servicebus_regenerations("orders-bus", Some("q1"), "sender")
+            }
+            _ => h.emulator.cosmos_regenerations("orders-db"),
+        };
+        // Cosmos: the operation the lost answer started still completes in the service.
+        if *name == "orders-db-key" {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        assert_eq!(regenerations().len(), 1, "{route}: {}", failed.stdout);
+        assert_eq!(
+            failed.code, 1,
+            "{route}: {}\n{}",
+            failed.stdout, failed.stderr
+        );
+        tokio::time::sleep(AFTER_LEASE).await;
+        let run = rotate(&h, &config, &[]).await;
+        run.expect_code(0);
+        assert_eq!(
+            credential_status(&run, name),
+            "rotated",
+            "{route}: {}",
+            run.stdout
+        );
+        assert_eq!(regenerations().len(), 1, "{route}: regenerated twice");
+        assert_no_key_in(
+            &h,
+            &[&failed.stdout, &failed.stderr, &run.stdout, &run.stderr],
+        );
+    }))
+    .await;
+}
+
+/// Cosmos DB: a status poll that fails, and an operation that outlives `lro_timeout`, leave the
+/// operation journaled; the next run waits for that same operation.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_or_unreadable_cosmos_operation_is_awaited_by_the_next_run() {
+    let h =
+        Harness::start(&seed("").replace("regenerate_seconds = 1", "regenerate_seconds = 6")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        &h,
+        dir.path(),
+        &format!(
+            "[[credential]]\nname = \"orders-db-key\"\ngenerator = \"cosmos-db-key\"\nresource = \"{}\"\nvalue = \"connection-string\"\nlro_timeout = \"2s\"\ngrace = \"0d\"\n",
+            id("Microsoft.DocumentDB/databaseAccounts/orders-db")
+        ),
+    );
+    let slow = rotate(&h, &config, &[]).await;
+    slow.expect_code(1);
+    let message = credential(&slow.json(), "orders-db-key")["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("still running after lro_timeout (2s)")
+            && message.contains("same operation"),
+        "{message}"
+    );
+    assert!(h.emulator.cosmos_regenerations("orders-db").is_empty());
+    // The next run's first polls fail (500); it keeps polling the same operation.
+    h.emulator.add_fault(FaultRule {
+        status: Some(500),
+        count: Some(2),
+        ..FaultRule::new("arm.operation")
+    });
+    let config_patient = write_config(
+        &h,
+        dir.path(),
+        &format!(
+            "[[credential]]\nname = \"orders-db-key\"\ngenerator = \"cosmos-db-key\"\nresource = \"{}\"\nvalue = \"connection-string\"\nlro_timeout = \"60s\"\ngrace = \"0d\"\n",
+            id("Microsoft.DocumentDB/databaseAccounts/orders-db")
+        ),
+    );
+    let run = rotate(&h, &config_patient, &["--wait-lock", "30s"]).await;
+    run.expect_code(0);
+    assert_eq!(h.emulator.cosmos_regenerations("orders-db"), ["secondary"]);
+    let (value, tags) = served(&h, "orders-db-key");
+    assert_eq!(tags["CredentialId"], "secondary");
+    assert!(value.contains(&format!(
+        "AccountKey={};",
+        h.emulator.cosmos_keys("orders-db")[1]
+    )));
+    assert_no_key_in(&h, &[&slow.stdout, &slow.stderr, &run.stdout, &run.stderr]);
+}
+
+fn credential_status(run: &Run, name: &str) -> String {
+    credential(&run.json(), name)["status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
