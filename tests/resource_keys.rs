@@ -529,6 +529,28 @@ tags = { CredentialId = "key1" }
         .as_str()
         .unwrap()
         .contains("earlier than Key Vault's"));
+
+    // rotate sees it too: legacy is due by its key's policy, orders is not (50 days away).
+    let run = rotate(&h, &config, &[]).await;
+    run.expect_code(0);
+    let report = run.json();
+    let legacy = credential(&report, "legacy-storage");
+    assert_eq!(legacy["status"], "rotated", "{report:#}");
+    assert!(
+        legacy["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("its storage key passes the account's key expiration policy at "),
+        "{legacy:#}"
+    );
+    assert_eq!(
+        credential(&report, "orders-storage")["status"],
+        "up_to_date"
+    );
+    assert_eq!(h.emulator.storage_regenerations("legacy"), ["key2"]);
+    h.run(env(&h), &["check", "--config", &config])
+        .await
+        .expect_code(0);
 }
 
 /// A regeneration whose answer is lost (the service did it; keyrot cannot know): the run fails,

@@ -38,6 +38,9 @@ pub enum Reason {
     /// `keyrot serve`: Key Vault's `SecretNearExpiry` or `SecretExpired` event named the
     /// served version.
     Announced,
+    /// The storage account key it holds passes (or passed) the account's key expiration
+    /// policy at this instant, within `rotate_within`, whatever the secret's own `exp` says.
+    KeyPolicy(OffsetDateTime),
 }
 
 impl Reason {
@@ -53,6 +56,10 @@ impl Reason {
             Reason::Announced => {
                 "Key Vault announced that its served version expires (event)".into()
             }
+            Reason::KeyPolicy(at) => format!(
+                "its storage key passes the account's key expiration policy at {}",
+                date(*at)
+            ),
         }
     }
 }

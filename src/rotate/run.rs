@@ -144,6 +144,11 @@ impl Job<'_> {
         if work.reason.is_none() && self.announced(state) {
             work.reason = Some(Reason::Announced);
         }
+        if let (None, Some(end)) = (&work.reason, state.key_policy_end) {
+            if end - now <= self.spec.rotate_within {
+                work.reason = Some(Reason::KeyPolicy(end));
+            }
+        }
         work
     }
 
@@ -1784,6 +1789,9 @@ struct State {
     current: Current,
     journal: Option<Entry>,
     app: Option<Application>,
+    /// Storage keys: when the key the served version holds passes the account's key
+    /// expiration policy (`None` without a policy, or when the account cannot be read).
+    key_policy_end: Option<OffsetDateTime>,
 }
 
 /// What a run would do to a credential.
@@ -1816,11 +1824,16 @@ impl State {
             }
             Generator::Random(_) | Generator::ResourceKey(_) => None,
         };
+        let key_policy_end = match &spec.generator {
+            Generator::ResourceKey(key) => key_policy_end(ctx, spec, key, &current).await,
+            _ => None,
+        };
         Ok(State {
             versions,
             current,
             journal,
             app,
+            key_policy_end,
         })
     }
 
@@ -1861,6 +1874,47 @@ impl State {
             remove,
         }
     }
+}
+
+/// When the storage key the served version holds passes its account's key expiration policy.
+/// The account is read with Reader's rights, which the key operator role lacks: a failure is
+/// said once and costs nothing but this date.
+async fn key_policy_end(
+    ctx: &Context,
+    spec: &CredentialSpec,
+    key: &super::config::ResourceKeySpec,
+    current: &Current,
+) -> Option<OffsetDateTime> {
+    use crate::keys::alternation::{Service, Slot};
+    if key.service != Service::Storage {
+        return None;
+    }
+    let account = match ctx
+        .services
+        .arm()
+        .ok()?
+        .storage()
+        .get_account(&key.resource)
+        .await
+    {
+        Ok(account) => account,
+        Err(e) => {
+            tracing::debug!("{}: the key's age is not known: {}", spec.name, e.summary());
+            return None;
+        }
+    };
+    let days = account.key_expiration_days?;
+    let held = current
+        .served()
+        .and_then(|c| super::resource_key::held_by_tag(&c.tags));
+    let created = match held {
+        Some(slot) => account.key_created(slot)?,
+        None => [Slot::First, Slot::Second]
+            .into_iter()
+            .filter_map(|s| account.key_created(s))
+            .min()?,
+    };
+    Some(created + Duration::days(i64::from(days)))
 }
 
 async fn read_journal(vault: &Vault, credential: &str) -> Result<Option<Entry>, Failed> {
