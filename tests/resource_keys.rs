@@ -249,39 +249,44 @@ const AFTER_LEASE: Duration = Duration::from_secs(11);
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_kill_at_every_step_is_finished_with_one_regeneration() {
-    // Each step on its own emulator, all at once: the lease wait is paid once.
+    use futures::StreamExt as _;
+    // Every generator, every step boundary (Cosmos DB's operation too), each on its own
+    // emulator, several at once: the lease wait is paid once per wave.
     let steps = ["started", "created", "verified", "committed", "retired"];
-    futures::future::join_all(steps.iter().map(|step| async move {
-        let h = Harness::start(&seed("")).await;
-        let dir = tempfile::tempdir().unwrap();
-        let config = write_config(&h, dir.path(), &storage_credential("0d"));
-        let mut command = keyrot_command(&env(&h));
-        command.args([
-            "rotate",
-            "--config",
-            &config,
-            "--lock-settle",
-            "1s",
-            "--lock-lease",
-            LEASE,
-            "--force",
-        ]);
-        kill_when_paused(command, step).await;
-        tokio::time::sleep(AFTER_LEASE).await;
-        let run = rotate(&h, &config, &[]).await;
-        run.expect_code(0);
-        assert_eq!(
-            h.emulator.storage_regenerations("orders"),
-            ["key2"],
-            "killed at {step}: {}",
-            run.stdout
-        );
-        assert_storage_secret_works(&h, step);
-        let (_, tags) = served(&h, "orders-storage");
-        assert_eq!(tags["CredentialId"], "key2", "killed at {step}");
-        assert_no_key_in(&h, &[&run.stdout, &run.stderr]);
-    }))
-    .await;
+    let mut cases: Vec<(Gen, &str)> = GENS
+        .iter()
+        .flat_map(|g| steps.iter().map(move |s| (*g, *s)))
+        .collect();
+    cases.push((Gen::Cosmos, "operation"));
+    futures::stream::iter(cases)
+        .map(|(gen, step)| async move {
+            let h = Harness::start(&seed("")).await;
+            let dir = tempfile::tempdir().unwrap();
+            let config = write_config(&h, dir.path(), &gen.credential());
+            let mut command = keyrot_command(&env(&h));
+            command.args([
+                "rotate",
+                "--config",
+                &config,
+                "--lock-settle",
+                "1s",
+                "--lock-lease",
+                LEASE,
+                "--force",
+            ]);
+            kill_when_paused(command, step).await;
+            tokio::time::sleep(AFTER_LEASE).await;
+            let run = rotate(&h, &config, &[]).await;
+            run.expect_code(0);
+            let what = format!("{} killed at {step}", gen.name());
+            assert_eq!(gen.regenerations(&h).len(), 1, "{what}: {}", run.stdout);
+            let (value, _) = served(&h, gen.name());
+            assert_eq!(value, gen.second_key(&h), "{what}");
+            assert_no_key_in(&h, &[&run.stdout, &run.stderr]);
+        })
+        .buffer_unordered(7)
+        .collect::<Vec<()>>()
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -413,61 +418,166 @@ tags = {{ CredentialId = "key2", ProviderAddress = "{id}", ValidityPeriodDays = 
     assert_storage_secret_works(&h, "adopted");
 }
 
+/// One credential of each generator, as the matrix tests use them.
+#[derive(Clone, Copy)]
+enum Gen {
+    Storage,
+    ServiceBus,
+    EventHubs,
+    Cosmos,
+}
+
+const GENS: [Gen; 4] = [Gen::Storage, Gen::ServiceBus, Gen::EventHubs, Gen::Cosmos];
+
+impl Gen {
+    fn name(self) -> &'static str {
+        match self {
+            Gen::Storage => "orders-storage",
+            Gen::ServiceBus => "orders-sender",
+            Gen::EventHubs => "telemetry-key",
+            Gen::Cosmos => "orders-db-key",
+        }
+    }
+
+    /// Its keyrot.toml entry (the key itself in the secret, so the test can compare it).
+    fn credential(self) -> String {
+        let (generator, resource) = match self {
+            Gen::Storage => ("storage-account-key", storage_id()),
+            Gen::ServiceBus => (
+                "service-bus-key",
+                id("Microsoft.ServiceBus/namespaces/orders-bus/queues/q1/authorizationRules/sender"),
+            ),
+            Gen::EventHubs => (
+                "event-hubs-key",
+                id("Microsoft.EventHub/namespaces/telemetry/authorizationRules/RootManageSharedAccessKey"),
+            ),
+            Gen::Cosmos => (
+                "cosmos-db-key",
+                id("Microsoft.DocumentDB/databaseAccounts/orders-db"),
+            ),
+        };
+        format!(
+            "[[credential]]\nname = \"{}\"\ngenerator = \"{generator}\"\nresource = \"{resource}\"\nvalue = \"key\"\ngrace = \"0d\"\nverify_timeout = \"3s\"\n",
+            self.name()
+        )
+    }
+
+    /// The keys regenerated so far, in order.
+    fn regenerations(self, h: &Harness) -> Vec<String> {
+        match self {
+            Gen::Storage => h.emulator.storage_regenerations("orders"),
+            Gen::ServiceBus => {
+                h.emulator
+                    .servicebus_regenerations("orders-bus", Some("q1"), "sender")
+            }
+            Gen::EventHubs => {
+                h.emulator
+                    .eventhub_regenerations("telemetry", None, "RootManageSharedAccessKey")
+            }
+            Gen::Cosmos => h.emulator.cosmos_regenerations("orders-db"),
+        }
+    }
+
+    /// The service's current value of the second key, which the first rotation writes.
+    fn second_key(self, h: &Harness) -> String {
+        match self {
+            Gen::Storage => h.emulator.storage_keys("orders").1,
+            Gen::ServiceBus => {
+                h.emulator
+                    .servicebus_rule_keys("orders-bus", Some("q1"), "sender")
+                    .1
+            }
+            Gen::EventHubs => {
+                h.emulator
+                    .eventhub_rule_keys("telemetry", None, "RootManageSharedAccessKey")
+                    .1
+            }
+            Gen::Cosmos => h.emulator.cosmos_keys("orders-db")[1].clone(),
+        }
+    }
+
+    /// Every route the rotation sends, and whether a fault there comes after the regeneration
+    /// (a failed proof: the rerun regenerates the unused key once more).
+    fn routes(self) -> &'static [(&'static str, bool)] {
+        match self {
+            Gen::Storage => &[
+                ("arm.storage.listKeys", false),
+                ("arm.storage.regenerateKey", false),
+                ("storage.blob.list", true),
+            ],
+            Gen::ServiceBus => &[
+                ("arm.servicebus.listKeys", false),
+                ("arm.servicebus.regenerateKeys", false),
+                ("servicebus.data", true),
+            ],
+            Gen::EventHubs => &[
+                ("arm.eventhub.listKeys", false),
+                ("arm.eventhub.regenerateKeys", false),
+                ("servicebus.data", true),
+            ],
+            Gen::Cosmos => &[
+                ("arm.cosmos.listKeys", false),
+                ("arm.cosmos.regenerateKey", false),
+                ("arm.operation", false),
+                ("cosmos.data", true),
+            ],
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_fault_at_each_arm_call_fails_cleanly_and_the_next_run_completes() {
-    for route in [
-        "arm.storage.listKeys",
-        "arm.storage.regenerateKey",
-        "storage.blob.list",
-    ] {
-        let h = Harness::start(&seed("")).await;
-        let dir = tempfile::tempdir().unwrap();
-        let config = write_config(
-            &h,
-            dir.path(),
-            &format!(
-                "[[credential]]\nname = \"orders-storage\"\ngenerator = \"storage-account-key\"\nresource = \"{}\"\nvalue = \"key\"\ngrace = \"0d\"\nverify_timeout = \"3s\"\n",
-                storage_id()
-            ),
-        );
-        h.emulator.add_fault(FaultRule {
-            status: Some(403),
-            count: Some(50),
-            ..FaultRule::new(route)
-        });
-        let failed = rotate(&h, &config, &[]).await;
-        assert_eq!(
-            failed.code, 1,
-            "{route}: {}\n{}",
-            failed.stdout, failed.stderr
-        );
-        // Nothing reached Key Vault.
-        assert!(
-            h.emulator
-                .secret_versions(VAULT, "orders-storage")
-                .is_empty(),
-            "{route}: a version was written"
-        );
-        h.emulator.clear_faults();
-        let run = rotate(&h, &config, &[]).await;
-        run.expect_code(0);
-        let regenerations = h.emulator.storage_regenerations("orders");
-        // A failed proof regenerated key2 once (unused by any version); the rerun regenerates
-        // it again, since it still is the key no version holds.
-        let expected: &[&str] = if route == "storage.blob.list" {
-            &["key2", "key2"]
-        } else {
-            &["key2"]
-        };
-        assert_eq!(regenerations, expected, "{route}");
-        let (value, tags) = served(&h, "orders-storage");
-        assert_eq!(tags["CredentialId"], "key2");
-        assert_eq!(value, h.emulator.storage_keys("orders").1);
-        assert_no_key_in(
-            &h,
-            &[&failed.stdout, &failed.stderr, &run.stdout, &run.stderr],
-        );
-    }
+    use futures::StreamExt as _;
+    let cases: Vec<(Gen, &str, bool)> = GENS
+        .iter()
+        .flat_map(|g| g.routes().iter().map(move |(r, after)| (*g, *r, *after)))
+        .collect();
+    futures::stream::iter(cases)
+        .map(|(gen, route, after_regeneration)| async move {
+            let h = Harness::start(&seed("")).await;
+            let dir = tempfile::tempdir().unwrap();
+            let config = write_config(&h, dir.path(), &gen.credential());
+            h.emulator.add_fault(FaultRule {
+                status: Some(403),
+                count: Some(50),
+                ..FaultRule::new(route)
+            });
+            let failed = rotate(&h, &config, &["--lock-lease", LEASE]).await;
+            assert_eq!(
+                failed.code, 1,
+                "{route}: {}\n{}",
+                failed.stdout, failed.stderr
+            );
+            // Nothing reached Key Vault.
+            assert!(
+                h.emulator.secret_versions(VAULT, gen.name()).is_empty(),
+                "{route}: a version was written"
+            );
+            h.emulator.clear_faults();
+            // A failed poll leaves the operation journaled with the lock's lease running.
+            let run = rotate(&h, &config, &["--wait-lock", "20s"]).await;
+            run.expect_code(0);
+            let regenerations = gen.regenerations(&h);
+            let expected = if after_regeneration { 2 } else { 1 };
+            assert_eq!(regenerations.len(), expected, "{route}: {regenerations:?}");
+            assert!(
+                regenerations.iter().all(|k| *k == regenerations[0]),
+                "{route}: the key in use was regenerated: {regenerations:?}"
+            );
+            let (value, tags) = served(&h, gen.name());
+            assert_eq!(value, gen.second_key(&h), "{route}");
+            assert!(
+                ["key2", "SecondaryKey", "secondary"].contains(&tags["CredentialId"].as_str()),
+                "{route}: {tags:?}"
+            );
+            assert_no_key_in(
+                &h,
+                &[&failed.stdout, &failed.stderr, &run.stdout, &run.stderr],
+            );
+        })
+        .buffer_unordered(4)
+        .collect::<Vec<()>>()
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
