@@ -586,3 +586,131 @@ async fn secret_target(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reference(
+        setting: &str,
+        text: &str,
+        status: &str,
+        active: Option<&str>,
+    ) -> KeyVaultReference {
+        KeyVaultReference {
+            setting: setting.into(),
+            status: Some(status.into()),
+            reference: Some(text.into()),
+            active_version: active.map(Into::into),
+            details: Some("Key Vault reference was not able to be resolved.".into()),
+            ..KeyVaultReference::default()
+        }
+    }
+
+    #[test]
+    fn references_are_matched_by_vault_name_and_secret_in_either_form() {
+        let vault = VaultUrl::parse("https://Main.vault.azure.net").unwrap();
+        let refs = vec![
+            reference(
+                "A",
+                "@Microsoft.KeyVault(SecretUri=https://main.vault.azure.net/secrets/Orders-DB/)",
+                "Resolved",
+                None,
+            ),
+            reference(
+                "B",
+                "@Microsoft.KeyVault(VaultName=main;SecretName=orders-db;SecretVersion=0f3a)",
+                "Resolved",
+                None,
+            ),
+            reference(
+                "C",
+                "@Microsoft.KeyVault(VaultName=other;SecretName=orders-db)",
+                "Resolved",
+                None,
+            ),
+            reference(
+                "D",
+                "@Microsoft.KeyVault(SecretUri=https://main.vault.azure.net/secrets/orders-db-2)",
+                "Resolved",
+                None,
+            ),
+        ];
+        let mine: Vec<&str> = referencing(&refs, &vault, "orders-db")
+            .iter()
+            .map(|r| r.setting.as_str())
+            .collect();
+        assert_eq!(mine, ["A", "B"]);
+        assert_eq!(pinned_version(&refs[0]), None);
+        assert_eq!(pinned_version(&refs[1]).as_deref(), Some("0f3a"));
+        let pinned = reference(
+            "E",
+            "@Microsoft.KeyVault(SecretUri=https://main.vault.azure.net/secrets/orders-db/abc)",
+            "Resolved",
+            None,
+        );
+        assert_eq!(pinned_version(&pinned).as_deref(), Some("abc"));
+        // The site's own fields win over the text.
+        let mut named = reference("F", "garbage", "Resolved", None);
+        named.vault_name = Some("MAIN".into());
+        named.secret_name = Some("orders-db".into());
+        assert_eq!(referencing(&[named], &vault, "orders-db").len(), 1);
+        let message = no_reference(
+            &ResourceId::parse("/subscriptions/5f2c7a9e-3b1d-4c8e-9f60-7a1b2c3d4e5f/resourceGroups/rg/providers/Microsoft.Web/sites/app").unwrap(),
+            &vault,
+            "x",
+            &refs[2..3],
+        );
+        assert!(
+            message.contains("App Service site app does not reference secret x of vault main"),
+            "{message}"
+        );
+        assert!(message.contains("C -> other/orders-db"), "{message}");
+    }
+
+    #[test]
+    fn a_reference_is_done_when_resolved_to_the_committed_version() {
+        let text = "@Microsoft.KeyVault(VaultName=main;SecretName=s)";
+        assert_eq!(
+            unresolved(&reference("A", text, "Resolved", Some("v2")), "v2"),
+            None
+        );
+        // A site that does not say which version it holds: Resolved is enough.
+        assert_eq!(
+            unresolved(&reference("A", text, "Resolved", None), "v2"),
+            None
+        );
+        assert_eq!(
+            unresolved(&reference("A", text, "Resolved", Some("v1")), "v2").as_deref(),
+            Some("app setting A still holds version v1, not v2")
+        );
+        assert_eq!(
+            unresolved(&reference("A", text, "AccessToKeyVaultDenied", None), "v2").as_deref(),
+            Some("app setting A is AccessToKeyVaultDenied: Key Vault reference was not able to be resolved.")
+        );
+    }
+
+    #[test]
+    fn a_parameter_must_exist_and_be_a_string() {
+        let workflow = serde_json::json!({"properties": {
+            "definition": {"parameters": {
+                "secret": {"type": "SecureString"},
+                "plain": {"type": "string"},
+                "count": {"type": "Int"}
+            }},
+            "parameters": {"secret": {"value": "old"}}
+        }});
+        assert!(check_parameter(&workflow, "secret").is_ok());
+        assert!(check_parameter(&workflow, "plain").is_ok());
+        let error = check_parameter(&workflow, "count").unwrap_err();
+        assert!(
+            error.contains("declares parameter \"count\" as Int"),
+            "{error}"
+        );
+        let error = check_parameter(&workflow, "missing").unwrap_err();
+        assert!(
+            error.contains("no parameter \"missing\"; it has count, plain, secret"),
+            "{error}"
+        );
+    }
+}
