@@ -324,6 +324,21 @@ fn render_propagate(target: &PropagateTarget, out: &mut String) {
             }
             key("secret", toml_string(secret));
         }
+        // The references to check are the credential's own: only the site is written.
+        PropagateTarget::AppServiceRefresh { site, .. } => {
+            key("site", toml_string(&site.to_string()));
+        }
+        PropagateTarget::LogicAppParameter {
+            workflow,
+            parameter,
+        } => {
+            key("workflow", toml_string(&workflow.to_string()));
+            key("parameter", toml_string(parameter));
+        }
+        PropagateTarget::KeyVaultSecret { vault, secret } => {
+            key("vault", toml_string(vault.as_str()));
+            key("secret", toml_string(secret));
+        }
     }
 }
 

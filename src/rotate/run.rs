@@ -825,7 +825,11 @@ async fn propagate(
                 "the lock was lost before updating the copies ({why})"
             ))
         })?;
-    outcome.copies = consumers::copies::propagate(&ctx.services, spec, &committed.value).await;
+    let input = consumers::copies::CopyInput {
+        value: &committed.value,
+        version: &committed.version,
+    };
+    outcome.copies = consumers::copies::propagate(&ctx.services, spec, &input).await;
     let failed = outcome
         .copies
         .iter()

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use time::Duration;
 use toml::Spanned;
 
-use super::propagate::{read_propagate, PropagateTarget, RawPropagate};
+use super::propagate::{read_propagate, Owner, PropagateTarget, RawPropagate};
 use super::random::{read_random, RandomSpec};
 use super::resource_key::{read_resource_key, ResourceKeySpec, GENERATORS};
 use super::source::{Place, Setting, Source, Subject};
@@ -424,11 +424,16 @@ pub(super) fn read_credential(
         }
     };
 
+    let vault_url = VaultUrl::parse(&vault).expect("checked above");
+    let owner = Owner {
+        name: &name,
+        vault: &vault_url,
+    };
     let propagate = raw
         .propagate
         .iter()
         .enumerate()
-        .map(|(i, target)| read_propagate(src, &subject, i, target))
+        .map(|(i, target)| read_propagate(src, &subject, &owner, i, target))
         .collect::<Result<Vec<_>, _>>()?;
     let mut triggers: Vec<TriggerTarget> = Vec::new();
     for (i, spanned) in raw.trigger.iter().enumerate() {

@@ -46,6 +46,8 @@ mod notify;
 #[cfg(test)]
 mod pipeline_tests;
 mod propagate;
+#[cfg(test)]
+mod propagate_tests;
 mod random;
 mod resource_key;
 #[cfg(test)]

@@ -1,14 +1,19 @@
 //! `[[credential.propagate]]`: the copies of a credential that keyrot updates after a rotation
-//! (an Azure DevOps variable group's variable, a GitHub Actions secret).
+//! (an Azure DevOps variable group's variable, a GitHub Actions secret, a Logic App workflow's
+//! parameter, a secret in another vault) and the consumers that cache it (an App Service site's
+//! Key Vault references, refreshed).
 
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::credential::{check_secret_name, check_vault};
 use super::names::{
     is_github_owner, is_plain_name, read_devops_project, read_name_or_id, read_repository,
     refuse_foreign, required, span, DevOpsOrganization, NameOrId, NameOrIdText, Repository,
 };
 use super::source::{Source, Subject};
+use crate::arm::resource_id::{Resource, ResourceId};
+use crate::vault::VaultUrl;
 
 /// Where a credential's new value is copied.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +32,23 @@ pub enum PropagateTarget {
         scope: GithubSecretScope,
         secret: String,
     },
+    /// `to = "app-service-settings-refresh"`: an App Service (or Functions) site whose app
+    /// settings reference the credential (`@Microsoft.KeyVault(...)`) and cache its value; keyrot
+    /// asks it to resolve them again.
+    AppServiceRefresh {
+        site: ResourceId,
+        /// The credential's own vault and secret: the references that must resolve.
+        vault: VaultUrl,
+        secret: String,
+    },
+    /// `to = "logic-app-parameter"`: one parameter of a Logic App (Consumption) workflow.
+    LogicAppParameter {
+        workflow: ResourceId,
+        parameter: String,
+    },
+    /// `to = "key-vault-secret"`: a copy in another vault (or under another name), written as a
+    /// new version with the same expiry.
+    KeyVaultSecret { vault: VaultUrl, secret: String },
 }
 
 /// Whose Actions secret it is.
@@ -58,6 +80,9 @@ impl PropagateTarget {
         match self {
             PropagateTarget::VariableGroup { .. } => VARIABLE_GROUP,
             PropagateTarget::GithubSecret { .. } => GITHUB_SECRET,
+            PropagateTarget::AppServiceRefresh { .. } => APP_SERVICE_REFRESH,
+            PropagateTarget::LogicAppParameter { .. } => LOGIC_APP_PARAMETER,
+            PropagateTarget::KeyVaultSecret { .. } => KEY_VAULT_SECRET,
         }
     }
 
@@ -93,6 +118,31 @@ impl PropagateTarget {
                 };
                 format!("{GITHUB_SECRET} {whose} {}", secret.to_ascii_uppercase())
             }
+            // ARM compares resource ids case-insensitively; a site refreshed for two
+            // credentials is two targets (each checks its own references).
+            PropagateTarget::AppServiceRefresh {
+                site,
+                vault,
+                secret,
+            } => format!(
+                "{APP_SERVICE_REFRESH} {} for {}/{}",
+                site.to_string().to_ascii_lowercase(),
+                vault.as_str().to_ascii_lowercase(),
+                secret.to_ascii_lowercase()
+            ),
+            // Workflow parameter names are JSON keys: case-sensitive.
+            PropagateTarget::LogicAppParameter {
+                workflow,
+                parameter,
+            } => format!(
+                "{LOGIC_APP_PARAMETER} {} {parameter}",
+                workflow.to_string().to_ascii_lowercase()
+            ),
+            PropagateTarget::KeyVaultSecret { vault, secret } => format!(
+                "{KEY_VAULT_SECRET} {}/{}",
+                vault.as_str().to_ascii_lowercase(),
+                secret.to_ascii_lowercase()
+            ),
         }
     }
 }
@@ -124,12 +174,28 @@ impl std::fmt::Display for PropagateTarget {
                     write!(f, "secret {secret} of organization {organization}")
                 }
             },
+            PropagateTarget::AppServiceRefresh { site, .. } => {
+                write!(f, "Key Vault references of {}", site.describe())
+            }
+            PropagateTarget::LogicAppParameter {
+                workflow,
+                parameter,
+            } => write!(f, "parameter {parameter} of {}", workflow.describe()),
+            PropagateTarget::KeyVaultSecret { vault, secret } => {
+                write!(f, "secret {secret} of vault {vault}")
+            }
         }
     }
 }
 
 const VARIABLE_GROUP: &str = "azure-devops-variable-group";
 const GITHUB_SECRET: &str = "github-secret";
+const APP_SERVICE_REFRESH: &str = "app-service-settings-refresh";
+const LOGIC_APP_PARAMETER: &str = "logic-app-parameter";
+const KEY_VAULT_SECRET: &str = "key-vault-secret";
+/// Every `to`, as the errors list them.
+const KINDS: &str = "\"azure-devops-variable-group\", \"github-secret\", \
+                     \"app-service-settings-refresh\", \"logic-app-parameter\" or \"key-vault-secret\"";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -144,11 +210,22 @@ pub(super) struct RawPropagate {
     visibility: Option<Spanned<String>>,
     repositories: Option<Spanned<Vec<NameOrIdText>>>,
     secret: Option<Spanned<String>>,
+    site: Option<Spanned<String>>,
+    workflow: Option<Spanned<String>>,
+    parameter: Option<Spanned<String>>,
+    vault: Option<Spanned<String>>,
+}
+
+/// The credential whose copies these are: its secret's name and vault.
+pub(super) struct Owner<'a> {
+    pub name: &'a str,
+    pub vault: &'a VaultUrl,
 }
 
 pub(super) fn read_propagate(
     src: &Source<'_>,
     credential: &Subject,
+    owner: &Owner<'_>,
     index: usize,
     spanned: &Spanned<RawPropagate>,
 ) -> Result<PropagateTarget, String> {
@@ -165,15 +242,12 @@ pub(super) fn read_propagate(
         ("visibility", span(&raw.visibility)),
         ("repositories", span(&raw.repositories)),
         ("secret", span(&raw.secret)),
+        ("site", span(&raw.site)),
+        ("workflow", span(&raw.workflow)),
+        ("parameter", span(&raw.parameter)),
+        ("vault", span(&raw.vault)),
     ];
-    let to = required(
-        src,
-        &subject,
-        at,
-        &raw.to,
-        "to",
-        "\"azure-devops-variable-group\" or \"github-secret\"",
-    )?;
+    let to = required(src, &subject, at, &raw.to, "to", KINDS)?;
     match to.get_ref().as_str() {
         VARIABLE_GROUP => {
             refuse_foreign(
@@ -235,12 +309,163 @@ pub(super) fn read_propagate(
             let scope = read_scope(src, &subject, at, raw)?;
             Ok(PropagateTarget::GithubSecret { scope, secret })
         }
+        APP_SERVICE_REFRESH => {
+            refuse_foreign(src, &subject, APP_SERVICE_REFRESH, &present, &["site"])?;
+            let site = required(
+                src,
+                &subject,
+                at,
+                &raw.site,
+                "site",
+                "the site's resource id, \"/subscriptions/{subscription id}/resourceGroups/\
+                 {group}/providers/Microsoft.Web/sites/{site}\"",
+            )?;
+            Ok(PropagateTarget::AppServiceRefresh {
+                site: read_resource(src, &subject, "site", site, Kind::Site)?,
+                vault: owner.vault.clone(),
+                secret: owner.name.to_owned(),
+            })
+        }
+        LOGIC_APP_PARAMETER => {
+            refuse_foreign(
+                src,
+                &subject,
+                LOGIC_APP_PARAMETER,
+                &present,
+                &["workflow", "parameter"],
+            )?;
+            let workflow = required(
+                src,
+                &subject,
+                at,
+                &raw.workflow,
+                "workflow",
+                "the workflow's resource id, \"/subscriptions/{subscription id}/resourceGroups/\
+                 {group}/providers/Microsoft.Logic/workflows/{workflow}\"",
+            )?;
+            let workflow = read_resource(src, &subject, "workflow", workflow, Kind::Workflow)?;
+            let parameter = required(
+                src,
+                &subject,
+                at,
+                &raw.parameter,
+                "parameter",
+                "the name of the workflow parameter that holds the credential",
+            )?;
+            let text = parameter.get_ref();
+            if text.trim().is_empty()
+                || text.trim() != text
+                || text.chars().count() > 80
+                || text.chars().any(char::is_control)
+            {
+                return Err(src.error_at(
+                    parameter.span().start,
+                    format_args!(
+                        "{subject}: parameter {text:?} is not a workflow parameter name (1 to 80 \
+                         characters, no surrounding spaces): write the name the workflow \
+                         definition declares under parameters"
+                    ),
+                ));
+            }
+            Ok(PropagateTarget::LogicAppParameter {
+                workflow,
+                parameter: text.clone(),
+            })
+        }
+        KEY_VAULT_SECRET => {
+            refuse_foreign(
+                src,
+                &subject,
+                KEY_VAULT_SECRET,
+                &present,
+                &["vault", "secret"],
+            )?;
+            let vault = required(
+                src,
+                &subject,
+                at,
+                &raw.vault,
+                "vault",
+                "the other vault's name (\"myothervault\") or https URL",
+            )?;
+            check_vault(src, &subject, vault)?;
+            let url = VaultUrl::parse(vault.get_ref()).expect("checked above");
+            let (secret, secret_at) = match &raw.secret {
+                Some(secret) => {
+                    check_secret_name(src, &subject, secret)?;
+                    (secret.get_ref().clone(), secret.span().start)
+                }
+                None => (owner.name.to_owned(), vault.span().start),
+            };
+            if url == *owner.vault && secret.eq_ignore_ascii_case(owner.name) {
+                return Err(src.error_at(
+                    secret_at,
+                    format_args!(
+                        "{subject}: this copy is the credential itself (secret {secret:?} of \
+                         vault {url}): name another vault, or another secret = \"...\""
+                    ),
+                ));
+            }
+            Ok(PropagateTarget::KeyVaultSecret { vault: url, secret })
+        }
         other => Err(src.error_at(
             to.span().start,
-            format_args!(
-                "{subject}: unknown to = {other:?}: use \"{VARIABLE_GROUP}\" or \"{GITHUB_SECRET}\""
-            ),
+            format_args!("{subject}: unknown to = {other:?}: use {KINDS}"),
         )),
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Site,
+    Workflow,
+}
+
+/// A resource id of the kind `kind`, or an error at the value naming what is wrong.
+fn read_resource(
+    src: &Source<'_>,
+    subject: &Subject,
+    key: &str,
+    raw: &Spanned<String>,
+    kind: Kind,
+) -> Result<ResourceId, String> {
+    let text = raw.get_ref().trim();
+    let (what, shape) = match kind {
+        Kind::Site => (
+            "an App Service site",
+            "/subscriptions/{subscription id}/resourceGroups/{group}/providers/Microsoft.Web/sites/{site}",
+        ),
+        Kind::Workflow => (
+            "a Logic App workflow",
+            "/subscriptions/{subscription id}/resourceGroups/{group}/providers/Microsoft.Logic/workflows/{workflow}",
+        ),
+    };
+    let fail =
+        |why: String| Err(src.error_at(raw.span().start, format_args!("{subject}: {key}: {why}")));
+    if kind == Kind::Site {
+        let lower = text.to_ascii_lowercase();
+        if lower.contains("/microsoft.web/sites/") && lower.contains("/slots/") {
+            return fail(format!(
+                "{text:?} names a deployment slot, which keyrot does not refresh yet: name the \
+                 site itself ({shape})"
+            ));
+        }
+    }
+    let id = match ResourceId::parse(text) {
+        Ok(id) => id,
+        Err(e) => return fail(format!("{e}; write {what}'s id, {shape}")),
+    };
+    let right = matches!(
+        (&id.resource, kind),
+        (Resource::WebSite { .. }, Kind::Site) | (Resource::LogicWorkflow { .. }, Kind::Workflow)
+    );
+    if right {
+        Ok(id)
+    } else {
+        fail(format!(
+            "{text:?} is a {}, not {what}: write {shape}",
+            id.describe()
+        ))
     }
 }
 
