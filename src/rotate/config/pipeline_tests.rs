@@ -548,7 +548,20 @@ fn the_readme_example_is_read_as_written() {
         .expect("its toml block");
     let config = parse(&format!("[defaults]\nvault = \"myvault\"\n\n{block}")).unwrap();
     let credential = &config.credentials[0];
-    assert_eq!(credential.propagate.len(), 2);
+    assert_eq!(
+        credential
+            .propagate
+            .iter()
+            .map(|p| p.kind())
+            .collect::<Vec<_>>(),
+        [
+            "azure-devops-variable-group",
+            "github-secret",
+            "app-service-settings-refresh",
+            "logic-app-parameter",
+            "key-vault-secret"
+        ]
+    );
     assert_eq!(credential.triggers.len(), 3);
     assert_eq!(
         config
