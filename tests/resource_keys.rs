@@ -247,6 +247,23 @@ async fn a_key_an_enabled_version_still_holds_is_not_regenerated() {
 const LEASE: &str = "10s";
 const AFTER_LEASE: Duration = Duration::from_secs(11);
 
+/// Runs `keyrot rotate` until it pauses at `step`, SIGKILLs it there, and waits out its lease.
+async fn kill_at(h: &Harness, config: &str, step: &str, extra: &[&str]) {
+    let mut command = keyrot_command(&env(h));
+    command.args([
+        "rotate",
+        "--config",
+        config,
+        "--lock-settle",
+        "1s",
+        "--lock-lease",
+        LEASE,
+    ]);
+    command.args(extra);
+    kill_when_paused(command, step).await;
+    tokio::time::sleep(AFTER_LEASE).await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_kill_at_every_step_is_finished_with_one_regeneration() {
     use futures::StreamExt as _;
@@ -263,19 +280,7 @@ async fn a_kill_at_every_step_is_finished_with_one_regeneration() {
             let h = Harness::start(&seed("")).await;
             let dir = tempfile::tempdir().unwrap();
             let config = write_config(&h, dir.path(), &gen.credential());
-            let mut command = keyrot_command(&env(&h));
-            command.args([
-                "rotate",
-                "--config",
-                &config,
-                "--lock-settle",
-                "1s",
-                "--lock-lease",
-                LEASE,
-                "--force",
-            ]);
-            kill_when_paused(command, step).await;
-            tokio::time::sleep(AFTER_LEASE).await;
+            kill_at(&h, &config, step, &["--force"]).await;
             let run = rotate(&h, &config, &[]).await;
             run.expect_code(0);
             let what = format!("{} killed at {step}", gen.name());
@@ -301,18 +306,7 @@ async fn cosmos_regeneration_is_journaled_and_resumed_not_repeated() {
             id("Microsoft.DocumentDB/databaseAccounts/orders-db")
         ),
     );
-    let mut command = keyrot_command(&env(&h));
-    command.args([
-        "rotate",
-        "--config",
-        &config,
-        "--lock-settle",
-        "1s",
-        "--lock-lease",
-        LEASE,
-    ]);
-    kill_when_paused(command, "operation").await;
-    tokio::time::sleep(AFTER_LEASE).await;
+    kill_at(&h, &config, "operation", &[]).await;
     let run = rotate(&h, &config, &[]).await;
     run.expect_code(0);
     let c = credential(&run.json(), "orders-db-key").clone();

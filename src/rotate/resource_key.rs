@@ -140,12 +140,7 @@ pub async fn regenerate(arm: &ArmClient, spec: &ResourceKeySpec, slot: Slot) -> 
 }
 
 /// The secret's value for `key` (the key itself or its connection string).
-pub fn secret_value(
-    cloud: Cloud,
-    spec: &ResourceKeySpec,
-    slot: Slot,
-    key: &SecretValue,
-) -> SecretValue {
+pub fn secret_value(cloud: Cloud, spec: &ResourceKeySpec, key: &SecretValue) -> SecretValue {
     if spec.value == KeyForm::Key {
         return key.clone();
     }
@@ -161,10 +156,7 @@ pub fn secret_value(
             connection_string::service_bus(cloud, namespace, rule, key, spec.resource.entity_path())
         }
         // The config accepts only the four key-bearing kinds.
-        Resource::WebSite { .. } | Resource::LogicWorkflow { .. } => {
-            let _ = slot;
-            key.clone()
-        }
+        Resource::WebSite { .. } | Resource::LogicWorkflow { .. } => key.clone(),
     }
 }
 
@@ -298,19 +290,16 @@ mod tests {
         let key = SecretValue::new("a2V5Mg==".into());
         let st = spec(STORAGE, KeyForm::ConnectionString);
         assert_eq!(
-            secret_value(Cloud::Public, &st, Slot::Second, &key).expose(),
+            secret_value(Cloud::Public, &st, &key).expose(),
             "DefaultEndpointsProtocol=https;AccountName=orders;AccountKey=a2V5Mg==;EndpointSuffix=core.windows.net"
         );
         let sb = spec(QUEUE_RULE, KeyForm::ConnectionString);
         assert_eq!(
-            secret_value(Cloud::Public, &sb, Slot::First, &key).expose(),
+            secret_value(Cloud::Public, &sb, &key).expose(),
             "Endpoint=sb://orders-bus.servicebus.windows.net/;SharedAccessKeyName=send;SharedAccessKey=a2V5Mg==;EntityPath=orders"
         );
         let raw = spec(QUEUE_RULE, KeyForm::Key);
-        assert_eq!(
-            secret_value(Cloud::Public, &raw, Slot::First, &key).expose(),
-            "a2V5Mg=="
-        );
+        assert_eq!(secret_value(Cloud::Public, &raw, &key).expose(), "a2V5Mg==");
     }
 
     #[test]

@@ -1203,16 +1203,13 @@ async fn rotate(
         }
         Generator::ResourceKey(key) => {
             let new_key = create_key(ctx, vault, spec, key, &mut entry).await?;
-            let slot = entry
-                .key_slot
-                .ok_or_else(|| Failed("no key chosen".into()))?;
             let cloud = ctx
                 .services
                 .arm()
                 .map_err(Failed)?
                 .cloud()
                 .map_err(Failed)?;
-            let value = super::resource_key::secret_value(cloud, key, slot, &new_key);
+            let value = super::resource_key::secret_value(cloud, key, &new_key);
             let expires =
                 super::resource_key::expires(key, spec.validity, served_tags.as_ref(), now);
             (value, new_key, now, expires, None)
@@ -1250,8 +1247,13 @@ async fn rotate(
     // Verify, before anyone can see it.
     if let Err(why) = verify(ctx, spec, state, &proof).await {
         undo(ctx, vault, spec, state, &entry).await;
+        let undone = match spec.generator {
+            // A regenerated key cannot be taken back; no version holds it, so nobody uses it.
+            Generator::ResourceKey(_) => "not stored (no version holds the regenerated key)",
+            _ => "not stored and was removed",
+        };
         return Err(Failed(format!(
-            "the new credential did not verify, so it was not stored and was removed: {why}"
+            "the new credential did not verify, so it was {undone}: {why}"
         )));
     }
     entry = entry.at_step(Step::Verified, OffsetDateTime::now_utc());
