@@ -17,11 +17,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration as StdDuration;
 
+use keyrot::arm::resource_id::ResourceId;
 use keyrot::model::Kind;
 use keyrot::rotate::config::{
-    Charset, Config, CredentialSpec, DevOpsOrganization, Generator, GithubSecretScope, NameOrId,
-    NotifyEvent, NotifySpec, NotifyTarget, PropagateTarget, RandomSpec, Repository, TriggerTarget,
-    Visibility,
+    Charset, Config, CredentialSpec, DevOpsOrganization, Generator, GithubSecretScope, KeyForm,
+    NameOrId, NotifyEvent, NotifySpec, NotifyTarget, PropagateTarget, RandomSpec, Repository,
+    ResourceKeySpec, TriggerTarget, Visibility, DEFAULT_LRO_TIMEOUT,
 };
 use keyrot::vault::VaultUrl;
 use proptest::prelude::*;
@@ -210,7 +211,46 @@ fn generator(index: usize) -> impl Strategy<Value = Generator> {
         application: format!("00000000-0000-4000-8000-{index:012x}"),
         remove_foreign,
     });
-    prop_oneof![random, entra]
+    // Resource keys: one resource per credential, of each kind.
+    let key = (
+        0usize..4,
+        any::<bool>(),
+        1u64..=36_000,
+        "[a-z][a-z0-9]{2,10}",
+    )
+        .prop_map(move |(kind, connection_string, lro_secs, name)| {
+            let prefix = "/subscriptions/5f2c7a9e-3b1d-4c8e-9f60-7a1b2c3d4e5f/resourceGroups/rg-1/providers";
+            let (path, cosmos) = match kind {
+                0 => (format!("Microsoft.Storage/storageAccounts/{name}{index}"), false),
+                1 => (
+                    format!("Microsoft.ServiceBus/namespaces/ns-{name}{index}/queues/q{index}/authorizationRules/send"),
+                    false,
+                ),
+                2 => (
+                    format!("Microsoft.EventHub/namespaces/eh-{name}{index}/authorizationRules/RootManageSharedAccessKey"),
+                    false,
+                ),
+                _ => (format!("Microsoft.DocumentDB/databaseAccounts/{name}{index}"), true),
+            };
+            let resource = ResourceId::parse(&format!("{prefix}/{path}")).expect("a valid id");
+            Generator::ResourceKey(ResourceKeySpec {
+                service: resource.service().expect("a key-bearing resource"),
+                resource,
+                value: if connection_string {
+                    KeyForm::ConnectionString
+                } else {
+                    KeyForm::Key
+                },
+                lro_timeout: if cosmos {
+                    StdDuration::from_secs(lro_secs)
+                } else {
+                    StdDuration::try_from(DEFAULT_LRO_TIMEOUT).unwrap()
+                },
+                // The rendering writes validity for these only where it was written.
+                validity_configured: true,
+            })
+        });
+    prop_oneof![random, entra, key]
 }
 
 fn organization() -> impl Strategy<Value = DevOpsOrganization> {
