@@ -1102,3 +1102,72 @@ async fn broken_deliveries_are_400_with_no_side_effect_property() {
     );
     assert_eq!(world.versions("evt", "db-password").len(), 1);
 }
+
+/// A resource key under `keyrot serve`: Key Vault's NearExpiry for the secret that holds a
+/// storage account's key1 regenerates key2 (alternation), once, however often it is delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn near_expiry_of_a_storage_key_regenerates_the_other_key_once() {
+    use base64::Engine as _;
+    let key1 = base64::engine::general_purpose::STANDARD
+        .encode(b"SRV-storage-key1-planted-0123456789abcdef0123456789abcdef01234567");
+    let account = format!(
+        "/subscriptions/{}/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/orders",
+        keyrot_emulator::DEFAULT_SUBSCRIPTION_ID
+    );
+    // The secret in `evt` (the first vault: inserted before `evt2`), the account at the end.
+    let secret = format!(
+        "\n[[vault.secret]]\nname = \"orders-storage\"\nvalue = \"DefaultEndpointsProtocol=https;AccountName=orders;AccountKey={key1};EndpointSuffix=core.windows.net\"\nexp = \"+20d\"\ntags = {{ CredentialId = \"key1\" }}\n"
+    );
+    let seed = seed().replacen(
+        "\n[[vault]]\nname = \"evt2\"",
+        &format!("{secret}\n[[vault]]\nname = \"evt2\""),
+        1,
+    ) + &format!(
+        "\n[arm]\n\n[[arm.storage_account]]\nresource_group = \"rg\"\nname = \"orders\"\nkey1 = \"{key1}\"\n"
+    );
+    let world = World::start_seeded(
+        &seed,
+        &format!(
+            "\n[[credential]]\nname = \"orders-storage\"\ngenerator = \"storage-account-key\"\nresource = \"{account}\"\nvalue = \"connection-string\"\n"
+        ),
+    )
+    .await;
+    let mut env = world.env(true);
+    env.push(("KEYROT_ARM_URL".into(), world.harness.emulator.arm_url()));
+    let serve = world.serve(env, &[]);
+    let events = serve.url(&format!("/events?key={KEY}"));
+    let old = world.current("orders-storage");
+    let near = json!([event(
+        "k1",
+        "SecretNearExpiry",
+        "evt",
+        "orders-storage",
+        &old
+    )]);
+    let (status, _, body) = post(&events, &near).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["events"][0]["outcome"], "rotated", "{body}");
+    // Delivered again (Event Grid is at least once): acknowledged, nothing regenerated.
+    let (status, _, body) = post(&events, &near).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        world.harness.emulator.storage_regenerations("orders"),
+        ["key2"]
+    );
+    let served = world.versions("evt", "orders-storage");
+    let new = served.last().unwrap();
+    assert_eq!(new.tags["CredentialId"], "key2");
+    let key2 = world.harness.emulator.storage_keys("orders").1;
+    assert!(new
+        .value
+        .as_ref()
+        .unwrap()
+        .expose()
+        .contains(&format!("AccountKey={key2};")));
+    for key in [&key1, &key2] {
+        assert!(
+            !serve.text().contains(key.as_str()),
+            "a key reached the log"
+        );
+    }
+}
