@@ -59,9 +59,6 @@ pub async fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<Outcome, Failu
         ));
     }
     graph::parse_graph_url(&global.graph_url).map_err(Failure::Usage)?;
-    let arm = (!resource_keys.is_empty())
-        .then(|| crate::arm::parse_arm_url(&global.arm_url).map_err(Failure::Usage))
-        .transpose()?;
     let filter = Filter::new(&args.names, &args.tags).map_err(Failure::Usage)?;
     let kinds: BTreeSet<Kind> = args.kinds.iter().map(|&k| k.into()).collect();
     let transport = super::transport(global, None, crate::transport::BudgetScope::Command)?;
@@ -78,6 +75,11 @@ pub async fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<Outcome, Failu
     };
     let graph = GraphClient::new(&global.graph_url, credential.clone(), transport.clone())
         .map_err(graph_failure)?;
+    // Built (no I/O) before anything is read, so a bad --arm-url is a usage error at once.
+    let arm = (!resource_keys.is_empty())
+        .then(|| crate::arm::ArmClient::new(&global.arm_url, credential.clone(), transport.clone()))
+        .transpose()
+        .map_err(|e| Failure::Usage(e.to_string()))?;
     let credential_for_notify = credential.clone();
     let (collected, applications) = futures::future::join(
         collect(&scope, credential, &transport),
@@ -102,14 +104,8 @@ pub async fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<Outcome, Failu
         return Err(Failure::Runtime(errors.swap_remove(0).message));
     }
     link_entra_passwords(&mut records, &applications, &graph).await;
-    if arm.is_some() {
-        let arm = crate::arm::ArmClient::new(
-            &global.arm_url,
-            credential_for_notify.clone(),
-            transport.clone(),
-        )
-        .map_err(|e| Failure::Usage(e.to_string()))?;
-        super::key_ages::link(&mut records, &resource_keys, &arm).await;
+    if let Some(arm) = &arm {
+        super::key_ages::link(&mut records, &resource_keys, arm).await;
     }
     records.extend(applications.iter().flat_map(Application::records));
     // A filter that selects nothing is a typo until proven otherwise; when a source could not

@@ -1186,11 +1186,13 @@ async fn rotate(
     let rotation_id = entry.rotation_id.clone();
     outcome.rotation_id = Some(rotation_id.clone());
     // Resource keys: which key, decided (and a key still in use refused) before the journal.
-    let served_tags = match &spec.generator {
+    let (served_tags, listed) = match &spec.generator {
         Generator::ResourceKey(key) => {
-            prepare_key(ctx, job, i, leases, state, key, &mut entry, outcome).await?
+            let (tags, listed) =
+                prepare_key(ctx, job, i, leases, state, key, &mut entry, outcome).await?;
+            (tags, Some(listed))
         }
-        _ => None,
+        _ => (None, None),
     };
     write_journal(vault, &spec.name, &entry).await?;
     pause_at("started");
@@ -1202,7 +1204,8 @@ async fn rotate(
             (value.clone(), value, now, now + spec.validity, None)
         }
         Generator::ResourceKey(key) => {
-            let new_key = create_key(ctx, vault, spec, key, &mut entry).await?;
+            let listed = listed.ok_or_else(|| Failed("the keys were not listed".into()))?;
+            let new_key = create_key(ctx, vault, spec, key, &mut entry, listed).await?;
             let cloud = ctx
                 .services
                 .arm()
@@ -1345,7 +1348,7 @@ async fn rotate(
 /// Resource keys, before the journal: lists the keys, decides which one to regenerate (the
 /// journal's choice when resuming), and makes sure no other enabled version holds it: one
 /// whose grace has ended is disabled now, one within its grace stops the rotation. Answers the
-/// served version's tags (the new version's expiry may come from them).
+/// served version's tags (the new version's expiry may come from them) and the keys as listed.
 #[allow(clippy::too_many_arguments)]
 async fn prepare_key(
     ctx: &Context,
@@ -1356,7 +1359,13 @@ async fn prepare_key(
     key: &super::config::ResourceKeySpec,
     entry: &mut Entry,
     outcome: &mut CredentialOutcome,
-) -> Result<Option<BTreeMap<String, String>>, Failed> {
+) -> Result<
+    (
+        Option<BTreeMap<String, String>>,
+        super::resource_key::KeyPair,
+    ),
+    Failed,
+> {
     use super::resource_key::{decide, fingerprint, held_by_tag, list};
     let (vault, spec) = (job.vault, job.spec);
     let arm = ctx.services.arm().map_err(Failed)?;
@@ -1367,7 +1376,7 @@ async fn prepare_key(
     };
     let served_tags = served.as_ref().map(|s| s.record.tags.clone());
     if entry.key_slot.is_some() {
-        return Ok(served_tags);
+        return Ok((served_tags, keys));
     }
     let alternation = decide(served.as_ref().map(|s| (&s.value, &s.record.tags)), &keys)
         .map_err(|e| Failed(format!("the secret's tags cannot be read: {e}")))?;
@@ -1412,18 +1421,19 @@ async fn prepare_key(
     }
     entry.key_slot = Some(slot);
     entry.key_before = Some(fingerprint(keys.get(slot)));
-    Ok(served_tags)
+    Ok((served_tags, keys))
 }
 
-/// Resource keys, step 5: regenerates the chosen key unless the listing shows it already was
-/// (a resumed rotation), Cosmos DB's through its journaled operation; journals `created`;
-/// answers the new key.
+/// Resource keys, step 5: regenerates the chosen key unless `listed` (the keys as
+/// [`prepare_key`] listed them) shows it already was (a resumed rotation), Cosmos DB's through
+/// its journaled operation; journals `created`; answers the new key.
 async fn create_key(
     ctx: &Context,
     vault: &Vault,
     spec: &CredentialSpec,
     key: &super::config::ResourceKeySpec,
     entry: &mut Entry,
+    listed: super::resource_key::KeyPair,
 ) -> Result<SecretValue, Failed> {
     use super::resource_key::{fingerprint, list, regenerate};
     use crate::arm::lro::Waited;
@@ -1435,7 +1445,6 @@ async fn create_key(
     let before = entry.key_before.clone();
     let key_name = slot.key_name(key.service);
     let what = format!("{key_name} of {}", key.resource.describe());
-    let listed = list(arm, key).await.map_err(Failed)?;
     let done_before = before.as_deref() != Some(fingerprint(listed.get(slot)).as_str());
     if done_before {
         tracing::info!(
