@@ -559,50 +559,87 @@ async fn near_expiry_rotates_once_and_duplicates_and_stale_events_write_nothing(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_one_rotation_the_loser_answers_503_then_200() {
-    let world = World::start("").await;
+    // The holder's verify_command waits at a gate, so the second delivery provably arrives
+    // while the lock is held, however slowly a loaded machine schedules either process.
+    let gates = tempfile::tempdir().unwrap();
+    let (entered, gate) = (gates.path().join("entered"), gates.path().join("open"));
+    let seed = seed().replacen(
+        "[[vault]]\nname = \"evt2\"",
+        "[[vault.secret]]\nname = \"gated\"\nvalue = \"SRV-gated-old-5t6y\"\nexp = \"+20d\"\n\n\
+         [[vault]]\nname = \"evt2\"",
+        1,
+    );
+    let world = World::start_seeded(
+        &seed,
+        &format!(
+            "\n[[credential]]\nname = \"gated\"\ngenerator = \"random\"\nverify_timeout = \"60s\"\n\
+             verify_command = [\"sh\", \"-c\", \"touch '{}'; while [ ! -e '{}' ]; do sleep 0.05; done\"]\n",
+            entered.display(),
+            gate.display()
+        ),
+    )
+    .await;
+    assert_eq!(
+        world.versions("evt", "gated").len(),
+        1,
+        "the seed has the gated secret"
+    );
     let a = world.serve(world.env(true), &["--wait-lock", "0"]);
     let b = world.serve(world.env(true), &["--wait-lock", "0"]);
-    let old = world.current("db-password");
+    let old = world.current("gated");
     let (url_a, url_b) = (
         a.url(&format!("/events?key={KEY}")),
         b.url(&format!("/events?key={KEY}")),
     );
-    let (ea, eb) = (
-        json!([event("x1", "SecretNearExpiry", "evt", "db-password", &old)]),
-        json!([event("x2", "SecretNearExpiry", "evt", "db-password", &old)]),
-    );
-    let (ra, rb) = tokio::join!(post(&url_a, &ea), post(&url_b, &eb));
-    let mut statuses = [ra.0, rb.0];
-    statuses.sort();
-    assert_eq!(statuses, [200, 503], "{:?} {:?}", ra.2, rb.2);
-    let loser = if ra.0 == 503 { &ra } else { &rb };
-    assert_eq!(loser.2["events"][0]["outcome"], "locked", "{}", loser.2);
-    let after: u64 = loser.1["retry-after"].to_str().unwrap().parse().unwrap();
+    let holder = tokio::spawn({
+        let (url, delivery) = (
+            url_a.clone(),
+            json!([event("x1", "SecretNearExpiry", "evt", "gated", &old)]),
+        );
+        async move { post(&url, &delivery).await }
+    });
+    let started = Instant::now();
+    while !entered.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the holder never verified"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // A holds the lock (it is verifying): B's delivery is locked out, with a Retry-After.
+    let (status, headers, body) = post(
+        &url_b,
+        &json!([event("x2", "SecretNearExpiry", "evt", "gated", &old)]),
+    )
+    .await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["events"][0]["outcome"], "locked", "{body}");
+    let after: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&after));
-    assert_eq!(world.versions("evt", "db-password").len(), 2);
+    assert_eq!(
+        world.versions("evt", "gated").len(),
+        1,
+        "nothing written yet"
+    );
+
+    std::fs::write(&gate, "").unwrap();
+    let (status, _, body) = holder.await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["events"][0]["outcome"], "rotated", "{body}");
+    assert_eq!(world.versions("evt", "gated").len(), 2);
 
     // Event Grid delivers the loser's event again (to either instance): done, nothing new.
-    let id = if ra.0 == 503 { "x1" } else { "x2" };
-    let started = Instant::now();
-    loop {
+    for url in [&url_b, &url_a] {
         let (status, _, body) = post(
-            &a.url(&format!("/events?key={KEY}")),
-            &json!([event(id, "SecretNearExpiry", "evt", "db-password", &old)]),
+            url,
+            &json!([event("x2", "SecretNearExpiry", "evt", "gated", &old)]),
         )
         .await;
-        if status == 200 {
-            assert_eq!(body["events"][0]["outcome"], "up_to_date", "{body}");
-            break;
-        }
-        assert_eq!(status, 503);
-        assert!(started.elapsed() < Duration::from_secs(30));
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["events"][0]["outcome"], "up_to_date", "{body}");
     }
-    assert_eq!(
-        world.versions("evt", "db-password").len(),
-        2,
-        "rotated twice"
-    );
+    assert_eq!(world.versions("evt", "gated").len(), 2, "rotated twice");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
