@@ -247,6 +247,64 @@ impl Drop for Serve {
     }
 }
 
+/// A credential `gated` whose verify_command waits at a gate the test opens: the instance that
+/// rotates it holds its lock until then, so a rival provably arrives while the lock is held,
+/// however slowly a loaded machine schedules either process.
+struct Gate {
+    dir: tempfile::TempDir,
+}
+
+impl Gate {
+    fn new() -> Gate {
+        Gate {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// `base` with the secret `gated` in vault `evt`, expiring at `exp`.
+    fn seed(&self, base: &str, exp: &str) -> String {
+        let seeded = base.replacen(
+            "[[vault]]\nname = \"evt2\"",
+            &format!(
+                "[[vault.secret]]\nname = \"gated\"\nvalue = \"SRV-gated-old-5t6y\"\nexp = \"{exp}\"\n\n[[vault]]\nname = \"evt2\""
+            ),
+            1,
+        );
+        assert_ne!(seeded, base, "the seed has vault evt2 to insert before");
+        seeded
+    }
+
+    /// The keyrot.toml entry.
+    fn credential(&self) -> String {
+        let (entered, open) = (
+            self.dir.path().join("entered"),
+            self.dir.path().join("open"),
+        );
+        format!(
+            "\n[[credential]]\nname = \"gated\"\ngenerator = \"random\"\nverify_timeout = \"60s\"\n\
+             verify_command = [\"sh\", \"-c\", \"touch '{}'; while [ ! -e '{}' ]; do sleep 0.05; done\"]\n",
+            entered.display(),
+            open.display()
+        )
+    }
+
+    /// Waits (up to 30 s) until a rotation is verifying, holding the lock.
+    async fn entered(&self) {
+        let started = Instant::now();
+        while !self.dir.path().join("entered").exists() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "no rotation reached the gate"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn open(&self) {
+        std::fs::write(self.dir.path().join("open"), "").unwrap();
+    }
+}
+
 fn event(id: &str, event_type: &str, vault: &str, name: &str, version: &str) -> Value {
     json!({
         "id": id,
@@ -559,31 +617,8 @@ async fn near_expiry_rotates_once_and_duplicates_and_stale_events_write_nothing(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_one_rotation_the_loser_answers_503_then_200() {
-    // The holder's verify_command waits at a gate, so the second delivery provably arrives
-    // while the lock is held, however slowly a loaded machine schedules either process.
-    let gates = tempfile::tempdir().unwrap();
-    let (entered, gate) = (gates.path().join("entered"), gates.path().join("open"));
-    let seed = seed().replacen(
-        "[[vault]]\nname = \"evt2\"",
-        "[[vault.secret]]\nname = \"gated\"\nvalue = \"SRV-gated-old-5t6y\"\nexp = \"+20d\"\n\n\
-         [[vault]]\nname = \"evt2\"",
-        1,
-    );
-    let world = World::start_seeded(
-        &seed,
-        &format!(
-            "\n[[credential]]\nname = \"gated\"\ngenerator = \"random\"\nverify_timeout = \"60s\"\n\
-             verify_command = [\"sh\", \"-c\", \"touch '{}'; while [ ! -e '{}' ]; do sleep 0.05; done\"]\n",
-            entered.display(),
-            gate.display()
-        ),
-    )
-    .await;
-    assert_eq!(
-        world.versions("evt", "gated").len(),
-        1,
-        "the seed has the gated secret"
-    );
+    let gate = Gate::new();
+    let world = World::start_seeded(&gate.seed(&seed(), "+20d"), &gate.credential()).await;
     let a = world.serve(world.env(true), &["--wait-lock", "0"]);
     let b = world.serve(world.env(true), &["--wait-lock", "0"]);
     let old = world.current("gated");
@@ -598,14 +633,7 @@ async fn two_instances_one_rotation_the_loser_answers_503_then_200() {
         );
         async move { post(&url, &delivery).await }
     });
-    let started = Instant::now();
-    while !entered.exists() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the holder never verified"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    gate.entered().await;
 
     // A holds the lock (it is verifying): B's delivery is locked out, with a Retry-After.
     let (status, headers, body) = post(
@@ -623,7 +651,7 @@ async fn two_instances_one_rotation_the_loser_answers_503_then_200() {
         "nothing written yet"
     );
 
-    std::fs::write(&gate, "").unwrap();
+    gate.open();
     let (status, _, body) = holder.await.unwrap();
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["events"][0]["outcome"], "rotated", "{body}");
@@ -957,7 +985,8 @@ async fn event_grid_near_expiry_through_the_handshake_rotates_each_credential_on
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn event_grid_cloud_events_and_lock_contention_redelivered_until_done() {
-    let world = World::start_seeded(&far_seed(), "").await;
+    let gate = Gate::new();
+    let world = World::start_seeded(&gate.seed(&far_seed(), "+40d"), &gate.credential()).await;
     let a = world.serve(world.env(true), &["--wait-lock", "0"]);
     let b = world.serve(world.env(true), &["--wait-lock", "0"]);
     let emulator = &world.harness.emulator;
@@ -974,18 +1003,38 @@ async fn event_grid_cloud_events_and_lock_contention_redelivered_until_done() {
         ))
         .await
         .expect("the handshake succeeds");
-    // Two announcements of the same version at once, one to each instance: one rotates, the
-    // other is locked out (503), and Event Grid's retry finds it done.
-    let version = world.current("db-password");
+    // Two announcements of the same version at once, one to each instance: one rotates (held
+    // at the gate), the other is locked out (503), and Event Grid's retry finds it done.
+    let version = world.current("gated");
     let events: Vec<Value> = ["n1", "n2"]
         .iter()
-        .map(|id| event(id, "SecretNearExpiry", "evt", "db-password", &version))
+        .map(|id| event(id, "SecretNearExpiry", "evt", "gated", &version))
         .collect();
     emulator.publish_events(json!(events)).unwrap();
+    gate.entered().await;
+    let started = Instant::now();
+    while !emulator
+        .event_deliveries()
+        .iter()
+        .any(|d| d.status == Some(503))
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no delivery was locked out: {:?}",
+            emulator.event_deliveries()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        world.versions("evt", "gated").len(),
+        1,
+        "nothing written yet"
+    );
+    gate.open();
     let status = settle(&world).await;
     assert_eq!((status.dead_lettered, status.dropped), (0, 0), "{status:?}");
     assert_eq!(
-        world.versions("evt", "db-password").len(),
+        world.versions("evt", "gated").len(),
         2,
         "rotated exactly once"
     );
