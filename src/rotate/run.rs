@@ -771,24 +771,32 @@ async fn locked(
     Ok(finishing.or(done.map(|entry| Awaiting { entry, fresh: true })))
 }
 
-/// A committed version, as its copies get it.
+/// A committed version, as Key Vault serves it and its copies get it.
 struct Committed {
     version: String,
+    not_before: Option<OffsetDateTime>,
     expires: Option<OffsetDateTime>,
+    content_type: Option<String>,
     value: SecretValue,
     tags: BTreeMap<String, String>,
 }
 
 impl Committed {
+    fn of(served: crate::model::FetchedSecret) -> Committed {
+        Committed {
+            version: served.record.version.unwrap_or_default(),
+            not_before: served.record.not_before,
+            expires: served.record.expires,
+            content_type: served.content_type,
+            value: served.value,
+            tags: served.record.tags,
+        }
+    }
+
     /// What Key Vault serves now (an interrupted rotation's version, or the one to sync).
     async fn served(vault: &Vault, spec: &CredentialSpec) -> Result<Committed, Failed> {
         match vault.served_secret(&spec.name).await? {
-            Served::Version(served) => Ok(Committed {
-                expires: served.record.expires,
-                version: served.record.version.clone().unwrap_or_default(),
-                tags: served.record.tags.clone(),
-                value: served.value,
-            }),
+            Served::Version(served) => Ok(Committed::of(*served)),
             Served::Disabled => Err(Failed(
                 "Key Vault answers that the served version is disabled: nothing to copy".into(),
             )),
@@ -828,6 +836,9 @@ async fn propagate(
     let input = consumers::copies::CopyInput {
         value: &committed.value,
         version: &committed.version,
+        not_before: committed.not_before,
+        expires: committed.expires,
+        content_type: committed.content_type.as_deref(),
     };
     outcome.copies = consumers::copies::propagate(&ctx.services, spec, &input).await;
     let failed = outcome
@@ -1313,19 +1324,19 @@ async fn rotate(
                         .to_string(),
                 )
             } else {
-                Ok(())
+                Ok(Committed::of(*served))
             }
         }
         Served::Disabled => Err("Key Vault answers that the served version is disabled".into()),
         Served::Missing => Err("Key Vault answers that the secret does not exist".into()),
     };
-    if let Err(why) = served_ok {
-        return Err(Failed(format!(
+    let committed = served_ok.map_err(|why| {
+        Failed(format!(
             "wrote version {version} of {}, but {why}; check the secret by hand (the next run \
              finishes this rotation from its journal)",
             spec.name
-        )));
-    }
+        ))
+    })?;
     pause_at("committed");
     entry.new_version = Some(version.clone());
     entry = entry.at_step(Step::Committed, OffsetDateTime::now_utc());
@@ -1334,15 +1345,7 @@ async fn rotate(
     outcome.new_version = Some(version.clone());
     outcome.credential_id = key_id;
     outcome.new_expires = Some(expires);
-    Ok((
-        entry,
-        Committed {
-            version,
-            expires: Some(expires),
-            value,
-            tags,
-        },
-    ))
+    Ok((entry, committed))
 }
 
 /// Resource keys, before the journal: lists the keys, decides which one to regenerate (the

@@ -37,11 +37,14 @@ use crate::rotate::config::{
 use crate::rotate::report::{CopyOutcome, CopyStatus};
 use crate::vault::{NewVersion, Served, Vault, VaultUrl};
 
-/// What the copies are made of: the committed version Key Vault serves.
+/// What the copies are made of: the committed version, as Key Vault serves it.
 pub struct CopyInput<'a> {
     pub value: &'a SecretValue,
     /// Its version id in the credential's vault.
     pub version: &'a str,
+    pub not_before: Option<time::OffsetDateTime>,
+    pub expires: Option<time::OffsetDateTime>,
+    pub content_type: Option<&'a str>,
 }
 
 /// How long a site's references may take to resolve after the refresh.
@@ -450,7 +453,7 @@ fn officer_needed(error: crate::vault::VaultError, vault: &VaultUrl) -> String {
     }
 }
 
-/// A new version in the other vault with the source version's dates and content type; then
+/// A new version in the other vault with the committed version's dates and content type; then
 /// the version served there must be that one, with the value.
 async fn copy_to_vault(
     services: &Services,
@@ -459,38 +462,15 @@ async fn copy_to_vault(
     secret: &str,
     input: &CopyInput<'_>,
 ) -> Result<CopyStatus, String> {
-    // The source version's attributes, as Key Vault holds them (a sync copies the served
-    // version, a rotation the one it committed: both are served now).
-    let source_url = VaultUrl::parse(&spec.vault)?;
-    let source = match open(services, &source_url)?
-        .served_secret(&spec.name)
-        .await
-        .map_err(|e| e.to_string())?
-    {
-        Served::Version(served) => *served,
-        Served::Disabled | Served::Missing => {
-            return Err(format!(
-                "the source secret {} of {source_url} is no longer served: nothing to copy",
-                spec.name
-            ))
-        }
-    };
-    if source.record.version.as_deref() != Some(input.version) || source.value != *input.value {
-        return Err(format!(
-            "{source_url} now serves another version of {} than {}: the next keyrot sync \
-             copies what it serves",
-            spec.name, input.version
-        ));
-    }
     let other = open(services, vault)?;
     let written = other
         .set_secret(
             secret,
             NewVersion {
                 value: input.value,
-                content_type: source.content_type.as_deref(),
-                not_before: source.record.not_before,
-                expires: source.record.expires,
+                content_type: input.content_type,
+                not_before: input.not_before,
+                expires: input.expires,
                 tags: &spec.tags,
             },
         )
@@ -511,8 +491,7 @@ async fn copy_to_vault(
                      something else wrote it at the same moment",
                     served.record.version.as_deref().unwrap_or("(unknown)")
                 ))
-            } else if served.value != *input.value || served.record.expires != source.record.expires
-            {
+            } else if served.value != *input.value || served.record.expires != input.expires {
                 Err(format!(
                     "wrote version {version}, but it does not read back as written (value or \
                      expiry differ)"
